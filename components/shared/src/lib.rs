@@ -1,1 +1,23 @@
-pub fn x(){}
+//! What every boxoffice service shares, written once: the API error type and its JSON
+//! writer, request reading and routing, field validation, money, sessions (JWT in a
+//! cookie), the CloudEvents envelope and the event payloads, the portable SQL layer,
+//! the key-value layer, ids and the transactional outbox.
+//!
+//! Everything here compiles and is tested natively; only the Spin backends (`sql::open`,
+//! `kv::SpinStore`, `config`, `ApiRequest::read`) need a Spin host at run time.
+
+pub mod config;
+pub mod error;
+pub mod events;
+pub mod http;
+pub mod ids;
+pub mod kv;
+pub mod money;
+pub mod outbox;
+pub mod session;
+pub mod sql;
+pub mod time;
+pub mod validate;
+
+pub use error::{ApiError, FieldError};
+pub use http::ApiRequest;

@@ -1,0 +1,194 @@
+//! The one error type of the HTTP layer and the one JSON writer for error bodies.
+//!
+//! Every error answers `{"errors":[{"message":"...","field":"..."}]}`, `field` only on
+//! validation errors. Internal errors are logged and answered with a generic message.
+
+use serde::Serialize;
+use spin_sdk::http::{IntoResponse, Response};
+
+/// One entry of an error body; `field` names the offending request body field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// What is wrong, for a human.
+    pub message: String,
+    /// The body field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl FieldError {
+    /// An error about the body field `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+}
+
+/// Everything a request can fail with, each with its API status code.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ApiError {
+    /// 400: a business rule or a malformed request.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong.
+        message: String,
+        /// The body field at fault, if any.
+        field: Option<String>,
+    },
+    /// 400: one or more body fields are invalid.
+    #[error("invalid request: {0:?}")]
+    Validation(Vec<FieldError>),
+    /// 401: not signed in, or not the owner.
+    #[error("not authorized")]
+    Unauthorized,
+    /// 404: unknown route or id.
+    #[error("not found")]
+    NotFound,
+    /// 413: the body is over [`crate::http::MAX_BODY_BYTES`].
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// 429: the caller must slow down; the message says why.
+    #[error("{0}")]
+    TooManyRequests(String),
+    /// 503: a backing service is down; logged with its cause, answered generically.
+    #[error("service unavailable: {0}")]
+    ServiceUnavailable(String),
+    /// 500: a bug or a misconfiguration; logged with its cause, answered generically.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The body of every error response.
+#[derive(Serialize)]
+struct ErrorBody {
+    errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    /// A 400 with a message and no field.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 500 carrying its cause for the log.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    /// The HTTP status code of this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::BadRequest { .. } | Self::Validation(_) => 400,
+            Self::Unauthorized => 401,
+            Self::NotFound => 404,
+            Self::PayloadTooLarge => 413,
+            Self::TooManyRequests(_) => 429,
+            Self::ServiceUnavailable(_) => 503,
+            Self::Internal(_) => 500,
+        }
+    }
+
+    /// The entries of the error body, as the client sees them.
+    pub fn errors(&self) -> Vec<FieldError> {
+        let plain = |message: &str| {
+            vec![FieldError {
+                message: message.to_owned(),
+                field: None,
+            }]
+        };
+        match self {
+            Self::BadRequest { message, field } => vec![FieldError {
+                message: message.clone(),
+                field: field.clone(),
+            }],
+            Self::Validation(errors) => errors.clone(),
+            Self::Unauthorized => plain("Not authorized"),
+            Self::NotFound => plain("Not found"),
+            Self::PayloadTooLarge => plain("Request body too large"),
+            Self::TooManyRequests(message) => plain(message),
+            Self::ServiceUnavailable(_) => plain("Service temporarily unavailable"),
+            Self::Internal(_) => plain("Something went wrong"),
+        }
+    }
+
+    /// The JSON response for this error; server-side errors are logged here, once.
+    pub fn to_response(&self) -> Response {
+        if matches!(self, Self::Internal(_) | Self::ServiceUnavailable(_)) {
+            eprintln!("{self}");
+        }
+        let body = serde_json::to_vec(&ErrorBody {
+            errors: self.errors(),
+        })
+        .unwrap_or_else(|_| br#"{"errors":[{"message":"Something went wrong"}]}"#.to_vec());
+        Response::builder()
+            .status(self.status())
+            .header("content-type", "application/json")
+            .body(body)
+            .build()
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+impl From<serde_json::Error> for ApiError {
+    /// Serialising our own values failed: a bug, not the client's doing.
+    fn from(e: serde_json::Error) -> Self {
+        Self::internal(format!("JSON serialisation: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(e: &ApiError) -> serde_json::Value {
+        serde_json::from_slice(e.to_response().body()).unwrap()
+    }
+
+    #[test]
+    fn validation_errors_name_their_fields() {
+        let e = ApiError::Validation(vec![
+            FieldError::new("email", "Email must be valid"),
+            FieldError::new("password", "Password must be between 4 and 20 characters"),
+        ]);
+        assert_eq!(e.status(), 400);
+        assert_eq!(
+            body(&e),
+            serde_json::json!({"errors":[
+                {"message":"Email must be valid","field":"email"},
+                {"message":"Password must be between 4 and 20 characters","field":"password"}]})
+        );
+    }
+
+    #[test]
+    fn plain_errors_have_no_field() {
+        assert_eq!(
+            body(&ApiError::NotFound),
+            serde_json::json!({"errors":[{"message":"Not found"}]})
+        );
+        assert_eq!(ApiError::Unauthorized.status(), 401);
+        assert_eq!(ApiError::PayloadTooLarge.status(), 413);
+        let r = ApiError::bad_request("Email in use").to_response();
+        assert_eq!(r.header("content-type").unwrap().as_str(), Some("application/json"));
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = ApiError::internal("secret table exploded");
+        assert_eq!(e.status(), 500);
+        assert_eq!(
+            body(&e),
+            serde_json::json!({"errors":[{"message":"Something went wrong"}]})
+        );
+        assert_eq!(ApiError::ServiceUnavailable("db down".into()).status(), 503);
+    }
+}

@@ -1,0 +1,233 @@
+//! Reading requests (with a body size cap), routing on path segments, and JSON responses.
+//!
+//! A service entry point turns the Spin request into an [`ApiRequest`] with
+//! [`ApiRequest::read`], then matches `(method, segments)`; tests build an `ApiRequest`
+//! directly.
+
+use futures::StreamExt;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use spin_sdk::http::{IncomingRequest, Method, Response, Scheme};
+
+use crate::ApiError;
+
+/// The largest request body accepted; anything larger is answered 413.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// An incoming request, fully read: what the routes and rules work on.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    /// The HTTP method.
+    pub method: Method,
+    /// The path, without the query string.
+    pub path: String,
+    /// Header names in lower case, with their values (non-UTF-8 values are dropped).
+    pub headers: Vec<(String, String)>,
+    /// The raw body, at most [`MAX_BODY_BYTES`].
+    pub body: Vec<u8>,
+    /// Whether the host says the request arrived over HTTPS (the URI scheme).
+    pub https_scheme: bool,
+}
+
+impl ApiRequest {
+    /// A request with no headers and no body, for tests and internal calls.
+    pub fn new(method: Method, path: &str) -> Self {
+        Self {
+            method,
+            path: path.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            https_scheme: false,
+        }
+    }
+
+    /// Adds a header (the name is lower-cased).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+
+    /// Sets a JSON body.
+    pub fn with_json(mut self, body: &Value) -> Self {
+        self.body = body.to_string().into_bytes();
+        self.with_header("content-type", "application/json")
+    }
+
+    /// Reads a Spin request, body included; a body over [`MAX_BODY_BYTES`] is a 413
+    /// (refused from `content-length` when it says so, otherwise while streaming).
+    pub async fn read(request: IncomingRequest) -> Result<Self, ApiError> {
+        let method = request.method();
+        let path_and_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
+        let path = path_and_query
+            .split_once('?')
+            .map_or(path_and_query.as_str(), |(path, _)| path)
+            .to_owned();
+        let https_scheme = matches!(request.scheme(), Some(Scheme::Https));
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .entries()
+            .into_iter()
+            .filter_map(|(name, value)| {
+                String::from_utf8(value)
+                    .ok()
+                    .map(|value| (name.to_ascii_lowercase(), value))
+            })
+            .collect();
+        let declared = headers
+            .iter()
+            .find(|(name, _)| name == "content-length")
+            .and_then(|(_, value)| value.trim().parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+            return Err(ApiError::PayloadTooLarge);
+        }
+        let mut body = Vec::new();
+        let mut stream = request.into_body_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::bad_request(format!("Could not read the request body: {e:?}"))
+            })?;
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+            body.extend(chunk);
+        }
+        Ok(Self {
+            method,
+            path,
+            headers,
+            body,
+            https_scheme,
+        })
+    }
+
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The non-empty path segments, for matching: `/api/tickets/abc/` is
+    /// `["api", "tickets", "abc"]`.
+    pub fn segments(&self) -> Vec<&str> {
+        self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// Whether the request arrived over HTTPS: the scheme, Spin's `spin-full-url`, or a
+    /// proxy's `x-forwarded-proto`.
+    pub fn is_https(&self) -> bool {
+        let full_url_https = self
+            .header("spin-full-url")
+            .is_some_and(|url| url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")));
+        let forwarded_https = self.header("x-forwarded-proto").is_some_and(|proto| {
+            proto
+                .split(',')
+                .next()
+                .is_some_and(|first| first.trim().eq_ignore_ascii_case("https"))
+        });
+        self.https_scheme || full_url_https || forwarded_https
+    }
+
+    /// The value of the cookie `name`, from every `cookie` header.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n == "cookie")
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.trim())
+    }
+
+    /// The body as a JSON object; an empty body is an empty object, so that missing
+    /// fields are reported as field errors. Malformed JSON or a non-object is a 400.
+    pub fn json_object(&self) -> Result<JsonObject, ApiError> {
+        if self.body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonObject(Map::new()));
+        }
+        match serde_json::from_slice::<Value>(&self.body) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object")),
+            Err(_) => Err(ApiError::bad_request("The request body is not valid JSON")),
+        }
+    }
+}
+
+/// A JSON object request body; fields are read with [`JsonObject::get`] and checked by
+/// the helpers of [`crate::validate`].
+#[derive(Debug, Clone, Default)]
+pub struct JsonObject(pub Map<String, Value>);
+
+impl JsonObject {
+    /// The value of a field, if present.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.0.get(field)
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
+    Ok(Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body)?)
+        .build())
+}
+
+/// The answer to an unknown route, whatever the method.
+pub fn not_found() -> Response {
+    ApiError::NotFound.to_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segments_ignore_empty_parts() {
+        let r = ApiRequest::new(Method::Get, "/api/tickets/abc/");
+        assert_eq!(r.segments(), ["api", "tickets", "abc"]);
+        assert!(ApiRequest::new(Method::Get, "/").segments().is_empty());
+    }
+
+    #[test]
+    fn https_is_detected_from_headers() {
+        let plain = ApiRequest::new(Method::Get, "/");
+        assert!(!plain.is_https());
+        assert!(plain
+            .clone()
+            .with_header("spin-full-url", "https://example.com/x")
+            .is_https());
+        assert!(plain
+            .clone()
+            .with_header("X-Forwarded-Proto", "HTTPS")
+            .is_https());
+        assert!(!plain
+            .clone()
+            .with_header("spin-full-url", "http://example.com/x")
+            .is_https());
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let r = ApiRequest::new(Method::Get, "/")
+            .with_header("cookie", "a=1; session=abc==; b=2");
+        assert_eq!(r.cookie("session"), Some("abc=="));
+        assert_eq!(r.cookie("c"), None);
+    }
+
+    #[test]
+    fn bodies_must_be_json_objects() {
+        let empty = ApiRequest::new(Method::Post, "/");
+        assert!(empty.json_object().unwrap().0.is_empty());
+        let mut bad = ApiRequest::new(Method::Post, "/");
+        bad.body = b"{not json".to_vec();
+        assert_eq!(bad.json_object().unwrap_err().status(), 400);
+        bad.body = b"[1,2]".to_vec();
+        assert_eq!(bad.json_object().unwrap_err().status(), 400);
+        let ok = ApiRequest::new(Method::Post, "/").with_json(&serde_json::json!({"a": 1}));
+        assert_eq!(ok.json_object().unwrap().get("a"), Some(&serde_json::json!(1)));
+    }
+}

@@ -1,0 +1,243 @@
+//! Sessions: an HS256 JWT with `{id, email}`, `iat` and `exp`, carried in the `session`
+//! cookie.
+//!
+//! The cookie value is what the old app's cookie-session wrote, base64 (standard) of
+//! `{"jwt":"<token>"}`, so its clients keep working; a bare JWT is accepted too. The
+//! cookie is `HttpOnly; Path=/; SameSite=Lax`, and `Secure` only over HTTPS so that
+//! plain-HTTP local runs keep their session.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use jwt_simple::prelude::{
+    Claims, Duration, HS256Key, MACLike, UnixTimeStamp, VerificationOptions,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::config::variable;
+use crate::{ApiError, ApiRequest};
+
+/// The name of the session cookie.
+pub const COOKIE_NAME: &str = "session";
+/// The shortest `jwt_key` accepted (jwt-simple refuses HMAC keys under 96 bits).
+pub const MIN_KEY_BYTES: usize = 12;
+/// Session lifetime when `session_ttl_seconds` is unset or unreadable.
+pub const DEFAULT_TTL_SECONDS: u64 = 86_400;
+
+/// Who a session belongs to: the JWT's custom claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUser {
+    /// The user id.
+    pub id: String,
+    /// The user's email, as they signed up with it.
+    pub email: String,
+}
+
+/// A verified session: the user and when the token was issued (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// Who is signed in.
+    pub user: SessionUser,
+    /// `iat`, in unix seconds.
+    pub issued_at: u64,
+}
+
+/// The signing key and lifetime of sessions.
+#[derive(Clone)]
+pub struct SessionConfig {
+    key: HS256Key,
+    ttl_seconds: u64,
+}
+
+impl SessionConfig {
+    /// A configuration from a raw key (at least [`MIN_KEY_BYTES`]) and a lifetime.
+    pub fn new(key: &[u8], ttl_seconds: u64) -> Result<Self, ApiError> {
+        if key.len() < MIN_KEY_BYTES {
+            return Err(ApiError::internal(format!(
+                "the jwt_key variable must be at least {MIN_KEY_BYTES} bytes"
+            )));
+        }
+        Ok(Self {
+            key: HS256Key::from_bytes(key),
+            ttl_seconds,
+        })
+    }
+
+    /// From the Spin variables `jwt_key` (required, non-empty) and
+    /// `session_ttl_seconds` (optional, default [`DEFAULT_TTL_SECONDS`]).
+    pub fn from_variables() -> Result<Self, ApiError> {
+        let key = variable("jwt_key")?
+            .filter(|key| !key.is_empty())
+            .ok_or_else(|| ApiError::internal("the jwt_key variable is not set"))?;
+        let ttl = match variable("session_ttl_seconds")? {
+            None => DEFAULT_TTL_SECONDS,
+            Some(text) => text.trim().parse().unwrap_or_else(|_| {
+                eprintln!("session_ttl_seconds={text:?} is not a number; using {DEFAULT_TTL_SECONDS}");
+                DEFAULT_TTL_SECONDS
+            }),
+        };
+        Self::new(key.as_bytes(), ttl)
+    }
+
+    /// A signed token for `user`, issued at `now_ms` and valid for the configured lifetime.
+    pub fn issue(&self, user: &SessionUser, now_ms: i64) -> Result<String, ApiError> {
+        let now = UnixTimeStamp::from_secs(unix_seconds(now_ms));
+        let lifetime = Duration::from_secs(self.ttl_seconds);
+        // The times come from the caller, not jwt-simple's clock, so rules stay testable.
+        let mut claims = Claims::with_custom_claims(user.clone(), lifetime);
+        claims.issued_at = Some(now);
+        claims.invalid_before = None;
+        claims.expires_at = Some(now + lifetime);
+        self.key
+            .authenticate(claims)
+            .map_err(|e| ApiError::internal(format!("signing a session: {e}")))
+    }
+
+    /// The session in `token` if it is signed with our key and not expired at `now_ms`.
+    pub fn verify(&self, token: &str, now_ms: i64) -> Option<Session> {
+        let options = VerificationOptions {
+            // Our own clock is the reference: no grace after `exp`, and an `iat` a little
+            // ahead (another instance's clock) is fine.
+            time_tolerance: Some(Duration::from_secs(0)),
+            accept_future: true,
+            artificial_time: Some(UnixTimeStamp::from_secs(unix_seconds(now_ms))),
+            max_token_length: Some(4096),
+            ..Default::default()
+        };
+        let claims = self
+            .key
+            .verify_token::<SessionUser>(token, Some(options))
+            .ok()?;
+        // Every token we issue carries both; one without is not ours.
+        claims.expires_at?;
+        Some(Session {
+            user: claims.custom,
+            issued_at: claims.issued_at?.as_secs(),
+        })
+    }
+
+    /// The session of a request: its `session` cookie, verified at `now_ms`.
+    pub fn current(&self, request: &ApiRequest, now_ms: i64) -> Option<Session> {
+        let token = token_from_cookie(request.cookie(COOKIE_NAME)?)?;
+        self.verify(&token, now_ms)
+    }
+
+    /// The session of a request, or 401.
+    pub fn require(&self, request: &ApiRequest, now_ms: i64) -> Result<Session, ApiError> {
+        self.current(request, now_ms).ok_or(ApiError::Unauthorized)
+    }
+}
+
+fn unix_seconds(ms: i64) -> u64 {
+    u64::try_from(ms / 1000).unwrap_or(0)
+}
+
+#[derive(Serialize, Deserialize)]
+struct CookieSession {
+    jwt: String,
+}
+
+/// The cookie value for `token`: base64 of `{"jwt":"<token>"}`.
+pub fn cookie_value(token: &str) -> String {
+    let json = serde_json::json!({ "jwt": token }).to_string();
+    STANDARD.encode(json)
+}
+
+/// The token in a cookie value, in the cookie-session form or bare.
+pub fn token_from_cookie(value: &str) -> Option<String> {
+    let value = value.trim().trim_matches('"');
+    if let Ok(decoded) = STANDARD.decode(value) {
+        if let Ok(session) = serde_json::from_slice::<CookieSession>(&decoded) {
+            return Some(session.jwt);
+        }
+    }
+    (value.split('.').count() == 3).then(|| value.to_owned())
+}
+
+/// The `set-cookie` header value that starts a session carrying `token`.
+pub fn set_cookie(token: &str, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
+        cookie_value(token)
+    )
+}
+
+/// The `set-cookie` header value that ends the session: empty and already expired.
+pub fn clear_cookie(secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!(
+        "{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; \
+         Expires=Thu, 01 Jan 1970 00:00:00 GMT{secure}"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spin_sdk::http::Method;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    fn user() -> SessionUser {
+        SessionUser {
+            id: "a".repeat(24),
+            email: "test@test.com".into(),
+        }
+    }
+
+    #[test]
+    fn a_session_round_trips_through_the_cookie() {
+        let config = SessionConfig::new(b"a test signing key", 60).unwrap();
+        let token = config.issue(&user(), NOW).unwrap();
+        let header = set_cookie(&token, false);
+        assert!(header.starts_with("session="));
+        assert!(header.ends_with("; Path=/; HttpOnly; SameSite=Lax"));
+        let value = header
+            .trim_start_matches("session=")
+            .split(';')
+            .next()
+            .unwrap();
+        let decoded = STANDARD.decode(value).unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&decoded).unwrap();
+        assert_eq!(json["jwt"], token.as_str());
+
+        let request = ApiRequest::new(Method::Get, "/")
+            .with_header("cookie", &format!("session={value}"));
+        let session = config.current(&request, NOW + 1000).unwrap();
+        assert_eq!(session.user, user());
+        assert_eq!(session.issued_at, (NOW / 1000) as u64);
+
+        let bare = ApiRequest::new(Method::Get, "/")
+            .with_header("cookie", &format!("session={token}"));
+        assert!(config.current(&bare, NOW).is_some());
+    }
+
+    #[test]
+    fn expired_or_foreign_tokens_are_not_sessions() {
+        let config = SessionConfig::new(b"a test signing key", 60).unwrap();
+        let token = config.issue(&user(), NOW).unwrap();
+        assert!(config.verify(&token, NOW + 59_000).is_some());
+        assert!(config.verify(&token, NOW + 61_000).is_none());
+        let other = SessionConfig::new(b"another signing key", 60).unwrap();
+        assert!(other.verify(&token, NOW).is_none());
+        assert!(config.verify("garbage", NOW).is_none());
+        assert!(token_from_cookie("e30=").is_none());
+        let anonymous = ApiRequest::new(Method::Get, "/");
+        assert_eq!(config.require(&anonymous, NOW), Err(ApiError::Unauthorized));
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert_eq!(SessionConfig::new(b"asdf", 60).err().map(|e| e.status()), Some(500));
+    }
+
+    #[test]
+    fn cookies_are_secure_only_over_https() {
+        assert!(set_cookie("t", true).ends_with("; Secure"));
+        assert!(!set_cookie("t", false).contains("Secure"));
+        let cleared = clear_cookie(false);
+        assert!(cleared.starts_with("session=;"));
+        assert!(cleared.contains("Max-Age=0"));
+        assert!(cleared.contains("Expires=Thu, 01 Jan 1970 00:00:00 GMT"));
+    }
+}

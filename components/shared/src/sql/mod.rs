@@ -1,0 +1,388 @@
+//! The SQL layer: the same statements on Spin's SQLite (database `default`, when
+//! `database_url` is empty), on Postgres (when it is a `postgres://` URL), and natively on
+//! rusqlite for tests (feature `native-sqlite`).
+//!
+//! Statements use `$1, $2` placeholders (rewritten to `?1, ?2` for SQLite) and the
+//! portable subset of SQL: `CREATE TABLE IF NOT EXISTS`, `TEXT`, `BIGINT`, `PRIMARY KEY`,
+//! `UNIQUE`, no `AUTOINCREMENT`/`SERIAL`. Money is integer cents, times unix milliseconds.
+//! Tables are prefixed by their owning service (`auth_users`), as every service shares
+//! the local `default` database.
+
+#[cfg(feature = "native-sqlite")]
+pub mod native;
+pub mod spin;
+
+use std::cell::OnceCell;
+use std::rc::Rc;
+
+use crate::ApiError;
+
+/// A value bound to a placeholder or read from a column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// An integer (BIGINT).
+    Int(i64),
+    /// A float; money is never stored as one.
+    Real(f64),
+    /// Text.
+    Text(String),
+}
+
+impl From<i64> for Value {
+    fn from(v: i64) -> Self {
+        Self::Int(v)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(v: &str) -> Self {
+        Self::Text(v.to_owned())
+    }
+}
+
+impl From<String> for Value {
+    fn from(v: String) -> Self {
+        Self::Text(v)
+    }
+}
+
+impl From<&String> for Value {
+    fn from(v: &String) -> Self {
+        Self::Text(v.clone())
+    }
+}
+
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(v: Option<T>) -> Self {
+        v.map_or(Self::Null, Into::into)
+    }
+}
+
+/// What can go wrong with a statement.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SqlError {
+    /// A UNIQUE or PRIMARY KEY constraint refused the write: usually a business rule.
+    #[error("unique constraint violated: {0}")]
+    UniqueViolation(String),
+    /// The database cannot be reached or is busy: 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A column did not hold what the code expected.
+    #[error("unexpected column value: {0}")]
+    Decode(String),
+    /// Anything else: a bug or a misconfiguration.
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+impl From<SqlError> for ApiError {
+    fn from(e: SqlError) -> Self {
+        match e {
+            SqlError::Unavailable(_) => ApiError::ServiceUnavailable(e.to_string()),
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
+/// Sorts an SQLite error message into a [`SqlError`].
+pub fn classify_sqlite_error(message: String) -> SqlError {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("unique constraint failed") {
+        SqlError::UniqueViolation(message)
+    } else if lower.contains("database is locked") || lower.contains("busy") {
+        SqlError::Unavailable(message)
+    } else {
+        SqlError::Other(message)
+    }
+}
+
+/// Sorts a Postgres query error message into a [`SqlError`].
+pub fn classify_postgres_error(message: String) -> SqlError {
+    if message.contains("duplicate key value") || message.contains("23505") {
+        SqlError::UniqueViolation(message)
+    } else {
+        SqlError::Other(message)
+    }
+}
+
+/// One result row; columns are read by name (lower case, as Postgres folds them).
+#[derive(Debug, Clone)]
+pub struct Row {
+    columns: Rc<[String]>,
+    values: Vec<Value>,
+}
+
+impl Row {
+    /// A row of `values` under `columns`.
+    pub fn new(columns: Rc<[String]>, values: Vec<Value>) -> Self {
+        Self { columns, values }
+    }
+
+    fn value(&self, column: &str) -> Result<&Value, SqlError> {
+        self.columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(column))
+            .and_then(|i| self.values.get(i))
+            .ok_or_else(|| SqlError::Decode(format!("no column {column}")))
+    }
+
+    /// An integer column.
+    pub fn int(&self, column: &str) -> Result<i64, SqlError> {
+        self.opt_int(column)?
+            .ok_or_else(|| SqlError::Decode(format!("{column} is NULL")))
+    }
+
+    /// A nullable integer column.
+    pub fn opt_int(&self, column: &str) -> Result<Option<i64>, SqlError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            Value::Int(v) => Ok(Some(*v)),
+            other => Err(SqlError::Decode(format!("{column} is {other:?}"))),
+        }
+    }
+
+    /// A text column.
+    pub fn text(&self, column: &str) -> Result<String, SqlError> {
+        self.opt_text(column)?
+            .ok_or_else(|| SqlError::Decode(format!("{column} is NULL")))
+    }
+
+    /// A nullable text column.
+    pub fn opt_text(&self, column: &str) -> Result<Option<String>, SqlError> {
+        match self.value(column)? {
+            Value::Null => Ok(None),
+            Value::Text(v) => Ok(Some(v.clone())),
+            other => Err(SqlError::Decode(format!("{column} is {other:?}"))),
+        }
+    }
+}
+
+/// Which SQL engine a [`Db`] talks to, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// SQLite (Spin's or rusqlite).
+    Sqlite,
+    /// Postgres.
+    Postgres,
+}
+
+/// A database connection that runs portable statements.
+pub trait Db {
+    /// Runs a statement that returns no rows; returns the number of rows changed.
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, SqlError>;
+    /// Runs a query and returns its rows.
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError>;
+    /// The engine behind this connection.
+    fn dialect(&self) -> Dialect;
+}
+
+/// Runs `f` in a transaction: `BEGIN IMMEDIATE` on SQLite (take the write lock up front,
+/// so two writers never both read then write), `BEGIN` on Postgres; COMMIT when `f`
+/// returns Ok, ROLLBACK when it returns Err.
+pub fn transaction<T, E>(db: &dyn Db, f: impl FnOnce(&dyn Db) -> Result<T, E>) -> Result<T, E>
+where
+    E: From<SqlError>,
+{
+    let begin = match db.dialect() {
+        Dialect::Sqlite => "BEGIN IMMEDIATE",
+        Dialect::Postgres => "BEGIN",
+    };
+    db.execute(begin, &[])?;
+    match f(db) {
+        Ok(value) => match db.execute("COMMIT", &[]) {
+            Ok(_) => Ok(value),
+            Err(e) => {
+                rollback(db);
+                Err(e.into())
+            }
+        },
+        Err(e) => {
+            rollback(db);
+            Err(e)
+        }
+    }
+}
+
+fn rollback(db: &dyn Db) {
+    if let Err(e) = db.execute("ROLLBACK", &[]) {
+        eprintln!("rollback failed: {e}");
+    }
+}
+
+/// Runs a service's `CREATE TABLE IF NOT EXISTS` statements. A concurrent creation of
+/// the same table on Postgres can fail with a duplicate key: the table is there then.
+pub fn migrate(db: &dyn Db, statements: &[&str]) -> Result<(), SqlError> {
+    for statement in statements {
+        match db.execute(statement, &[]) {
+            Ok(_) | Err(SqlError::UniqueViolation(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Rewrites `$1, $2` placeholders to SQLite's `?1, ?2`, leaving string literals alone.
+pub fn to_sqlite_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut in_literal = false;
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\'' {
+            in_literal = !in_literal;
+        }
+        if c == '$' && !in_literal && chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Opens the database named by `database_url`: Spin's SQLite `default` database when it
+/// is empty, Postgres when it is a `postgres://` or `postgresql://` URL.
+pub fn open(database_url: &str) -> Result<Box<dyn Db>, SqlError> {
+    let url = database_url.trim();
+    if url.is_empty() {
+        Ok(Box::new(spin::SpinSqlite::open("default")?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Box::new(spin::SpinPostgres::open(url)?))
+    } else {
+        Err(SqlError::Other(
+            "database_url must be empty or a postgres:// URL".to_owned(),
+        ))
+    }
+}
+
+/// A connection opened, and migrated, on first use: routes that need no database never
+/// open one.
+pub struct LazyDb {
+    cell: OnceCell<Box<dyn Db>>,
+    open: Box<dyn Fn() -> Result<Box<dyn Db>, SqlError>>,
+    migrations: &'static [&'static str],
+}
+
+impl LazyDb {
+    /// Opens with `open` and runs `migrations`, when first needed.
+    pub fn new(
+        open: impl Fn() -> Result<Box<dyn Db>, SqlError> + 'static,
+        migrations: &'static [&'static str],
+    ) -> Self {
+        Self {
+            cell: OnceCell::new(),
+            open: Box::new(open),
+            migrations,
+        }
+    }
+
+    /// The connection, opened and migrated.
+    pub fn get(&self) -> Result<&dyn Db, SqlError> {
+        if let Some(db) = self.cell.get() {
+            return Ok(db.as_ref());
+        }
+        let db = (self.open)()?;
+        migrate(db.as_ref(), self.migrations)?;
+        Ok(self.cell.get_or_init(|| db).as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::native::NativeSqlite;
+    use super::*;
+
+    #[test]
+    fn placeholders_are_rewritten_outside_literals() {
+        assert_eq!(
+            to_sqlite_placeholders("SELECT * FROM t WHERE a = $1 AND b = '$2' AND c = $10"),
+            "SELECT * FROM t WHERE a = ?1 AND b = '$2' AND c = ?10"
+        );
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        assert!(matches!(
+            classify_sqlite_error("UNIQUE constraint failed: t.a".into()),
+            SqlError::UniqueViolation(_)
+        ));
+        assert!(matches!(
+            classify_sqlite_error("database is locked".into()),
+            SqlError::Unavailable(_)
+        ));
+        assert!(matches!(
+            classify_postgres_error(
+                "duplicate key value violates unique constraint \"t_pkey\"".into()
+            ),
+            SqlError::UniqueViolation(_)
+        ));
+        assert_eq!(
+            ApiError::from(SqlError::Unavailable("x".into())).status(),
+            503
+        );
+    }
+
+    fn db() -> NativeSqlite {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(
+            &db,
+            &["CREATE TABLE IF NOT EXISTS test_items (id TEXT PRIMARY KEY, n BIGINT, note TEXT)"],
+        )
+        .unwrap();
+        db
+    }
+
+    #[test]
+    fn statements_run_and_rows_read_by_name() {
+        let db = db();
+        db.execute(
+            "INSERT INTO test_items (id, n, note) VALUES ($1, $2, $3)",
+            &["a".into(), 5.into(), Value::Null],
+        )
+        .unwrap();
+        let rows = db
+            .query("SELECT id, n, note FROM test_items WHERE id = $1", &["a".into()])
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].text("id").unwrap(), "a");
+        assert_eq!(rows[0].int("n").unwrap(), 5);
+        assert_eq!(rows[0].opt_text("note").unwrap(), None);
+        assert!(rows[0].text("note").is_err());
+        let again = db.execute(
+            "INSERT INTO test_items (id, n) VALUES ($1, $2)",
+            &["a".into(), 6.into()],
+        );
+        assert!(matches!(again, Err(SqlError::UniqueViolation(_))));
+    }
+
+    #[test]
+    fn transactions_commit_or_roll_back() {
+        let db = db();
+        let insert = |db: &dyn Db, id: &str| {
+            db.execute("INSERT INTO test_items (id, n) VALUES ($1, 1)", &[id.into()])
+        };
+        transaction(&db, |tx| insert(tx, "kept")).unwrap();
+        let failed: Result<(), SqlError> = transaction(&db, |tx| {
+            insert(tx, "dropped")?;
+            insert(tx, "kept").map(drop)
+        });
+        assert!(matches!(failed, Err(SqlError::UniqueViolation(_))));
+        let rows = db.query("SELECT id FROM test_items ORDER BY id", &[]).unwrap();
+        let ids: Vec<String> = rows.iter().map(|r| r.text("id").unwrap()).collect();
+        assert_eq!(ids, ["kept"]);
+    }
+
+    #[test]
+    fn lazy_connections_migrate_once() {
+        let lazy = LazyDb::new(
+            || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
+            &["CREATE TABLE IF NOT EXISTS test_lazy (id TEXT PRIMARY KEY)"],
+        );
+        let db = lazy.get().unwrap();
+        db.execute("INSERT INTO test_lazy (id) VALUES ($1)", &["x".into()])
+            .unwrap();
+        let again = lazy.get().unwrap();
+        assert_eq!(again.query("SELECT id FROM test_lazy", &[]).unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,30 @@
+//! Wall-clock time as unix milliseconds (how times are stored) and RFC 3339 text (how
+//! they are written in JSON and event headers).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, in milliseconds since the unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// `ms` as RFC 3339 / ISO 8601 UTC with milliseconds, e.g. `2024-05-01T12:00:00.000Z`.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_714_564_800_123), "2024-05-01T12:00:00.123Z");
+        assert!(now_ms() > 1_700_000_000_000);
+    }
+}

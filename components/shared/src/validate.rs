@@ -1,0 +1,158 @@
+//! Field validation: each helper checks one body field (absent, wrong type or invalid
+//! value alike) and returns the clean value or a [`FieldError`] naming the field;
+//! [`both`] gathers the errors of two fields into one 400.
+
+use serde_json::Value;
+
+use crate::money::Price;
+use crate::{ApiError, FieldError};
+
+/// Longest email address accepted (RFC 5321's path limit).
+pub const MAX_EMAIL_CHARS: usize = 254;
+/// Longest ticket title accepted, after trimming.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// A valid email address, trimmed; compare users on [`email_key`] of it.
+pub fn email(value: Option<&Value>) -> Result<String, FieldError> {
+    let invalid = || FieldError::new("email", "Email must be valid");
+    let email = value.and_then(Value::as_str).ok_or_else(invalid)?.trim();
+    if email.chars().count() > MAX_EMAIL_CHARS || !email_address::EmailAddress::is_valid(email) {
+        return Err(invalid());
+    }
+    Ok(email.to_owned())
+}
+
+/// The form of an email under which it is unique: trimmed and lower-cased.
+pub fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// A new password: a string of 4 to 20 characters once trimmed; returns it trimmed.
+pub fn new_password(value: Option<&Value>) -> Result<String, FieldError> {
+    let invalid = || FieldError::new("password", "Password must be between 4 and 20 characters");
+    let password = value.and_then(Value::as_str).ok_or_else(invalid)?.trim();
+    if !(4..=20).contains(&password.chars().count()) {
+        return Err(invalid());
+    }
+    Ok(password.to_owned())
+}
+
+/// A password to check: a non-empty string once trimmed; returns it trimmed.
+pub fn password(value: Option<&Value>) -> Result<String, FieldError> {
+    let invalid = || FieldError::new("password", "You must supply a password");
+    let password = value.and_then(Value::as_str).ok_or_else(invalid)?.trim();
+    if password.is_empty() {
+        return Err(invalid());
+    }
+    Ok(password.to_owned())
+}
+
+/// A ticket title: a string, non-empty and at most [`MAX_TITLE_CHARS`] once trimmed;
+/// returns it trimmed.
+pub fn title(value: Option<&Value>) -> Result<String, FieldError> {
+    let title = value
+        .and_then(Value::as_str)
+        .ok_or_else(|| FieldError::new("title", "Title is required"))?
+        .trim();
+    if title.is_empty() {
+        return Err(FieldError::new("title", "Title is required"));
+    }
+    if title.chars().count() > MAX_TITLE_CHARS {
+        return Err(FieldError::new("title", "Title must be at most 200 characters"));
+    }
+    Ok(title.to_owned())
+}
+
+/// A price: a JSON number of dollars > 0, at most 1,000,000, with at most 2 decimals.
+pub fn price(value: Option<&Value>) -> Result<Price, FieldError> {
+    let value = value.ok_or_else(|| FieldError::new("price", "Price must be greater than 0"))?;
+    Price::from_json(value).map_err(|e| FieldError::new("price", e.to_string()))
+}
+
+/// A required string field (an id or a token): present, a string, non-empty once trimmed.
+pub fn required_string(field: &str, value: Option<&Value>) -> Result<String, FieldError> {
+    let message = format!("{} is required", capitalised(field));
+    let text = value
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| FieldError::new(field, message))?;
+    Ok(text.to_owned())
+}
+
+fn capitalised(field: &str) -> String {
+    let mut chars = field.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// Both values, or a 400 listing the errors of both fields.
+pub fn both<A, B>(a: Result<A, FieldError>, b: Result<B, FieldError>) -> Result<(A, B), ApiError> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (a, b) => Err(ApiError::Validation(
+            [a.err(), b.err()].into_iter().flatten().collect(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn emails() {
+        assert_eq!(email(Some(&json!(" Test@Test.com "))).unwrap(), "Test@Test.com");
+        assert_eq!(email_key(" Test@Test.COM "), "test@test.com");
+        for bad in [json!("nope"), json!(""), json!(5), json!(null), json!("a@")] {
+            assert_eq!(email(Some(&bad)).unwrap_err().field.as_deref(), Some("email"));
+        }
+        assert!(email(None).is_err());
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(email(Some(&json!(long))).is_err());
+    }
+
+    #[test]
+    fn passwords() {
+        assert_eq!(new_password(Some(&json!("  pass  "))).unwrap(), "pass");
+        assert!(new_password(Some(&json!(" abc "))).is_err());
+        assert!(new_password(Some(&json!("a".repeat(21)))).is_err());
+        assert!(new_password(Some(&json!(1234))).is_err());
+        assert!(password(Some(&json!("   "))).is_err());
+        assert_eq!(password(Some(&json!("x"))).unwrap(), "x");
+    }
+
+    #[test]
+    fn titles() {
+        assert_eq!(title(Some(&json!("  concert "))).unwrap(), "concert");
+        assert_eq!(title(Some(&json!("   "))).unwrap_err().message, "Title is required");
+        assert!(title(Some(&json!(12))).is_err());
+        assert!(title(None).is_err());
+        assert!(title(Some(&json!("é".repeat(200)))).is_ok());
+        assert!(title(Some(&json!("a".repeat(201)))).is_err());
+    }
+
+    #[test]
+    fn prices_name_their_field() {
+        assert_eq!(price(Some(&json!(10))).unwrap().cents(), 1000);
+        let e = price(Some(&json!(-10))).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("price"));
+        assert_eq!(e.message, "Price must be greater than 0");
+        assert!(price(None).is_err());
+        assert!(price(Some(&json!("10"))).is_err());
+    }
+
+    #[test]
+    fn both_gathers_every_error() {
+        let e = both(title(None), price(None)).unwrap_err();
+        let ApiError::Validation(errors) = e else { panic!() };
+        assert_eq!(errors.len(), 2);
+        assert_eq!(both(Ok::<_, FieldError>(1), Ok::<_, FieldError>(2)).unwrap(), (1, 2));
+        assert_eq!(
+            required_string("ticketId", Some(&json!(" "))).unwrap_err().message,
+            "TicketId is required"
+        );
+    }
+}
