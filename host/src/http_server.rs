@@ -1,0 +1,226 @@
+//! The HTTP front door: accepts connections, routes each request to a component with
+//! Spin's request headers, enforces the body limit, turns failures into the API's JSON
+//! errors, and logs one line per request.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use wasmtime_wasi_http::WasiBody;
+
+use crate::outbound_http::Destination;
+use crate::router::RouteMatch;
+use crate::runtime::App;
+
+/// The largest request body a component is given; larger ones get a 413.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// A response with the API's error shape: `{"errors":[{"message": ...}]}`.
+pub fn json_error(status: StatusCode, message: &str) -> Response<WasiBody> {
+    let body = serde_json::json!({ "errors": [{ "message": message }] }).to_string();
+    let mut response = Response::new(full(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn full(bytes: Bytes) -> WasiBody {
+    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+}
+
+/// Serves `app` on `listener` until the process ends.
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let local = listener.local_addr()?;
+    loop {
+        let (stream, client) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(&app, req, client, local).await) }
+            });
+            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!("connection from {client}: {e}");
+            }
+        });
+    }
+}
+
+/// Handles one request from the network.
+pub async fn handle(
+    app: &App,
+    request: Request<Incoming>,
+    client: SocketAddr,
+    local: SocketAddr,
+) -> Response<WasiBody> {
+    let start = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let route = app.router().route(&path);
+    let response = match &route {
+        None => json_error(StatusCode::NOT_FOUND, "Not found"),
+        Some(route) => match read_body(request).await {
+            Err(response) => response,
+            Ok(request) => {
+                let request = with_spin_headers(request, route, &client.to_string(), local);
+                invoke(app, &route.component, request).await
+            }
+        },
+    };
+    log_request(&method, &path, route.as_ref().map(|r| r.component.as_str()), &response, start);
+    response
+}
+
+/// Handles a request a component sent to `<id>.spin.internal` or `self`.
+pub async fn handle_chained(
+    app: &App,
+    target: Destination,
+    request: Request<WasiBody>,
+) -> Result<Response<WasiBody>, wasmtime_wasi_http::Error> {
+    let start = Instant::now();
+    let path = request.uri().path().to_owned();
+    let by_path = app.router().route(&path);
+    let route = match target {
+        Destination::SelfApp => by_path,
+        Destination::Component(id) => {
+            if !app.has_component(&id) {
+                return Err(wasmtime_wasi_http::Error::DestinationNotFound);
+            }
+            by_path
+                .filter(|m| m.component == id)
+                .or_else(|| app.router().route_of(&id))
+                .or(Some(RouteMatch {
+                    component: id,
+                    raw_route: String::new(),
+                    component_route: String::new(),
+                    path_info: path.clone(),
+                }))
+        }
+        Destination::External => return Err(wasmtime_wasi_http::Error::HttpRequestDenied),
+    };
+    let method = request.method().clone();
+    let response = match &route {
+        None => json_error(StatusCode::NOT_FOUND, "Not found"),
+        Some(route) => {
+            let local = SocketAddr::from(([127, 0, 0, 1], 0));
+            let request = with_spin_headers(request, route, "127.0.0.1:0", local);
+            invoke(app, &route.component, request).await
+        }
+    };
+    log_request(&method, &path, route.as_ref().map(|r| r.component.as_str()), &response, start);
+    Ok(response)
+}
+
+async fn invoke(app: &App, component: &str, request: Request<WasiBody>) -> Response<WasiBody> {
+    match app.invoke(component, request).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!("{e}: {}", e.root_cause());
+            tracing::debug!("{e:?}");
+            json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+        }
+    }
+}
+
+/// Buffers the body up to [`MAX_BODY_BYTES`]; a larger one is answered with 413 before
+/// any component runs.
+async fn read_body(request: Request<Incoming>) -> Result<Request<WasiBody>, Response<WasiBody>> {
+    let too_large = || json_error(StatusCode::PAYLOAD_TOO_LARGE, "Request body too large");
+    let declared = request
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = request.into_parts();
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(Request::from_parts(parts, full(collected.to_bytes()))),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => {
+            tracing::debug!("reading request body: {e}");
+            Err(json_error(StatusCode::BAD_REQUEST, "Invalid request body"))
+        }
+    }
+}
+
+/// Gives the request an absolute URI (the component sees the original path and query) and
+/// the `spin-*` headers that Spin sets.
+fn with_spin_headers(
+    mut request: Request<WasiBody>,
+    route: &RouteMatch,
+    client: &str,
+    local: SocketAddr,
+) -> Request<WasiBody> {
+    let host = request
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .or_else(|| {
+            request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| local.to_string());
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".to_owned());
+    let full_url = format!("http://{host}{path_and_query}");
+    if let Ok(uri) = full_url.parse() {
+        *request.uri_mut() = uri;
+    }
+    let headers = request.headers_mut();
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            headers.insert(name, value);
+        }
+    };
+    set("spin-full-url", &full_url);
+    set("spin-path-info", &route.path_info);
+    set("spin-matched-route", &route.raw_route);
+    set("spin-component-route", &route.component_route);
+    set("spin-raw-component-route", &route.raw_route);
+    set("spin-base-path", "/");
+    set("spin-client-addr", client);
+    request
+}
+
+fn log_request(
+    method: &http::Method,
+    path: &str,
+    component: Option<&str>,
+    response: &Response<WasiBody>,
+    start: Instant,
+) {
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    tracing::info!(
+        "{method} {path} -> {} {} ({ms:.1} ms)",
+        component.unwrap_or("(no route)"),
+        response.status().as_u16()
+    );
+}

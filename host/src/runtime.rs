@@ -1,0 +1,313 @@
+//! The loaded application: the wasmtime engine, each component compiled and
+//! pre-instantiated once, and a fresh instance per request.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+
+use anyhow::{anyhow, bail, Context as _};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiBody, WasiHttpView};
+
+use crate::key_value::{KeyValueCtx, KeyValueStores};
+use crate::manifest::Manifest;
+use crate::outbound_http::{AllowedHosts, Destination, ResponseFuture, ServiceChaining};
+use crate::postgres::PostgresCtx;
+use crate::router::Router;
+use crate::runtime_config::RuntimeConfig;
+use crate::sqlite::{SqlDatabases, SqliteCtx};
+use crate::state::{self, ComponentContext, InstanceState};
+use crate::variables::AppVariables;
+
+/// The variable that holds the session signing key.
+pub const JWT_KEY: &str = "jwt_key";
+
+/// The key `up` uses for `jwt_key` outside production when none is set. Public on purpose:
+/// it signs nothing that matters.
+pub const DEVELOPMENT_JWT_KEY: &str = "boxoffice-development-key-do-not-use-in-production";
+
+/// Linear memory allowed per instance (components hash passwords with argon2 at ~19 MiB).
+pub const MAX_MEMORY_SIZE: usize = 128 << 20;
+
+/// Instances that may exist at once.
+const MAX_INSTANCES: u32 = 1000;
+
+/// How the application is configured at startup.
+#[derive(Debug, Clone)]
+pub struct AppOptions {
+    /// Where the embedded backends keep their files.
+    pub state_dir: PathBuf,
+    /// A runtime config file in Spin's format.
+    pub runtime_config: Option<PathBuf>,
+}
+
+struct LoadedComponent {
+    pre: ProxyPre<InstanceState>,
+    ctx: Arc<ComponentContext>,
+}
+
+/// A running application.
+pub struct App {
+    engine: Engine,
+    router: Router,
+    components: HashMap<String, LoadedComponent>,
+    me: Weak<App>,
+}
+
+/// Builds the engine: async support, component model, and the pooling allocator sized
+/// for [`MAX_INSTANCES`] concurrent instances of [`MAX_MEMORY_SIZE`] each.
+pub fn engine() -> anyhow::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(MAX_INSTANCES)
+        .total_core_instances(MAX_INSTANCES * 4)
+        .total_memories(MAX_INSTANCES)
+        .total_tables(MAX_INSTANCES * 4)
+        .total_stacks(MAX_INSTANCES)
+        .max_memory_size(MAX_MEMORY_SIZE)
+        .max_component_instance_size(10 << 20)
+        .max_core_instance_size(10 << 20)
+        .max_unused_warm_slots(100)
+        .linear_memory_keep_resident(1 << 20)
+        .table_keep_resident(1 << 16);
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    // Compiled components are cached on disk (as Spin does), so restarts skip Cranelift.
+    match wasmtime::Cache::from_file(None) {
+        Ok(cache) => {
+            config.cache(Some(cache));
+        }
+        Err(e) => tracing::warn!("compilation cache unavailable: {e}"),
+    }
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&config) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            tracing::warn!("pooling allocator unavailable ({e}); allocating instances on demand");
+            config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
+            Ok(Engine::new(&config)?)
+        }
+    }
+}
+
+/// Resolves the app's variables; outside production an unset `jwt_key` gets the
+/// development key, with a warning.
+pub fn resolve_variables(
+    manifest: &Manifest,
+    production: bool,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<AppVariables> {
+    let mut fallbacks = HashMap::new();
+    if !production {
+        fallbacks.insert(JWT_KEY.to_owned(), DEVELOPMENT_JWT_KEY.to_owned());
+    }
+    let vars = AppVariables::resolve(&manifest.variables, &env, &fallbacks)?;
+    if !production
+        && manifest.variables.contains_key(JWT_KEY)
+        && vars.get(JWT_KEY) == Some(DEVELOPMENT_JWT_KEY)
+    {
+        tracing::warn!(
+            "jwt_key is not set: using the fixed development key (set SPIN_VARIABLE_JWT_KEY; --production requires it)"
+        );
+    }
+    Ok(vars)
+}
+
+impl App {
+    /// Compiles and pre-instantiates every component of `manifest`, opening the backends
+    /// that `options` select. Errors name the component and the cause on one line.
+    pub fn load(
+        engine: &Engine,
+        manifest: &Manifest,
+        variables: &AppVariables,
+        options: &AppOptions,
+    ) -> anyhow::Result<Arc<App>> {
+        let runtime_config =
+            RuntimeConfig::load(&options.state_dir, options.runtime_config.as_deref())?;
+        let kv = Arc::new(
+            KeyValueStores::open(&runtime_config.key_value_stores)
+                .context("cannot open key-value stores")?,
+        );
+        let sql = Arc::new(
+            SqlDatabases::open(&runtime_config.sqlite_databases)
+                .context("cannot open sqlite databases")?,
+        );
+
+        let mut linker = Linker::<InstanceState>::new(engine);
+        state::add_to_linker(&mut linker)?;
+
+        let router = Router::new(
+            manifest
+                .triggers
+                .iter()
+                .filter_map(|t| Some((t.route.as_deref()?, t.component.as_str()))),
+        )?;
+
+        let mut components = HashMap::new();
+        let used: BTreeMap<&str, &crate::manifest::Component> = manifest
+            .triggers
+            .iter()
+            .map(|t| (t.component.as_str(), &manifest.components[&t.component]))
+            .collect();
+        for (id, component) in used {
+            for label in &component.key_value_stores {
+                if !kv.is_defined(label) {
+                    tracing::warn!("component `{id}` lists key-value store `{label}`, which is not configured");
+                }
+            }
+            for label in &component.sqlite_databases {
+                if !sql.is_defined(label) {
+                    tracing::warn!("component `{id}` lists sqlite database `{label}`, which is not configured");
+                }
+            }
+            let component_vars = variables
+                .component_view(&component.variables)
+                .with_context(|| format!("component `{id}`"))?;
+            let allowed = component
+                .allowed_outbound_hosts
+                .iter()
+                .map(|entry| variables.expand(entry))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("component `{id}`: allowed_outbound_hosts"))?;
+            let allowed = Arc::new(
+                AllowedHosts::parse(allowed.iter().map(String::as_str))
+                    .with_context(|| format!("component `{id}`"))?,
+            );
+            let pre = prepare(engine, &linker, id, &component.source)?;
+            let id: Arc<str> = id.into();
+            let ctx = Arc::new(ComponentContext {
+                id: id.clone(),
+                allowed_hosts: allowed.clone(),
+                variables: component_vars,
+                key_value: KeyValueCtx {
+                    allowed: component.key_value_stores.clone(),
+                    stores: kv.clone(),
+                },
+                sqlite: SqliteCtx {
+                    allowed: component.sqlite_databases.clone(),
+                    databases: sql.clone(),
+                },
+                postgres: PostgresCtx {
+                    component: id.clone(),
+                    allowed,
+                },
+            });
+            components.insert(id.to_string(), LoadedComponent { pre, ctx });
+        }
+
+        Ok(Arc::new_cyclic(|me| App {
+            engine: engine.clone(),
+            router,
+            components,
+            me: me.clone(),
+        }))
+    }
+
+    /// The app's routes.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Whether the app has a component with this id.
+    pub fn has_component(&self, id: &str) -> bool {
+        self.components.contains_key(id)
+    }
+
+    /// Runs one request in a fresh instance of `component` and returns its response once
+    /// the headers are set (the body may still be streaming). An error means the
+    /// component trapped or never answered.
+    pub async fn invoke(
+        &self,
+        component: &str,
+        request: http::Request<WasiBody>,
+    ) -> anyhow::Result<http::Response<WasiBody>> {
+        let loaded = self
+            .components
+            .get(component)
+            .ok_or_else(|| anyhow!("no component `{component}`"))?;
+        let me = self.me.upgrade().ok_or_else(|| anyhow!("app is shutting down"))?;
+        let mut store = Store::new(
+            &self.engine,
+            InstanceState::new(loaded.ctx.clone(), me as Arc<dyn ServiceChaining>),
+        );
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+        let out = store.data_mut().http().new_response_outparam(sender)?;
+        let pre = loaded.pre.clone();
+        let task = tokio::spawn(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await
+        });
+        match receiver.await {
+            Ok(Ok(response)) => {
+                let component = component.to_owned();
+                tokio::spawn(async move {
+                    match task.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::error!(
+                            "component `{component}` failed after sending its response: {e:#}"
+                        ),
+                        Err(e) => tracing::error!("component `{component}` task failed: {e}"),
+                    }
+                });
+                Ok(response)
+            }
+            Ok(Err(code)) => bail!("component `{component}` answered with error {code:?}"),
+            Err(_) => match task.await {
+                Ok(Ok(())) => bail!("component `{component}` returned without setting a response"),
+                Ok(Err(e)) => Err(anyhow::Error::from(e)
+                    .context(format!("component `{component}` trapped"))),
+                Err(e) => Err(anyhow::Error::from(e).context(format!("component `{component}`"))),
+            },
+        }
+    }
+}
+
+impl ServiceChaining for App {
+    fn dispatch(&self, target: Destination, request: http::Request<WasiBody>) -> ResponseFuture {
+        let me = self.me.upgrade();
+        Box::pin(async move {
+            let app = me.ok_or(wasmtime_wasi_http::Error::ConnectionRefused)?;
+            crate::http_server::handle_chained(&app, target, request).await
+        })
+    }
+}
+
+/// Compiles one component and checks that this runtime provides all its imports.
+fn prepare(
+    engine: &Engine,
+    linker: &Linker<InstanceState>,
+    id: &str,
+    source: &std::path::Path,
+) -> anyhow::Result<ProxyPre<InstanceState>> {
+    let component = Component::from_file(engine, source)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("component `{id}`: cannot load {}", source.display()))?;
+    let instance_pre = match linker.instantiate_pre(&component) {
+        Ok(pre) => pre,
+        Err(e) => {
+            let message = format!("{e:#}");
+            let ty = component.component_type();
+            let missing = ty
+                .imports(engine)
+                .map(|(name, _)| name)
+                .find(|name| message.contains(&format!("`{name}`")));
+            return Err(match missing {
+                Some(name) => anyhow!(
+                    "component `{id}` imports `{name}`, which boxoffice does not provide"
+                ),
+                None => anyhow!("component `{id}` cannot be linked: {message}"),
+            });
+        }
+    };
+    ProxyPre::new(instance_pre)
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!("component `{id}` does not export wasi:http/incoming-handler@0.2")
+        })
+}

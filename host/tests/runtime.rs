@@ -1,0 +1,511 @@
+//! End-to-end tests of `boxoffice up`: the real binary serving the real probe component
+//! (host/tests/fixtures/probe) over HTTP. Every test uses its own state directory and port
+//! 0, and every wait is bounded.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
+const EXIT_TIMEOUT: Duration = Duration::from_secs(180);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+}
+
+/// The probe components, built once per test run so that `up` finds them fresh.
+fn build_fixtures() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--target", "wasm32-wasip2", "--release"])
+            .args(["-p", "probe", "-p", "probe-llm"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build for the fixtures");
+        assert!(status.success(), "building the fixture components failed");
+    });
+}
+
+fn probe_wasm() -> PathBuf {
+    workspace_root().join("target/wasm32-wasip2/release/probe.wasm")
+}
+
+fn boxoffice() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+    cmd.env_remove("RUST_LOG");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SPIN_VARIABLE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A running `boxoffice up`, killed on drop.
+struct Runtime {
+    child: Child,
+    base: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Runtime {
+    fn start(manifest: &Path, state: &Path) -> Runtime {
+        Runtime::start_with(manifest, state, &[], &[])
+    }
+
+    fn start_with(manifest: &Path, state: &Path, args: &[&str], env: &[(&str, &str)]) -> Runtime {
+        build_fixtures();
+        let mut child = boxoffice()
+            .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
+            .arg(state)
+            .arg("--manifest")
+            .arg(manifest)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn boxoffice");
+        let stderr = collect(child.stderr.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "no readiness line; stderr:\n{}",
+                stderr.lock().unwrap()
+            )
+        });
+        let base = line
+            .strip_prefix("boxoffice: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first stdout line: {line}"))
+            .to_owned();
+        Runtime {
+            child,
+            base,
+            stderr,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn addr(&self) -> String {
+        self.base.strip_prefix("http://").unwrap().to_owned()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let out = Arc::new(Mutex::new(String::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    out
+}
+
+/// Runs `boxoffice` to completion (bounded) and returns its exit code and stderr.
+fn run_to_exit(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn boxoffice");
+    let stderr = collect(child.stderr.take().unwrap());
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("boxoffice did not exit; stderr:\n{}", stderr.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let the reader thread drain what is left.
+    std::thread::sleep(Duration::from_millis(100));
+    let text = stderr.lock().unwrap().clone();
+    (status.code(), text)
+}
+
+/// Asserts the process failed the way the CLI promises: exit 1, one `error:` line, no panic.
+fn assert_one_line_error(code: Option<i32>, stderr: &str, expect: &[&str]) {
+    assert_eq!(code, Some(1), "stderr:\n{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "exactly one error line expected:\n{stderr}");
+    for needle in expect {
+        assert!(errors[0].contains(needle), "`{needle}` missing from: {}", errors[0]);
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(HTTP_TIMEOUT))
+        .build()
+        .into()
+}
+
+fn get(url: &str) -> (u16, String) {
+    let mut response = agent().get(url).call().expect("GET");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+fn send(method: &str, url: &str, body: &[u8]) -> (u16, String) {
+    let request = http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(body.to_vec())
+        .unwrap();
+    let mut response = agent().run(request).expect("request");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().unwrap())
+}
+
+fn json(body: &str) -> serde_json::Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+}
+
+fn probe_manifest() -> PathBuf {
+    fixtures().join("probe.toml")
+}
+
+#[test]
+fn a_trap_gives_500_and_the_runtime_keeps_serving() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    let (status, body) = get(&rt.url("/probe/trap"));
+    assert_eq!(status, 500);
+    assert_eq!(
+        json(&body),
+        serde_json::json!({"errors": [{"message": "Internal server error"}]})
+    );
+    let (status, _) = get(&rt.url("/probe/echo"));
+    assert_eq!(status, 200, "the next request is served");
+    let log = rt.stderr();
+    assert!(log.contains("trapped"), "the trap is logged:\n{log}");
+    assert!(log.contains("GET /probe/trap -> probe 500"), "{log}");
+    assert!(log.contains("GET /probe/echo -> probe 200"), "{log}");
+}
+
+#[test]
+fn unrouted_paths_give_404_json() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    for path in ["/", "/nope", "/probex"] {
+        let (status, body) = get(&rt.url(path));
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(
+            json(&body),
+            serde_json::json!({"errors": [{"message": "Not found"}]})
+        );
+    }
+    let (status, _) = send("DELETE", &rt.url("/nope"), b"");
+    assert_eq!(status, 404);
+}
+
+/// Sends a 2 MiB body on a raw socket (the server may answer before reading it all) and
+/// returns the status and body of the response.
+fn post_raw(addr: &str, path: &str, body_len: usize) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(HTTP_TIMEOUT)).unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {body_len}\r\nConnection: close\r\n\r\n"
+    );
+    let mut writer = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let _ = writer.write_all(head.as_bytes());
+        let _ = writer.write_all(&vec![b'x'; body_len]);
+    });
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in: {text}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn bodies_over_1_mib_get_413_without_running_the_component() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    let (status, body) = post_raw(&rt.addr(), "/probe/echo", 2 << 20);
+    assert_eq!(status, 413);
+    assert_eq!(
+        json(&body),
+        serde_json::json!({"errors": [{"message": "Request body too large"}]})
+    );
+    let (status, body) = send("POST", &rt.url("/probe/echo"), &vec![b'y'; 1000]);
+    assert_eq!(status, 200);
+    assert_eq!(json(&body)["bodyLength"], 1000);
+}
+
+#[test]
+fn the_component_sees_the_original_path_and_spin_headers() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    let (status, body) = get(&rt.url("/probe/echo/a/b?x=1&y=2"));
+    assert_eq!(status, 200, "{body}");
+    let v = json(&body);
+    assert_eq!(v["path"], "/probe/echo/a/b");
+    assert_eq!(v["query"], "x=1&y=2");
+    let h = &v["headers"];
+    assert_eq!(h["spin-full-url"], rt.url("/probe/echo/a/b?x=1&y=2"));
+    assert_eq!(h["spin-path-info"], "/echo/a/b");
+    assert_eq!(h["spin-matched-route"], "/probe/...");
+    assert_eq!(h["spin-raw-component-route"], "/probe/...");
+    assert_eq!(h["spin-component-route"], "/probe");
+    assert_eq!(h["spin-base-path"], "/");
+    assert!(
+        h["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{h}"
+    );
+    // The wildcard also matches its base path.
+    let (status, body) = get(&rt.url("/probe"));
+    assert_eq!((status, body.as_str()), (404, "probe has no /probe"));
+}
+
+#[test]
+fn key_value_persists_across_a_restart() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    let (status, _) = send("PUT", &rt.url("/probe/kv?color"), b"blue");
+    assert_eq!(status, 204);
+    assert_eq!(get(&rt.url("/probe/kv?color")), (200, "blue".to_owned()));
+    assert_eq!(get(&rt.url("/probe/kv?missing")).0, 404);
+    rt.stop();
+    assert!(state.path().join("sqlite_key_value.db").is_file());
+
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    assert_eq!(get(&rt.url("/probe/kv?color")), (200, "blue".to_owned()));
+}
+
+#[test]
+fn unlisted_key_value_store_is_access_denied() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    let (status, body) = get(&rt.url("/probe/kv-denied"));
+    assert_eq!(status, 200);
+    assert!(body.contains("AccessDenied"), "{body}");
+}
+
+#[test]
+fn sqlite_transactions_span_several_executes() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    assert_eq!(get(&rt.url("/probe/sql")), (200, "1 1".to_owned()));
+    assert_eq!(get(&rt.url("/probe/sql")), (200, "2 2".to_owned()));
+    assert!(state.path().join("sqlite_db.db").is_file());
+}
+
+#[test]
+fn variables_come_from_the_component_table_and_the_environment() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    assert_eq!(get(&rt.url("/probe/var?greeting")), (200, "hello, world".into()));
+    let (_, body) = get(&rt.url("/probe/var?secret_thing"));
+    assert!(body.contains("Undefined"), "not in the component's table: {body}");
+    rt.stop();
+
+    let rt = Runtime::start_with(
+        &probe_manifest(),
+        state.path(),
+        &[],
+        &[("SPIN_VARIABLE_GREETING", "hi")],
+    );
+    assert_eq!(get(&rt.url("/probe/var?greeting")), (200, "hi, world".into()));
+}
+
+#[test]
+fn outbound_http_is_limited_to_allowed_hosts_and_chains_in_process() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    let (status, body) = get(&rt.url("/probe/outbound?http://example.com/"));
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    assert!(rt.stderr().contains("denied"), "the refusal is logged");
+
+    let (status, body) = get(&rt.url(
+        "/probe/outbound?http://probe.spin.internal/probe/echo/chained",
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("status 200"), "{body}");
+    assert!(body.contains("/probe/echo/chained"), "{body}");
+}
+
+#[test]
+fn port_in_use_is_a_one_line_error() {
+    build_fixtures();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = boxoffice();
+    cmd.args(["up", "--listen", &addr, "--manifest"])
+        .arg(probe_manifest())
+        .arg("--state-dir")
+        .arg(state.path());
+    let (code, stderr) = run_to_exit(cmd);
+    assert_one_line_error(code, &stderr, &["cannot listen on", &addr]);
+}
+
+fn run_manifest(text: &str, args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(&manifest, text).unwrap();
+    let mut cmd = boxoffice();
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"])
+        .arg(&manifest)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(args);
+    run_to_exit(cmd)
+}
+
+#[test]
+fn bad_manifests_are_one_line_errors() {
+    let (code, stderr) = run_manifest("spin_manifest_version = 2\n[component.x\n", &[]);
+    assert_one_line_error(code, &stderr, &["invalid manifest"]);
+
+    let (code, stderr) = run_manifest(
+        "spin_manifest_version = 2\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"ghost\"\n",
+        &[],
+    );
+    assert_one_line_error(code, &stderr, &["unknown component `ghost`"]);
+
+    let (code, stderr) = run_manifest(
+        "spin_manifest_version = 2\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"c\"\n[component.c]\nsource = \"missing.wasm\"\n",
+        &[],
+    );
+    assert_one_line_error(code, &stderr, &["component `c`", "no build command"]);
+
+    let missing = tempfile::tempdir().unwrap().path().join("absent.toml");
+    let mut cmd = boxoffice();
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"]).arg(&missing);
+    let (code, stderr) = run_to_exit(cmd);
+    assert_one_line_error(code, &stderr, &["cannot read manifest"]);
+}
+
+fn probe_app_with_variables(variables: &str) -> String {
+    format!(
+        "spin_manifest_version = 2\n[variables]\n{variables}\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"probe\"\n[component.probe]\nsource = {:?}\n",
+        probe_wasm().display().to_string()
+    )
+}
+
+#[test]
+fn a_required_variable_without_value_is_named() {
+    build_fixtures();
+    let (code, stderr) = run_manifest(&probe_app_with_variables("api_token = { required = true }"), &[]);
+    assert_one_line_error(code, &stderr, &["api_token"]);
+}
+
+#[test]
+fn jwt_key_gets_a_development_default_except_in_production() {
+    build_fixtures();
+    let manifest = probe_app_with_variables("jwt_key = { required = true, secret = true }");
+    let (code, stderr) = run_manifest(&manifest, &["--production"]);
+    assert_one_line_error(code, &stderr, &["jwt_key"]);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spin.toml");
+    std::fs::write(&path, manifest).unwrap();
+    let rt = Runtime::start(&path, &dir.path().join("state"));
+    assert!(rt.stderr().contains("development key"), "{}", rt.stderr());
+}
+
+#[test]
+fn unknown_runtime_config_type_is_a_one_line_error() {
+    build_fixtures();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("runtime-config.toml");
+    std::fs::write(&config, "[key_value_store.default]\ntype = \"dynamo\"\n").unwrap();
+    let mut cmd = boxoffice();
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"])
+        .arg(probe_manifest())
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--runtime-config")
+        .arg(&config);
+    let (code, stderr) = run_to_exit(cmd);
+    assert_one_line_error(code, &stderr, &["unsupported type `dynamo`"]);
+}
+
+#[test]
+fn a_runtime_config_moves_the_default_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &config,
+        "[key_value_store.default]\ntype = \"spin\"\npath = \"elsewhere/kv.db\"\n",
+    )
+    .unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let rt = Runtime::start_with(
+        &probe_manifest(),
+        &dir.path().join("state"),
+        &["--runtime-config", &config],
+        &[],
+    );
+    assert_eq!(send("PUT", &rt.url("/probe/kv?k"), b"v").0, 204);
+    assert!(dir.path().join("elsewhere/kv.db").is_file());
+    assert!(!dir.path().join("state/sqlite_key_value.db").exists());
+}
+
+#[test]
+fn a_component_importing_an_unprovided_interface_fails_at_startup() {
+    build_fixtures();
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = boxoffice();
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"])
+        .arg(fixtures().join("probe-llm.toml"))
+        .arg("--state-dir")
+        .arg(state.path());
+    let (code, stderr) = run_to_exit(cmd);
+    assert_one_line_error(code, &stderr, &["probe-llm", "fermyon:spin/llm@2.0.0"]);
+}
