@@ -1,0 +1,168 @@
+//! The import/export surface of every built component: nothing outside `wit/service.wit`,
+//! and `wit/service.wit` nothing outside what Spin 3.6 provides (`spin:up/platform@3.6.0`,
+//! taken from the `spin-sdk` crate's WIT at build time, not from a copy).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use wit_component::DecodedWasm;
+use wit_parser::{Resolve, WorldId, WorldItem, WorldKey};
+
+/// `namespace:package/interface@version` of every interface a world imports or exports.
+fn interfaces(resolve: &Resolve, world: WorldId, imports: bool) -> BTreeSet<String> {
+    let world = &resolve.worlds[world];
+    let items = if imports { &world.imports } else { &world.exports };
+    items
+        .iter()
+        .filter_map(|(key, item)| match (key, item) {
+            (WorldKey::Interface(id), WorldItem::Interface { .. }) => resolve.id_of(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Splits `ns:pkg/iface@1.2.3` into (`ns:pkg/iface`, version).
+fn split(id: &str) -> (&str, semver::Version) {
+    let (name, version) = id.rsplit_once('@').unwrap_or((id, "0.0.0"));
+    (name, semver::Version::parse(version).expect("a semver version"))
+}
+
+/// Whether a host that provides `provided` serves a component that imports `wanted`: the
+/// same interface at a semver-compatible version no newer than the host's (wasmtime's
+/// and Spin's rule: 0.2.0 is served by 0.2.6, 0.3 is not).
+fn served_by(wanted: &str, provided: &BTreeSet<String>) -> bool {
+    let (name, version) = split(wanted);
+    provided.iter().any(|p| {
+        let (pname, pversion) = split(p);
+        let same_track = if version.major == 0 {
+            pversion.major == 0 && pversion.minor == version.minor
+        } else {
+            pversion.major == version.major
+        };
+        pname == name && same_track && pversion >= version
+    })
+}
+
+struct Worlds {
+    resolve: Resolve,
+    service: WorldId,
+    spin_platform: WorldId,
+    spin_http_trigger: WorldId,
+}
+
+fn worlds() -> Worlds {
+    let spin_wit = PathBuf::from(env!("SPIN_SDK_WIT_DIR"));
+    let mut resolve = Resolve::default();
+    let (spin_up, _) = resolve
+        .push_dir(&spin_wit)
+        .unwrap_or_else(|e| panic!("parse {}: {e:#}", spin_wit.display()));
+    let spin_platform = resolve
+        .select_world(&[spin_up], Some("platform"))
+        .expect("spin:up has a platform world");
+    assert_eq!(
+        resolve.packages[spin_up].name.to_string(),
+        "spin:up@3.6.0",
+        "the spin-sdk crate's WIT is not the Spin 3.6 world any more"
+    );
+    let spin_http_trigger = resolve
+        .select_world(&[spin_up], Some("fermyon:spin/http-trigger@2.0.0"))
+        .expect("fermyon:spin@2.0.0 has the WASI 0.2 http-trigger world");
+    let service_wit = support::workspace_root().join("wit/service.wit");
+    let service_pkg = resolve
+        .push_file(&service_wit)
+        .unwrap_or_else(|e| panic!("parse {}: {e:#}", service_wit.display()));
+    let service = resolve
+        .select_world(&[service_pkg], Some("service"))
+        .expect("wit/service.wit has the service world");
+    Worlds {
+        resolve,
+        service,
+        spin_platform,
+        spin_http_trigger,
+    }
+}
+
+#[test]
+fn the_service_world_is_inside_the_spin_3_6_world() {
+    let w = worlds();
+    let spin_imports = interfaces(&w.resolve, w.spin_platform, true);
+    let service_imports = interfaces(&w.resolve, w.service, true);
+    assert!(service_imports.len() > 5, "{service_imports:?}");
+    for import in &service_imports {
+        assert!(
+            spin_imports.contains(import),
+            "wit/service.wit imports {import}, which Spin 3.6 does not provide"
+        );
+    }
+    assert_eq!(
+        interfaces(&w.resolve, w.service, false),
+        interfaces(&w.resolve, w.spin_http_trigger, false),
+        "a service exports what Spin's WASI 0.2 http trigger calls"
+    );
+}
+
+fn component_sources() -> Vec<(String, PathBuf)> {
+    let root = support::workspace_root();
+    let manifest: toml::Table = std::fs::read_to_string(root.join("spin.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    manifest["component"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .map(|(name, c)| {
+            let source = c["source"].as_str().expect("a file source");
+            (name.clone(), root.join(source))
+        })
+        .collect()
+}
+
+fn decode(path: &Path) -> (Resolve, WorldId) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    match wit_component::decode(&bytes).expect("decode the component") {
+        DecodedWasm::Component(resolve, world) => (resolve, world),
+        DecodedWasm::WitPackage(..) => panic!("{} is a WIT package", path.display()),
+    }
+}
+
+#[test]
+fn every_component_imports_only_the_service_world() {
+    support::build_components();
+    let w = worlds();
+    let allowed_imports = interfaces(&w.resolve, w.service, true);
+    let allowed_exports = interfaces(&w.resolve, w.service, false);
+    let sources = component_sources();
+    assert!(sources.len() >= 3, "{sources:?}");
+    for (name, path) in sources {
+        let (resolve, world) = decode(&path);
+        let imports = interfaces(&resolve, world, true);
+        let outside: Vec<&String> = imports
+            .iter()
+            .filter(|i| !served_by(i, &allowed_imports))
+            .collect();
+        assert!(
+            outside.is_empty(),
+            "component {name} imports {outside:?}, outside wit/service.wit"
+        );
+        // Every component here serves HTTP, so it uses at least the WASI basics.
+        assert!(
+            imports.iter().any(|i| i.starts_with("wasi:http/types@0.2")),
+            "{name}: {imports:?}"
+        );
+        let exports = interfaces(&resolve, world, false);
+        assert_eq!(exports, allowed_exports, "component {name} exports");
+    }
+}
+
+#[test]
+fn the_compatibility_rule_is_semver_for_0_x() {
+    let provided: BTreeSet<String> = ["wasi:io/streams@0.2.6".to_string()].into();
+    assert!(served_by("wasi:io/streams@0.2.0", &provided));
+    assert!(served_by("wasi:io/streams@0.2.6", &provided));
+    assert!(!served_by("wasi:io/streams@0.2.7", &provided));
+    assert!(!served_by("wasi:io/streams@0.3.0", &provided));
+    assert!(!served_by("wasi:io/poll@0.2.0", &provided));
+}
