@@ -178,7 +178,10 @@ mod tests {
         assert_eq!(ApiError::Unauthorized.status(), 401);
         assert_eq!(ApiError::PayloadTooLarge.status(), 413);
         let r = ApiError::bad_request("Email in use").to_response();
-        assert_eq!(r.header("content-type").unwrap().as_str(), Some("application/json"));
+        assert_eq!(
+            r.header("content-type").unwrap().as_str(),
+            Some("application/json")
+        );
     }
 
     #[test]

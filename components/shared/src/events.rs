@@ -320,9 +320,8 @@ impl CloudEvent {
         let type_text = header("ce-type")?;
         let event_type = EventType::parse(type_text)
             .ok_or_else(|| ApiError::bad_request(format!("Unknown event type {type_text}")))?;
-        let event = Event::from_data(event_type, &request.body).map_err(|e| {
-            ApiError::bad_request(format!("Invalid {event_type} payload: {e}"))
-        })?;
+        let event = Event::from_data(event_type, &request.body)
+            .map_err(|e| ApiError::bad_request(format!("Invalid {event_type} payload: {e}")))?;
         Ok(Self {
             id: header("ce-id")?.to_owned(),
             source: header("ce-source")?.to_owned(),

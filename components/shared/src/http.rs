@@ -118,9 +118,10 @@ impl ApiRequest {
     /// Whether the request arrived over HTTPS: the scheme, Spin's `spin-full-url`, or a
     /// proxy's `x-forwarded-proto`.
     pub fn is_https(&self) -> bool {
-        let full_url_https = self
-            .header("spin-full-url")
-            .is_some_and(|url| url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")));
+        let full_url_https = self.header("spin-full-url").is_some_and(|url| {
+            url.get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"))
+        });
         let forwarded_https = self.header("x-forwarded-proto").is_some_and(|proto| {
             proto
                 .split(',')
@@ -149,7 +150,9 @@ impl ApiRequest {
         }
         match serde_json::from_slice::<Value>(&self.body) {
             Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            Ok(_) => Err(ApiError::bad_request("The request body must be a JSON object")),
+            Ok(_) => Err(ApiError::bad_request(
+                "The request body must be a JSON object",
+            )),
             Err(_) => Err(ApiError::bad_request("The request body is not valid JSON")),
         }
     }
@@ -212,8 +215,7 @@ mod tests {
 
     #[test]
     fn cookies_are_found_among_others() {
-        let r = ApiRequest::new(Method::Get, "/")
-            .with_header("cookie", "a=1; session=abc==; b=2");
+        let r = ApiRequest::new(Method::Get, "/").with_header("cookie", "a=1; session=abc==; b=2");
         assert_eq!(r.cookie("session"), Some("abc=="));
         assert_eq!(r.cookie("c"), None);
     }
@@ -228,6 +230,9 @@ mod tests {
         bad.body = b"[1,2]".to_vec();
         assert_eq!(bad.json_object().unwrap_err().status(), 400);
         let ok = ApiRequest::new(Method::Post, "/").with_json(&serde_json::json!({"a": 1}));
-        assert_eq!(ok.json_object().unwrap().get("a"), Some(&serde_json::json!(1)));
+        assert_eq!(
+            ok.json_object().unwrap().get("a"),
+            Some(&serde_json::json!(1))
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Key-value storage behind one small trait: Spin's key-value store in components, an
 //! in-memory map in tests.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 
 use crate::ApiError;
@@ -48,6 +48,43 @@ impl KeyValue for SpinStore {
     }
     fn delete(&self, key: &str) -> Result<(), KvError> {
         self.0.delete(key).map_err(|e| KvError(e.to_string()))
+    }
+}
+
+/// A Spin key-value store opened on first use, so that requests that do not need it
+/// never open it.
+pub struct LazySpinStore {
+    label: &'static str,
+    store: OnceCell<SpinStore>,
+}
+
+impl LazySpinStore {
+    /// The store labelled `label`, not opened yet.
+    pub fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            store: OnceCell::new(),
+        }
+    }
+
+    fn store(&self) -> Result<&SpinStore, KvError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let store = SpinStore::open(self.label)?;
+        Ok(self.store.get_or_init(|| store))
+    }
+}
+
+impl KeyValue for LazySpinStore {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.store()?.get(key)
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.store()?.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.store()?.delete(key)
     }
 }
 

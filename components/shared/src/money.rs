@@ -94,7 +94,10 @@ mod tests {
         assert_eq!(Price::from_json(&json!(12.5)).unwrap().cents(), 1250);
         assert_eq!(Price::from_json(&json!(0.1)).unwrap().cents(), 10);
         assert_eq!(Price::from_json(&json!(19.99)).unwrap().cents(), 1999);
-        assert_eq!(Price::from_json(&json!(1_000_000)).unwrap().cents(), 100_000_000);
+        assert_eq!(
+            Price::from_json(&json!(1_000_000)).unwrap().cents(),
+            100_000_000
+        );
     }
 
     #[test]
@@ -103,7 +106,10 @@ mod tests {
         assert_eq!(Price::from_json(&json!(null)), Err(PriceError::NotANumber));
         assert_eq!(Price::from_json(&json!(0)), Err(PriceError::NotPositive));
         assert_eq!(Price::from_json(&json!(-10)), Err(PriceError::NotPositive));
-        assert_eq!(Price::from_json(&json!(12.345)), Err(PriceError::TooPrecise));
+        assert_eq!(
+            Price::from_json(&json!(12.345)),
+            Err(PriceError::TooPrecise)
+        );
         assert_eq!(Price::from_json(&json!(0.001)), Err(PriceError::TooPrecise));
         assert_eq!(Price::from_json(&json!(1e300)), Err(PriceError::TooLarge));
     }

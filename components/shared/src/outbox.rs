@@ -65,9 +65,9 @@ pub fn enqueue(tx: &dyn Db, service: &str, event: &Event, now_ms: i64) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::{ExpirationComplete, Event};
-    use crate::sql::native::NativeSqlite;
+    use crate::events::{Event, ExpirationComplete};
     use crate::sql::migrate;
+    use crate::sql::native::NativeSqlite;
 
     #[test]
     fn events_are_written_unsent_in_order() {

@@ -71,7 +71,9 @@ impl SessionConfig {
         let ttl = match variable("session_ttl_seconds")? {
             None => DEFAULT_TTL_SECONDS,
             Some(text) => text.trim().parse().unwrap_or_else(|_| {
-                eprintln!("session_ttl_seconds={text:?} is not a number; using {DEFAULT_TTL_SECONDS}");
+                eprintln!(
+                    "session_ttl_seconds={text:?} is not a number; using {DEFAULT_TTL_SECONDS}"
+                );
                 DEFAULT_TTL_SECONDS
             }),
         };
@@ -201,14 +203,14 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&decoded).unwrap();
         assert_eq!(json["jwt"], token.as_str());
 
-        let request = ApiRequest::new(Method::Get, "/")
-            .with_header("cookie", &format!("session={value}"));
+        let request =
+            ApiRequest::new(Method::Get, "/").with_header("cookie", &format!("session={value}"));
         let session = config.current(&request, NOW + 1000).unwrap();
         assert_eq!(session.user, user());
         assert_eq!(session.issued_at, (NOW / 1000) as u64);
 
-        let bare = ApiRequest::new(Method::Get, "/")
-            .with_header("cookie", &format!("session={token}"));
+        let bare =
+            ApiRequest::new(Method::Get, "/").with_header("cookie", &format!("session={token}"));
         assert!(config.current(&bare, NOW).is_some());
     }
 
@@ -228,7 +230,10 @@ mod tests {
 
     #[test]
     fn short_keys_are_refused() {
-        assert_eq!(SessionConfig::new(b"asdf", 60).err().map(|e| e.status()), Some(500));
+        assert_eq!(
+            SessionConfig::new(b"asdf", 60).err().map(|e| e.status()),
+            Some(500)
+        );
     }
 
     #[test]

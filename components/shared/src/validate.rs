@@ -58,7 +58,10 @@ pub fn title(value: Option<&Value>) -> Result<String, FieldError> {
         return Err(FieldError::new("title", "Title is required"));
     }
     if title.chars().count() > MAX_TITLE_CHARS {
-        return Err(FieldError::new("title", "Title must be at most 200 characters"));
+        return Err(FieldError::new(
+            "title",
+            "Title must be at most 200 characters",
+        ));
     }
     Ok(title.to_owned())
 }
@@ -104,10 +107,16 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email(Some(&json!(" Test@Test.com "))).unwrap(), "Test@Test.com");
+        assert_eq!(
+            email(Some(&json!(" Test@Test.com "))).unwrap(),
+            "Test@Test.com"
+        );
         assert_eq!(email_key(" Test@Test.COM "), "test@test.com");
         for bad in [json!("nope"), json!(""), json!(5), json!(null), json!("a@")] {
-            assert_eq!(email(Some(&bad)).unwrap_err().field.as_deref(), Some("email"));
+            assert_eq!(
+                email(Some(&bad)).unwrap_err().field.as_deref(),
+                Some("email")
+            );
         }
         assert!(email(None).is_err());
         let long = format!("{}@example.com", "a".repeat(250));
@@ -127,7 +136,10 @@ mod tests {
     #[test]
     fn titles() {
         assert_eq!(title(Some(&json!("  concert "))).unwrap(), "concert");
-        assert_eq!(title(Some(&json!("   "))).unwrap_err().message, "Title is required");
+        assert_eq!(
+            title(Some(&json!("   "))).unwrap_err().message,
+            "Title is required"
+        );
         assert!(title(Some(&json!(12))).is_err());
         assert!(title(None).is_err());
         assert!(title(Some(&json!("é".repeat(200)))).is_ok());
@@ -147,11 +159,18 @@ mod tests {
     #[test]
     fn both_gathers_every_error() {
         let e = both(title(None), price(None)).unwrap_err();
-        let ApiError::Validation(errors) = e else { panic!() };
+        let ApiError::Validation(errors) = e else {
+            panic!()
+        };
         assert_eq!(errors.len(), 2);
-        assert_eq!(both(Ok::<_, FieldError>(1), Ok::<_, FieldError>(2)).unwrap(), (1, 2));
         assert_eq!(
-            required_string("ticketId", Some(&json!(" "))).unwrap_err().message,
+            both(Ok::<_, FieldError>(1), Ok::<_, FieldError>(2)).unwrap(),
+            (1, 2)
+        );
+        assert_eq!(
+            required_string("ticketId", Some(&json!(" ")))
+                .unwrap_err()
+                .message,
             "TicketId is required"
         );
     }

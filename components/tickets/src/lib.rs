@@ -1,1 +1,37 @@
+//! The tickets service: the tickets for sale (API.md, "Tickets").
+//!
+//! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
+//! [`tickets`], which keep tickets through [`storage`] and announce every change through
+//! the outbox with the payloads of [`events`]. This file is only the Spin entry point.
 
+pub mod events;
+pub mod routes;
+pub mod storage;
+pub mod tickets;
+
+use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::sql::{self, LazyDb};
+use boxoffice_shared::{config, time, ApiError, ApiRequest};
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http_component;
+
+use routes::Env;
+
+/// The name of this service: its event source and its table prefix.
+pub const SERVICE: &str = "tickets";
+
+#[http_component]
+async fn handle(request: IncomingRequest) -> Response {
+    serve(request).await.unwrap_or_else(|e| e.to_response())
+}
+
+async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
+    let request = ApiRequest::read(request).await?;
+    let database_url = config::database_url()?;
+    let env = Env {
+        db: LazyDb::new(move || sql::open(&database_url), storage::migrations()),
+        sessions: SessionConfig::from_variables()?,
+        now_ms: time::now_ms(),
+    };
+    Ok(routes::handle(&request, &env))
+}

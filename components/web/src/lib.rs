@@ -22,9 +22,6 @@ mod tests {
             response.header("content-type").and_then(|v| v.as_str()),
             Some("application/json")
         );
-        assert_eq!(
-            response.body(),
-            br#"{"errors":[{"message":"Not found"}]}"#
-        );
+        assert_eq!(response.body(), br#"{"errors":[{"message":"Not found"}]}"#);
     }
 }

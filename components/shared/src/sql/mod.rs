@@ -213,9 +213,9 @@ fn rollback(db: &dyn Db) {
 
 /// Runs a service's `CREATE TABLE IF NOT EXISTS` statements. A concurrent creation of
 /// the same table on Postgres can fail with a duplicate key: the table is there then.
-pub fn migrate(db: &dyn Db, statements: &[&str]) -> Result<(), SqlError> {
+pub fn migrate<S: AsRef<str>>(db: &dyn Db, statements: &[S]) -> Result<(), SqlError> {
     for statement in statements {
-        match db.execute(statement, &[]) {
+        match db.execute(statement.as_ref(), &[]) {
             Ok(_) | Err(SqlError::UniqueViolation(_)) => {}
             Err(e) => return Err(e),
         }
@@ -261,14 +261,14 @@ pub fn open(database_url: &str) -> Result<Box<dyn Db>, SqlError> {
 pub struct LazyDb {
     cell: OnceCell<Box<dyn Db>>,
     open: Box<dyn Fn() -> Result<Box<dyn Db>, SqlError>>,
-    migrations: &'static [&'static str],
+    migrations: Vec<String>,
 }
 
 impl LazyDb {
     /// Opens with `open` and runs `migrations`, when first needed.
     pub fn new(
         open: impl Fn() -> Result<Box<dyn Db>, SqlError> + 'static,
-        migrations: &'static [&'static str],
+        migrations: Vec<String>,
     ) -> Self {
         Self {
             cell: OnceCell::new(),
@@ -283,7 +283,7 @@ impl LazyDb {
             return Ok(db.as_ref());
         }
         let db = (self.open)()?;
-        migrate(db.as_ref(), self.migrations)?;
+        migrate(db.as_ref(), &self.migrations)?;
         Ok(self.cell.get_or_init(|| db).as_ref())
     }
 }
@@ -342,7 +342,10 @@ mod tests {
         )
         .unwrap();
         let rows = db
-            .query("SELECT id, n, note FROM test_items WHERE id = $1", &["a".into()])
+            .query(
+                "SELECT id, n, note FROM test_items WHERE id = $1",
+                &["a".into()],
+            )
             .unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].text("id").unwrap(), "a");
@@ -360,7 +363,10 @@ mod tests {
     fn transactions_commit_or_roll_back() {
         let db = db();
         let insert = |db: &dyn Db, id: &str| {
-            db.execute("INSERT INTO test_items (id, n) VALUES ($1, 1)", &[id.into()])
+            db.execute(
+                "INSERT INTO test_items (id, n) VALUES ($1, 1)",
+                &[id.into()],
+            )
         };
         transaction(&db, |tx| insert(tx, "kept")).unwrap();
         let failed: Result<(), SqlError> = transaction(&db, |tx| {
@@ -368,7 +374,9 @@ mod tests {
             insert(tx, "kept").map(drop)
         });
         assert!(matches!(failed, Err(SqlError::UniqueViolation(_))));
-        let rows = db.query("SELECT id FROM test_items ORDER BY id", &[]).unwrap();
+        let rows = db
+            .query("SELECT id FROM test_items ORDER BY id", &[])
+            .unwrap();
         let ids: Vec<String> = rows.iter().map(|r| r.text("id").unwrap()).collect();
         assert_eq!(ids, ["kept"]);
     }
@@ -377,12 +385,15 @@ mod tests {
     fn lazy_connections_migrate_once() {
         let lazy = LazyDb::new(
             || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
-            &["CREATE TABLE IF NOT EXISTS test_lazy (id TEXT PRIMARY KEY)"],
+            vec!["CREATE TABLE IF NOT EXISTS test_lazy (id TEXT PRIMARY KEY)".to_owned()],
         );
         let db = lazy.get().unwrap();
         db.execute("INSERT INTO test_lazy (id) VALUES ($1)", &["x".into()])
             .unwrap();
         let again = lazy.get().unwrap();
-        assert_eq!(again.query("SELECT id FROM test_lazy", &[]).unwrap().len(), 1);
+        assert_eq!(
+            again.query("SELECT id FROM test_lazy", &[]).unwrap().len(),
+            1
+        );
     }
 }

@@ -79,7 +79,12 @@ impl Db for SpinSqlite {
         Ok(result
             .rows
             .iter()
-            .map(|row| Row::new(columns.clone(), row.values.iter().map(from_sqlite).collect()))
+            .map(|row| {
+                Row::new(
+                    columns.clone(),
+                    row.values.iter().map(from_sqlite).collect(),
+                )
+            })
             .collect())
     }
 
@@ -126,7 +131,9 @@ fn from_pg(value: &DbValue) -> Result<Value, SqlError> {
         DbValue::Str(v) => Value::Text(v.clone()),
         DbValue::Binary(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
         DbValue::Unsupported => {
-            return Err(SqlError::Decode("a column type Spin cannot read".to_owned()))
+            return Err(SqlError::Decode(
+                "a column type Spin cannot read".to_owned(),
+            ))
         }
     })
 }

@@ -1,0 +1,273 @@
+//! The HTTP routes of the auth service (API.md, "Users"): validation, then the rules of
+//! [`crate::users`], then the JSON answer and the session cookie.
+
+use boxoffice_shared::kv::KeyValue;
+use boxoffice_shared::session::{self, SessionConfig, SessionUser};
+use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::{http, validate, ApiError, ApiRequest};
+use serde_json::json;
+use spin_sdk::http::{Method, Response};
+
+use crate::users;
+
+/// What the routes work with; built per request by the entry point, or by tests.
+pub struct Env {
+    /// The SQL database, opened and migrated on first use.
+    pub db: LazyDb,
+    /// The key-value store holding sign-in throttling counters.
+    pub kv: Box<dyn KeyValue>,
+    /// Session signing.
+    pub sessions: SessionConfig,
+    /// The time of the request, unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// Answers one request.
+pub fn handle(request: &ApiRequest, env: &Env) -> Response {
+    let result = match (&request.method, request.segments().as_slice()) {
+        (Method::Post, ["api", "users", "signup"]) => sign_up(request, env),
+        (Method::Post, ["api", "users", "signin"]) => sign_in(request, env),
+        (Method::Post, ["api", "users", "signout"]) => sign_out(request),
+        (Method::Get, ["api", "users", "currentuser"]) => current_user(request, env),
+        _ => Err(ApiError::NotFound),
+    };
+    result.unwrap_or_else(|e| e.to_response())
+}
+
+fn sign_up(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let body = request.json_object()?;
+    let (email, password) = validate::both(
+        validate::email(body.get("email")),
+        validate::new_password(body.get("password")),
+    )?;
+    let user = users::sign_up(env.db.get()?, &email, &password, env.now_ms)?;
+    signed_in(request, env, 201, &user)
+}
+
+fn sign_in(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let body = request.json_object()?;
+    let (email, password) = validate::both(
+        validate::email(body.get("email")),
+        validate::password(body.get("password")),
+    )?;
+    let user = users::sign_in(
+        env.db.get()?,
+        env.kv.as_ref(),
+        &email,
+        &password,
+        env.now_ms,
+    )?;
+    signed_in(request, env, 200, &user)
+}
+
+/// `{id, email}` with a fresh session cookie.
+fn signed_in(
+    request: &ApiRequest,
+    env: &Env,
+    status: u16,
+    user: &SessionUser,
+) -> Result<Response, ApiError> {
+    let token = env.sessions.issue(user, env.now_ms)?;
+    let mut response = http::json(status, &json!({ "id": user.id, "email": user.email }))?;
+    response.set_header(
+        "set-cookie",
+        session::set_cookie(&token, request.is_https()),
+    );
+    Ok(response)
+}
+
+fn sign_out(request: &ApiRequest) -> Result<Response, ApiError> {
+    let mut response = http::json(200, &json!({}))?;
+    response.set_header("set-cookie", session::clear_cookie(request.is_https()));
+    Ok(response)
+}
+
+fn current_user(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let current = env
+        .sessions
+        .current(request, env.now_ms)
+        .map(|s| json!({ "id": s.user.id, "email": s.user.email, "iat": s.issued_at }));
+    http::json(200, &json!({ "currentUser": current }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::kv::MemoryKv;
+    use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::sql::Db;
+    use serde_json::Value;
+
+    use crate::storage;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    fn env() -> Env {
+        Env {
+            db: LazyDb::new(
+                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
+                storage::migrations(),
+            ),
+            kv: Box::new(MemoryKv::default()),
+            sessions: SessionConfig::new(b"a test signing key", 60).unwrap(),
+            now_ms: NOW,
+        }
+    }
+
+    fn post(path: &str, body: Value) -> ApiRequest {
+        ApiRequest::new(Method::Post, path).with_json(&body)
+    }
+
+    fn body(response: &Response) -> Value {
+        serde_json::from_slice(response.body()).unwrap()
+    }
+
+    fn cookie(response: &Response) -> String {
+        let header = response.header("set-cookie").unwrap().as_str().unwrap();
+        header.split(';').next().unwrap().to_owned()
+    }
+
+    fn signup(env: &Env) -> Response {
+        handle(
+            &post(
+                "/api/users/signup",
+                json!({"email": "test@test.com", "password": "password"}),
+            ),
+            env,
+        )
+    }
+
+    #[test]
+    fn signup_answers_201_with_a_session() {
+        let env = env();
+        let response = signup(&env);
+        assert_eq!(*response.status(), 201);
+        let user = body(&response);
+        assert_eq!(user["email"], "test@test.com");
+        let set_cookie = response.header("set-cookie").unwrap().as_str().unwrap();
+        assert!(set_cookie.starts_with("session="));
+        assert!(!set_cookie.contains("Secure"));
+
+        let me = ApiRequest::new(Method::Get, "/api/users/currentuser")
+            .with_header("cookie", &cookie(&response));
+        let current = body(&handle(&me, &env));
+        assert_eq!(current["currentUser"]["id"], user["id"]);
+        assert_eq!(current["currentUser"]["email"], "test@test.com");
+        assert_eq!(current["currentUser"]["iat"], NOW / 1000);
+    }
+
+    #[test]
+    fn signup_validates_and_refuses_taken_emails() {
+        let env = env();
+        let bad = handle(
+            &post(
+                "/api/users/signup",
+                json!({"email": "nope", "password": "p"}),
+            ),
+            &env,
+        );
+        assert_eq!(*bad.status(), 400);
+        let fields: Vec<Value> = body(&bad)["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].clone())
+            .collect();
+        assert_eq!(fields, [json!("email"), json!("password")]);
+
+        assert_eq!(*signup(&env).status(), 201);
+        let again = signup(&env);
+        assert_eq!(*again.status(), 400);
+        assert_eq!(
+            body(&again),
+            json!({"errors": [{"message": "Email in use"}]})
+        );
+    }
+
+    #[test]
+    fn malformed_json_is_a_400() {
+        let mut request = ApiRequest::new(Method::Post, "/api/users/signup");
+        request.body = b"{\"email\":".to_vec();
+        assert_eq!(*handle(&request, &env()).status(), 400);
+    }
+
+    #[test]
+    fn signin_sets_a_cookie_or_says_invalid_credentials() {
+        let env = env();
+        signup(&env);
+        let ok = handle(
+            &post(
+                "/api/users/signin",
+                json!({"email": "TEST@test.com ", "password": " password "}),
+            ),
+            &env,
+        );
+        assert_eq!(*ok.status(), 200);
+        assert!(ok.header("set-cookie").is_some());
+        let wrong = handle(
+            &post(
+                "/api/users/signin",
+                json!({"email": "test@test.com", "password": "wrong"}),
+            ),
+            &env,
+        );
+        assert_eq!(*wrong.status(), 400);
+        assert_eq!(body(&wrong)["errors"][0]["message"], "Invalid credentials");
+        let missing = handle(
+            &post("/api/users/signin", json!({"email": "test@test.com"})),
+            &env,
+        );
+        assert_eq!(body(&missing)["errors"][0]["field"], "password");
+    }
+
+    #[test]
+    fn signout_clears_the_cookie() {
+        let request = ApiRequest::new(Method::Post, "/api/users/signout")
+            .with_header("x-forwarded-proto", "https");
+        let response = handle(&request, &env());
+        assert_eq!(*response.status(), 200);
+        assert_eq!(body(&response), json!({}));
+        let set_cookie = response.header("set-cookie").unwrap().as_str().unwrap();
+        assert!(set_cookie.starts_with("session=;"));
+        assert!(set_cookie.contains("Max-Age=0"));
+        assert!(set_cookie.ends_with("; Secure"));
+    }
+
+    #[test]
+    fn anonymous_and_expired_sessions_have_no_current_user() {
+        let env = env();
+        let anonymous = ApiRequest::new(Method::Get, "/api/users/currentuser");
+        assert_eq!(
+            body(&handle(&anonymous, &env)),
+            json!({"currentUser": null})
+        );
+        let response = signup(&env);
+        let later = Env {
+            now_ms: NOW + 61_000,
+            ..env
+        };
+        let expired = ApiRequest::new(Method::Get, "/api/users/currentuser")
+            .with_header("cookie", &cookie(&response));
+        assert_eq!(
+            body(&handle(&expired, &later)),
+            json!({"currentUser": null})
+        );
+    }
+
+    #[test]
+    fn unknown_routes_are_json_404s() {
+        let env = env();
+        for (method, path) in [
+            (Method::Get, "/api/users/signup"),
+            (Method::Delete, "/api/users/currentuser"),
+            (Method::Post, "/api/users/whatever"),
+        ] {
+            let response = handle(&ApiRequest::new(method, path), &env);
+            assert_eq!(*response.status(), 404);
+            assert_eq!(
+                body(&response),
+                json!({"errors": [{"message": "Not found"}]})
+            );
+        }
+    }
+}

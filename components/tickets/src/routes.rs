@@ -1,0 +1,240 @@
+//! The HTTP routes of the tickets service (API.md, "Tickets"). Authentication comes
+//! before validation: an anonymous request with a bad body is a 401.
+
+use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::{http, validate, ApiError, ApiRequest};
+use spin_sdk::http::{Method, Response};
+
+use crate::tickets;
+
+/// What the routes work with; built per request by the entry point, or by tests.
+pub struct Env {
+    /// The SQL database, opened and migrated on first use.
+    pub db: LazyDb,
+    /// Session verification.
+    pub sessions: SessionConfig,
+    /// The time of the request, unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// Answers one request.
+pub fn handle(request: &ApiRequest, env: &Env) -> Response {
+    let result = match (&request.method, request.segments().as_slice()) {
+        (Method::Post, ["api", "tickets"]) => create(request, env),
+        (Method::Get, ["api", "tickets"]) => list(env),
+        (Method::Get, ["api", "tickets", id]) => show(env, id),
+        (Method::Put, ["api", "tickets", id]) => edit(request, env, id),
+        _ => Err(ApiError::NotFound),
+    };
+    result.unwrap_or_else(|e| e.to_response())
+}
+
+fn title_and_price(
+    request: &ApiRequest,
+) -> Result<(String, boxoffice_shared::money::Price), ApiError> {
+    let body = request.json_object()?;
+    validate::both(
+        validate::title(body.get("title")),
+        validate::price(body.get("price")),
+    )
+}
+
+fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let session = env.sessions.require(request, env.now_ms)?;
+    let (title, price) = title_and_price(request)?;
+    let ticket = tickets::create(env.db.get()?, &session.user.id, title, price, env.now_ms)?;
+    http::json(201, &ticket)
+}
+
+fn list(env: &Env) -> Result<Response, ApiError> {
+    http::json(200, &tickets::list_for_sale(env.db.get()?)?)
+}
+
+fn show(env: &Env, id: &str) -> Result<Response, ApiError> {
+    http::json(200, &tickets::show(env.db.get()?, id)?)
+}
+
+fn edit(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let session = env.sessions.require(request, env.now_ms)?;
+    let (title, price) = title_and_price(request)?;
+    let ticket = tickets::edit(
+        env.db.get()?,
+        id,
+        &session.user.id,
+        &title,
+        price,
+        env.now_ms,
+    )?;
+    http::json(200, &ticket)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::session::{set_cookie, SessionUser};
+    use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::sql::Db;
+    use serde_json::{json, Value};
+
+    use crate::storage;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    fn env() -> Env {
+        Env {
+            db: LazyDb::new(
+                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
+                storage::migrations(),
+            ),
+            sessions: SessionConfig::new(b"a test signing key", 60).unwrap(),
+            now_ms: NOW,
+        }
+    }
+
+    /// The `cookie` header of a signed-in user.
+    fn cookie(env: &Env, user: &str) -> String {
+        let user = SessionUser {
+            id: user.repeat(24 / user.len()),
+            email: "test@test.com".into(),
+        };
+        let token = env.sessions.issue(&user, NOW).unwrap();
+        set_cookie(&token, false)
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn send(
+        env: &Env,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = ApiRequest::new(method, path);
+        if let Some(user) = user {
+            request = request.with_header("cookie", &cookie(env, user));
+        }
+        if let Some(body) = body {
+            request = request.with_json(&body);
+        }
+        let response = handle(&request, env);
+        (
+            *response.status(),
+            serde_json::from_slice(response.body()).unwrap(),
+        )
+    }
+
+    #[test]
+    fn create_needs_a_session_before_anything_else() {
+        let env = env();
+        let (status, _) = send(&env, Method::Post, "/api/tickets", None, Some(json!({})));
+        assert_eq!(status, 401);
+        let (status, body) = send(
+            &env,
+            Method::Post,
+            "/api/tickets",
+            Some("a"),
+            Some(json!({"title": "", "price": -10})),
+        );
+        assert_eq!(status, 400);
+        assert_eq!(body["errors"][0]["field"], "title");
+        assert_eq!(body["errors"][1]["field"], "price");
+        let (status, body) = send(
+            &env,
+            Method::Post,
+            "/api/tickets",
+            Some("a"),
+            Some(json!({"title": "concert", "price": "20"})),
+        );
+        assert_eq!(
+            (status, body["errors"][0]["field"].clone()),
+            (400, json!("price"))
+        );
+    }
+
+    #[test]
+    fn created_tickets_are_shown_and_listed() {
+        let env = env();
+        let (status, ticket) = send(
+            &env,
+            Method::Post,
+            "/api/tickets",
+            Some("a"),
+            Some(json!({"title": "concert", "price": 20})),
+        );
+        assert_eq!(status, 201);
+        assert_eq!(ticket["title"], "concert");
+        assert_eq!(ticket["price"], json!(20));
+        assert_eq!(ticket["version"], 0);
+        assert_eq!(ticket["userId"], "a".repeat(24));
+        assert!(ticket.get("orderId").is_none());
+        let path = format!("/api/tickets/{}", ticket["id"].as_str().unwrap());
+        assert_eq!(
+            send(&env, Method::Get, &path, None, None),
+            (200, ticket.clone())
+        );
+        assert_eq!(
+            send(&env, Method::Get, "/api/tickets", None, None),
+            (200, json!([ticket]))
+        );
+    }
+
+    #[test]
+    fn unknown_or_malformed_ids_are_404() {
+        let env = env();
+        let missing = format!("/api/tickets/{}", "f".repeat(24));
+        assert_eq!(send(&env, Method::Get, &missing, None, None).0, 404);
+        assert_eq!(
+            send(&env, Method::Get, "/api/tickets/nope", None, None).0,
+            404
+        );
+        assert_eq!(
+            send(&env, Method::Delete, "/api/tickets", None, None).0,
+            404
+        );
+        assert_eq!(
+            send(&env, Method::Get, "/api/tickets/a/b", None, None).0,
+            404
+        );
+    }
+
+    #[test]
+    fn edits_check_in_the_old_apps_order() {
+        let env = env();
+        let good = json!({"title": "opera", "price": 12.5});
+        let missing = format!("/api/tickets/{}", "f".repeat(24));
+        assert_eq!(
+            send(&env, Method::Put, &missing, None, Some(json!({}))).0,
+            401
+        );
+        assert_eq!(
+            send(&env, Method::Put, &missing, Some("a"), Some(json!({}))).0,
+            400
+        );
+        assert_eq!(
+            send(&env, Method::Put, &missing, Some("a"), Some(good.clone())).0,
+            404
+        );
+
+        let (_, ticket) = send(
+            &env,
+            Method::Post,
+            "/api/tickets",
+            Some("a"),
+            Some(json!({"title": "concert", "price": 20})),
+        );
+        let path = format!("/api/tickets/{}", ticket["id"].as_str().unwrap());
+        assert_eq!(
+            send(&env, Method::Put, &path, Some("b"), Some(good.clone())).0,
+            401
+        );
+        let (status, edited) = send(&env, Method::Put, &path, Some("a"), Some(good));
+        assert_eq!(status, 200);
+        assert_eq!(edited["title"], "opera");
+        assert_eq!(edited["price"], json!(12.5));
+        assert_eq!(edited["version"], 1);
+    }
+}

@@ -1,0 +1,105 @@
+//! The tickets table, and the outbox that carries the tickets' events.
+//!
+//! Money is integer cents, times unix milliseconds. `order_id` is set while an order
+//! reserves the ticket; `version` goes up by exactly 1 on every change.
+
+use boxoffice_shared::money::Price;
+use boxoffice_shared::outbox;
+use boxoffice_shared::sql::{Db, Row, SqlError};
+
+use crate::tickets::Ticket;
+use crate::SERVICE;
+
+/// The statements creating the tickets service's tables.
+pub fn migrations() -> Vec<String> {
+    vec![
+        "CREATE TABLE IF NOT EXISTS tickets_tickets (\
+            id TEXT PRIMARY KEY, \
+            title TEXT NOT NULL, \
+            price_cents BIGINT NOT NULL, \
+            user_id TEXT NOT NULL, \
+            version BIGINT NOT NULL, \
+            order_id TEXT, \
+            created_at BIGINT NOT NULL, \
+            updated_at BIGINT NOT NULL)"
+            .to_owned(),
+        outbox::create_table(SERVICE),
+    ]
+}
+
+const COLUMNS: &str = "id, title, price_cents, user_id, version, order_id";
+
+fn ticket(row: &Row) -> Result<Ticket, SqlError> {
+    Ok(Ticket {
+        id: row.text("id")?,
+        title: row.text("title")?,
+        price: Price::from_cents(row.int("price_cents")?),
+        user_id: row.text("user_id")?,
+        version: row.int("version")?,
+        order_id: row.opt_text("order_id")?,
+    })
+}
+
+/// Inserts a new ticket.
+pub fn insert(db: &dyn Db, ticket: &Ticket, now_ms: i64) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO tickets_tickets \
+         (id, title, price_cents, user_id, version, order_id, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
+        &[
+            (&ticket.id).into(),
+            (&ticket.title).into(),
+            ticket.price.cents().into(),
+            (&ticket.user_id).into(),
+            ticket.version.into(),
+            ticket.order_id.as_deref().into(),
+            now_ms.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The ticket `id`, if any.
+pub fn find(db: &dyn Db, id: &str) -> Result<Option<Ticket>, SqlError> {
+    db.query(
+        &format!("SELECT {COLUMNS} FROM tickets_tickets WHERE id = $1"),
+        &[id.into()],
+    )?
+    .first()
+    .map(ticket)
+    .transpose()
+}
+
+/// The tickets that no order holds, oldest first.
+pub fn list_unreserved(db: &dyn Db) -> Result<Vec<Ticket>, SqlError> {
+    db.query(
+        &format!(
+            "SELECT {COLUMNS} FROM tickets_tickets WHERE order_id IS NULL \
+             ORDER BY created_at, id"
+        ),
+        &[],
+    )?
+    .iter()
+    .map(ticket)
+    .collect()
+}
+
+/// Stores `ticket` (whose version is already the new one) if the stored version is
+/// still the one before; false if someone else changed it first.
+pub fn save_next_version(db: &dyn Db, ticket: &Ticket, now_ms: i64) -> Result<bool, SqlError> {
+    let changed = db.execute(
+        "UPDATE tickets_tickets \
+         SET title = $1, price_cents = $2, order_id = $3, version = $4, updated_at = $5 \
+         WHERE id = $6 AND version = $7",
+        &[
+            (&ticket.title).into(),
+            ticket.price.cents().into(),
+            ticket.order_id.as_deref().into(),
+            ticket.version.into(),
+            now_ms.into(),
+            (&ticket.id).into(),
+            (ticket.version - 1).into(),
+        ],
+    )?;
+    Ok(changed == 1)
+}

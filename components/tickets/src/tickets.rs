@@ -1,0 +1,238 @@
+//! The rules of tickets: who may create and edit them, what a change does to the
+//! version, and which event announces it.
+
+use boxoffice_shared::money::Price;
+use boxoffice_shared::sql::{transaction, Db, SqlError};
+use boxoffice_shared::{ids, ApiError};
+use serde::Serialize;
+
+use crate::{events, storage};
+
+/// A ticket, as stored and as shown: `{id, title, price, userId, version}` plus
+/// `orderId` while reserved.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    /// Id.
+    pub id: String,
+    /// Title, trimmed.
+    pub title: String,
+    /// Price.
+    pub price: Price,
+    /// The seller.
+    pub user_id: String,
+    /// Goes up by exactly 1 on every change.
+    pub version: i64,
+    /// The order holding the ticket, while reserved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+/// How often an edit is retried when another writer changed the ticket in between
+/// (possible on Postgres, whose transactions do not lock up front).
+const EDIT_ATTEMPTS: usize = 3;
+
+/// Creates a ticket (version 0) for `user_id` and queues `ticket:created`, together.
+pub fn create(
+    db: &dyn Db,
+    user_id: &str,
+    title: String,
+    price: Price,
+    now_ms: i64,
+) -> Result<Ticket, ApiError> {
+    let ticket = Ticket {
+        id: ids::new_id(),
+        title,
+        price,
+        user_id: user_id.to_owned(),
+        version: 0,
+        order_id: None,
+    };
+    transaction(db, |tx| {
+        storage::insert(tx, &ticket, now_ms)?;
+        events::publish(tx, &events::ticket_created(&ticket), now_ms)
+    })?;
+    Ok(ticket)
+}
+
+/// The tickets on sale: those no order holds.
+pub fn list_for_sale(db: &dyn Db) -> Result<Vec<Ticket>, ApiError> {
+    Ok(storage::list_unreserved(db)?)
+}
+
+/// The ticket `id`; 404 when unknown or not an id at all.
+pub fn show(db: &dyn Db, id: &str) -> Result<Ticket, ApiError> {
+    if !ids::is_well_formed(id) {
+        return Err(ApiError::NotFound);
+    }
+    storage::find(db, id)?.ok_or(ApiError::NotFound)
+}
+
+enum EditFailure {
+    Refused(ApiError),
+    Raced,
+}
+
+impl From<SqlError> for EditFailure {
+    fn from(e: SqlError) -> Self {
+        Self::Refused(e.into())
+    }
+}
+
+/// Edits the title and price of ticket `id` for `user_id`: 404 unknown, 400 "Cannot edit
+/// a reserved ticket", 401 not the owner (in that order); the version goes up by 1 and
+/// `ticket:updated` is queued in the same transaction.
+pub fn edit(
+    db: &dyn Db,
+    id: &str,
+    user_id: &str,
+    title: &str,
+    price: Price,
+    now_ms: i64,
+) -> Result<Ticket, ApiError> {
+    if !ids::is_well_formed(id) {
+        return Err(ApiError::NotFound);
+    }
+    for _ in 0..EDIT_ATTEMPTS {
+        let attempt = transaction(db, |tx| {
+            let current = storage::find(tx, id)?.ok_or(EditFailure::Refused(ApiError::NotFound))?;
+            if current.order_id.is_some() {
+                return Err(EditFailure::Refused(ApiError::bad_request(
+                    "Cannot edit a reserved ticket",
+                )));
+            }
+            if current.user_id != user_id {
+                return Err(EditFailure::Refused(ApiError::Unauthorized));
+            }
+            let edited = Ticket {
+                title: title.to_owned(),
+                price,
+                version: current.version + 1,
+                ..current
+            };
+            if !storage::save_next_version(tx, &edited, now_ms)? {
+                return Err(EditFailure::Raced);
+            }
+            events::publish(tx, &events::ticket_updated(&edited), now_ms)?;
+            Ok(edited)
+        });
+        match attempt {
+            Ok(ticket) => return Ok(ticket),
+            Err(EditFailure::Refused(e)) => return Err(e),
+            Err(EditFailure::Raced) => continue,
+        }
+    }
+    Err(ApiError::ServiceUnavailable(format!(
+        "ticket {id} kept changing during {EDIT_ATTEMPTS} edit attempts"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::sql::migrate;
+    use boxoffice_shared::sql::native::NativeSqlite;
+
+    fn db() -> NativeSqlite {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &storage::migrations()).unwrap();
+        db
+    }
+
+    fn outbox(db: &dyn Db) -> Vec<(String, i64, String)> {
+        db.query(
+            "SELECT event_type, entity_version, data FROM tickets_outbox ORDER BY created_at, seq",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.text("event_type").unwrap(),
+                r.int("entity_version").unwrap(),
+                r.text("data").unwrap(),
+            )
+        })
+        .collect()
+    }
+
+    fn reserve(db: &dyn Db, id: &str) {
+        db.execute(
+            "UPDATE tickets_tickets SET order_id = $1 WHERE id = $2",
+            &["o".repeat(24).into(), id.into()],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_new_ticket_is_version_0_and_announced() {
+        let db = db();
+        let ticket = create(&db, "u1", "concert".into(), Price::from_cents(2000), 1).unwrap();
+        assert_eq!(ticket.version, 0);
+        assert_eq!(show(&db, &ticket.id).unwrap(), ticket);
+        let events = outbox(&db);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].0, "ticket:created");
+        assert_eq!(events[0].1, 0);
+        let data: serde_json::Value = serde_json::from_str(&events[0].2).unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({"id": ticket.id, "version": 0, "title": "concert",
+                               "price": 20, "userId": "u1"})
+        );
+    }
+
+    #[test]
+    fn edits_bump_the_version_and_are_announced() {
+        let db = db();
+        let ticket = create(&db, "u1", "concert".into(), Price::from_cents(2000), 1).unwrap();
+        let edited = edit(&db, &ticket.id, "u1", "opera", Price::from_cents(1250), 2).unwrap();
+        assert_eq!((edited.version, edited.title.as_str()), (1, "opera"));
+        assert_eq!(show(&db, &ticket.id).unwrap(), edited);
+        let events = outbox(&db);
+        assert_eq!(events[1].0, "ticket:updated");
+        assert_eq!(events[1].1, 1);
+    }
+
+    #[test]
+    fn edits_check_existence_then_reservation_then_ownership() {
+        let db = db();
+        let missing = "f".repeat(24);
+        let price = Price::from_cents(100);
+        assert_eq!(
+            edit(&db, &missing, "u1", "x", price, 2),
+            Err(ApiError::NotFound)
+        );
+        assert_eq!(
+            edit(&db, "bad id", "u1", "x", price, 2),
+            Err(ApiError::NotFound)
+        );
+        let ticket = create(&db, "u1", "concert".into(), price, 1).unwrap();
+        assert_eq!(
+            edit(&db, &ticket.id, "u2", "x", price, 2),
+            Err(ApiError::Unauthorized)
+        );
+        reserve(&db, &ticket.id);
+        assert_eq!(
+            edit(&db, &ticket.id, "u2", "x", price, 2),
+            Err(ApiError::bad_request("Cannot edit a reserved ticket"))
+        );
+        assert_eq!(outbox(&db).len(), 1, "refused edits publish nothing");
+    }
+
+    #[test]
+    fn only_unreserved_tickets_are_for_sale() {
+        let db = db();
+        let price = Price::from_cents(100);
+        let a = create(&db, "u1", "a".into(), price, 1).unwrap();
+        let b = create(&db, "u1", "b".into(), price, 2).unwrap();
+        reserve(&db, &a.id);
+        let ids: Vec<String> = list_for_sale(&db)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(ids, [b.id]);
+        assert_eq!(show(&db, &a.id).unwrap().order_id, Some("o".repeat(24)));
+    }
+}
