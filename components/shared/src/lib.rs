@@ -6,6 +6,8 @@
 //! Everything here compiles and is tested natively; only the Spin backends (`sql::open`,
 //! `kv::SpinStore`, `config`, `ApiRequest::read`) need a Spin host at run time.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod error;
 pub mod events;
