@@ -229,6 +229,18 @@ mod tests {
     }
 
     #[test]
+    fn tokens_signed_the_usual_way_with_our_key_are_accepted() {
+        // What the old app's tests (and ours) do: sign with the raw key, `nbf` = now.
+        let claims = Claims::with_custom_claims(user(), Duration::from_hours(1));
+        let token = HS256Key::from_bytes(b"a test signing key")
+            .authenticate(claims)
+            .unwrap();
+        let config = SessionConfig::new(b"a test signing key", 60).unwrap();
+        let session = config.verify(&token, crate::time::now_ms()).unwrap();
+        assert_eq!(session.user, user());
+    }
+
+    #[test]
     fn short_keys_are_refused() {
         assert_eq!(
             SessionConfig::new(b"asdf", 60).err().map(|e| e.status()),
