@@ -164,7 +164,10 @@ fn build_one(component: &Component) -> Result<(), BuildError> {
     spinner.set_message(build.command.clone());
     spinner.enable_steady_tick(Duration::from_millis(100));
     if spinner.is_hidden() {
-        eprintln!("Building component {} with `{}`", component.id, build.command);
+        eprintln!(
+            "Building component {} with `{}`",
+            component.id, build.command
+        );
     }
     let start = Instant::now();
     let output = Command::new("sh")
@@ -179,7 +182,11 @@ fn build_one(component: &Component) -> Result<(), BuildError> {
         source,
     })?;
     if !output.status.success() {
-        eprintln!("✗ {} failed after {}", component.id, seconds(start.elapsed()));
+        eprintln!(
+            "✗ {} failed after {}",
+            component.id,
+            seconds(start.elapsed())
+        );
         eprint!("{}", String::from_utf8_lossy(&output.stdout));
         eprint!("{}", String::from_utf8_lossy(&output.stderr));
         return Err(BuildError::Failed {

@@ -35,7 +35,9 @@ pub fn json_error(status: StatusCode, message: &str) -> Response<WasiBody> {
 }
 
 fn full(bytes: Bytes) -> WasiBody {
-    Full::new(bytes).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes)
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// Serves `app` on `listener` until the process ends.
@@ -87,7 +89,13 @@ pub async fn handle(
             }
         },
     };
-    log_request(&method, &path, route.as_ref().map(|r| r.component.as_str()), &response, start);
+    log_request(
+        &method,
+        &path,
+        route.as_ref().map(|r| r.component.as_str()),
+        &response,
+        start,
+    );
     response
 }
 
@@ -127,7 +135,13 @@ pub async fn handle_chained(
             invoke(app, &route.component, request).await
         }
     };
-    log_request(&method, &path, route.as_ref().map(|r| r.component.as_str()), &response, start);
+    log_request(
+        &method,
+        &path,
+        route.as_ref().map(|r| r.component.as_str()),
+        &response,
+        start,
+    );
     Ok(response)
 }
 

@@ -227,7 +227,10 @@ impl KeyValueView<'_> {
 impl key_value::Host for KeyValueView<'_> {}
 
 impl key_value::HostStore for KeyValueView<'_> {
-    async fn open(&mut self, label: String) -> wasmtime::Result<Result<Resource<StoreHandle>, Error>> {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<StoreHandle>, Error>> {
         Ok(match self.ctx.open(&label) {
             Ok(handle) => Ok(self.table.push(handle)?),
             Err(e) => Err(e),

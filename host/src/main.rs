@@ -96,7 +96,11 @@ fn up(
         .with_context(|| format!("cannot listen on {listen}"))?;
     listener.set_nonblocking(true)?;
 
-    let used: Vec<&str> = manifest.triggers.iter().map(|t| t.component.as_str()).collect();
+    let used: Vec<&str> = manifest
+        .triggers
+        .iter()
+        .map(|t| t.component.as_str())
+        .collect();
     let mut stale = Vec::new();
     for id in &used {
         if builder::is_stale(&manifest.components[*id])? {
@@ -129,6 +133,28 @@ fn up(
         writeln!(stdout, "boxoffice: listening on http://{addr}")?;
         stdout.flush()?;
         drop(stdout);
-        boxoffice::http_server::serve(app, listener).await
+        tokio::select! {
+            served = boxoffice::http_server::serve(app, listener) => served,
+            () = shutdown_signal() => {
+                tracing::info!("shutting down");
+                Ok(())
+            }
+        }
     })
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so that `up` stops cleanly with exit code 0.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
 }

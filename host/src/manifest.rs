@@ -198,7 +198,12 @@ impl Manifest {
     /// Parses manifest text; relative paths are resolved against `dir`.
     fn parse(text: &str, dir: &Path) -> Result<Manifest, ParseError> {
         let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            ParseError::Toml(e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+            ParseError::Toml(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         })?;
         if raw.spin_manifest_version.as_integer() != Some(2)
             && raw.spin_manifest_version.as_str() != Some("2")
@@ -233,7 +238,10 @@ impl Manifest {
             };
             let build = raw.build.map(|b| BuildConfig {
                 command: b.command,
-                workdir: b.workdir.map(|w| dir.join(w)).unwrap_or_else(|| dir.to_owned()),
+                workdir: b
+                    .workdir
+                    .map(|w| dir.join(w))
+                    .unwrap_or_else(|| dir.to_owned()),
                 watch: b.watch,
             });
             components.insert(
@@ -252,15 +260,14 @@ impl Manifest {
 
         let mut triggers = Vec::new();
         for t in raw.trigger.http {
-            let component = match t.component {
-                toml::Value::String(s) => s,
-                _ => {
-                    return Err(ParseError::Invalid(
+            let component =
+                match t.component {
+                    toml::Value::String(s) => s,
+                    _ => return Err(ParseError::Invalid(
                         "inline trigger components are not supported: name a `[component.<id>]`"
                             .into(),
-                    ))
-                }
-            };
+                    )),
+                };
             if !components.contains_key(&component) {
                 return Err(ParseError::Invalid(format!(
                     "trigger refers to unknown component `{component}`"
@@ -377,8 +384,8 @@ source = "worker.wasm"
 
     #[test]
     fn rejects_component_without_source() {
-        let err = parse("spin_manifest_version = 2\n[component.x]\nkey_value_stores = []\n")
-            .unwrap_err();
+        let err =
+            parse("spin_manifest_version = 2\n[component.x]\nkey_value_stores = []\n").unwrap_err();
         assert!(err.contains("source"), "{err}");
     }
 
@@ -399,9 +406,8 @@ source = "worker.wasm"
 
     #[test]
     fn rejects_bad_variable_names() {
-        let err =
-            parse("spin_manifest_version = 2\n[variables]\nBad-Name = { default = \"1\" }\n")
-                .unwrap_err();
+        let err = parse("spin_manifest_version = 2\n[variables]\nBad-Name = { default = \"1\" }\n")
+            .unwrap_err();
         assert!(err.contains("Bad-Name"), "{err}");
     }
 }

@@ -106,9 +106,7 @@ impl AllowedHost {
                 }
             },
             None => match (&host, scheme.as_deref()) {
-                (HostPattern::Exact(h), Some("http" | "https")) if h == "self" => {
-                    PortPattern::Any
-                }
+                (HostPattern::Exact(h), Some("http" | "https")) if h == "self" => PortPattern::Any,
                 (_, Some(s)) => {
                     let p = default_port(s).ok_or_else(|| err("no default port for scheme"))?;
                     PortPattern::Range(p, p)
@@ -192,8 +190,9 @@ pub fn destination(host: &str) -> Destination {
 }
 
 /// A boxed response future, as the `wasi:http` hooks return them.
-pub type ResponseFuture =
-    Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, wasmtime_wasi_http::Error>> + Send>>;
+pub type ResponseFuture = Pin<
+    Box<dyn Future<Output = Result<http::Response<WasiBody>, wasmtime_wasi_http::Error>> + Send>,
+>;
 
 /// Serves chained requests in-process; implemented by the runtime.
 pub trait ServiceChaining: Send + Sync {

@@ -119,9 +119,10 @@ fn to_param(value: ParameterValue) -> Result<Param, Error> {
         ParameterValue::Uint8(v) => Box::new(i16::from(v)),
         ParameterValue::Uint16(v) => Box::new(i32::from(v)),
         ParameterValue::Uint32(v) => Box::new(i64::from(v)),
-        ParameterValue::Uint64(v) => Box::new(i64::try_from(v).map_err(|_| {
-            Error::BadParameter(format!("{v} does not fit a Postgres bigint"))
-        })?),
+        ParameterValue::Uint64(v) => Box::new(
+            i64::try_from(v)
+                .map_err(|_| Error::BadParameter(format!("{v} does not fit a Postgres bigint")))?,
+        ),
         ParameterValue::Floating32(v) => Box::new(v),
         ParameterValue::Floating64(v) => Box::new(v),
         ParameterValue::Str(v) => Box::new(v),
@@ -171,7 +172,10 @@ fn db_value(row: &Row, i: usize) -> Result<DbValue, Error> {
 
 impl ConnectionHandle {
     async fn query(&self, statement: &str, params: Vec<ParameterValue>) -> Result<RowSet, Error> {
-        let params = params.into_iter().map(to_param).collect::<Result<Vec<_>, _>>()?;
+        let params = params
+            .into_iter()
+            .map(to_param)
+            .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let stmt = self
@@ -200,7 +204,10 @@ impl ConnectionHandle {
     }
 
     async fn execute(&self, statement: &str, params: Vec<ParameterValue>) -> Result<u64, Error> {
-        let params = params.into_iter().map(to_param).collect::<Result<Vec<_>, _>>()?;
+        let params = params
+            .into_iter()
+            .map(to_param)
+            .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         self.client

@@ -210,7 +210,10 @@ mod tests {
         let m = router().route("/api/tickets").unwrap();
         assert_eq!(m.path_info, "");
         let m = router().route("/x").unwrap();
-        assert_eq!((m.component_route.as_str(), m.path_info.as_str()), ("", "/x"));
+        assert_eq!(
+            (m.component_route.as_str(), m.path_info.as_str()),
+            ("", "/x")
+        );
     }
 
     #[test]

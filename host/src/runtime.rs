@@ -154,12 +154,16 @@ impl App {
         for (id, component) in used {
             for label in &component.key_value_stores {
                 if !kv.is_defined(label) {
-                    tracing::warn!("component `{id}` lists key-value store `{label}`, which is not configured");
+                    tracing::warn!(
+                        "component `{id}` lists key-value store `{label}`, which is not configured"
+                    );
                 }
             }
             for label in &component.sqlite_databases {
                 if !sql.is_defined(label) {
-                    tracing::warn!("component `{id}` lists sqlite database `{label}`, which is not configured");
+                    tracing::warn!(
+                        "component `{id}` lists sqlite database `{label}`, which is not configured"
+                    );
                 }
             }
             let component_vars = variables
@@ -227,13 +231,19 @@ impl App {
             .components
             .get(component)
             .ok_or_else(|| anyhow!("no component `{component}`"))?;
-        let me = self.me.upgrade().ok_or_else(|| anyhow!("app is shutting down"))?;
+        let me = self
+            .me
+            .upgrade()
+            .ok_or_else(|| anyhow!("app is shutting down"))?;
         let mut store = Store::new(
             &self.engine,
             InstanceState::new(loaded.ctx.clone(), me as Arc<dyn ServiceChaining>),
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         let pre = loaded.pre.clone();
         let task = tokio::spawn(async move {
@@ -260,8 +270,9 @@ impl App {
             Ok(Err(code)) => bail!("component `{component}` answered with error {code:?}"),
             Err(_) => match task.await {
                 Ok(Ok(())) => bail!("component `{component}` returned without setting a response"),
-                Ok(Err(e)) => Err(anyhow::Error::from(e)
-                    .context(format!("component `{component}` trapped"))),
+                Ok(Err(e)) => {
+                    Err(anyhow::Error::from(e).context(format!("component `{component}` trapped")))
+                }
                 Err(e) => Err(anyhow::Error::from(e).context(format!("component `{component}`"))),
             },
         }
@@ -298,16 +309,14 @@ fn prepare(
                 .map(|(name, _)| name)
                 .find(|name| message.contains(&format!("`{name}`")));
             return Err(match missing {
-                Some(name) => anyhow!(
-                    "component `{id}` imports `{name}`, which boxoffice does not provide"
-                ),
+                Some(name) => {
+                    anyhow!("component `{id}` imports `{name}`, which boxoffice does not provide")
+                }
                 None => anyhow!("component `{id}` cannot be linked: {message}"),
             });
         }
     };
     ProxyPre::new(instance_pre)
         .map_err(anyhow::Error::from)
-        .with_context(|| {
-            format!("component `{id}` does not export wasi:http/incoming-handler@0.2")
-        })
+        .with_context(|| format!("component `{id}` does not export wasi:http/incoming-handler@0.2"))
 }

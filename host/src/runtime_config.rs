@@ -97,7 +97,10 @@ impl RuntimeConfig {
 
     /// The defaults, overridden and extended by the file at `path` if given. Relative
     /// `path`s inside the file are resolved against the file's directory.
-    pub fn load(state_dir: &Path, path: Option<&Path>) -> Result<RuntimeConfig, RuntimeConfigError> {
+    pub fn load(
+        state_dir: &Path,
+        path: Option<&Path>,
+    ) -> Result<RuntimeConfig, RuntimeConfigError> {
         let mut config = RuntimeConfig::defaults(state_dir);
         let Some(path) = path else {
             return Ok(config);
@@ -131,7 +134,12 @@ impl RuntimeConfig {
 
     fn apply(&mut self, text: &str, base: &Path) -> Result<(), ApplyError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            ApplyError::Parse(e.to_string().split_whitespace().collect::<Vec<_>>().join(" "))
+            ApplyError::Parse(
+                e.to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
         })?;
         for section in raw.other.keys() {
             tracing::warn!("runtime config section `{section}` is not used by boxoffice");
@@ -225,8 +233,11 @@ path = "/abs/db.sqlite"
     fn unknown_type_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("rc.toml");
-        std::fs::write(&file, "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\n")
-            .unwrap();
+        std::fs::write(
+            &file,
+            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\n",
+        )
+        .unwrap();
         let err = RuntimeConfig::load(Path::new("/state"), Some(&file)).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("unsupported type `redis`"), "{msg}");

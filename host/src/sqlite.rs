@@ -61,7 +61,8 @@ pub trait SqlDatabase: Send + Sync {
 #[async_trait]
 pub trait SqlConnection: Send + Sync {
     /// Runs one statement with positional parameters, returning any rows.
-    async fn execute(&self, statement: String, params: Vec<Value>) -> Result<QueryResult, SqlError>;
+    async fn execute(&self, statement: String, params: Vec<Value>)
+        -> Result<QueryResult, SqlError>;
 }
 
 /// The embedded backend: a SQLite file, or one shared in-memory database.
@@ -85,9 +86,7 @@ impl SqliteDatabase {
                 configure(&Connection::open(path)?)?;
                 None
             }
-            SqliteLocation::InMemory => {
-                Some(Arc::new(Mutex::new(Connection::open_in_memory()?)))
-            }
+            SqliteLocation::InMemory => Some(Arc::new(Mutex::new(Connection::open_in_memory()?))),
         };
         Ok(SqliteDatabase {
             location: location.clone(),
@@ -124,7 +123,11 @@ pub struct SqliteConnection {
 
 #[async_trait]
 impl SqlConnection for SqliteConnection {
-    async fn execute(&self, statement: String, params: Vec<Value>) -> Result<QueryResult, SqlError> {
+    async fn execute(
+        &self,
+        statement: String,
+        params: Vec<Value>,
+    ) -> Result<QueryResult, SqlError> {
         let conn = self.conn.clone();
         let result = tokio::task::spawn_blocking(move || {
             let conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -216,7 +219,11 @@ impl SqliteCtx {
         if !self.allowed.iter().any(|l| l == label) {
             return Err(Error::AccessDenied);
         }
-        let db = self.databases.databases.get(label).ok_or(Error::NoSuchDatabase)?;
+        let db = self
+            .databases
+            .databases
+            .get(label)
+            .ok_or(Error::NoSuchDatabase)?;
         let conn = db.connect().await.map_err(|e| Error::Io(e.to_string()))?;
         Ok(ConnectionHandle(conn))
     }
@@ -290,7 +297,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = SqliteDatabase::open(&location(&dir)).unwrap();
         let c = db.connect().await.unwrap();
-        exec(&*c, "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)", vec![]).await;
+        exec(
+            &*c,
+            "CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB, n TEXT)",
+            vec![],
+        )
+        .await;
         exec(
             &*c,
             "INSERT INTO t VALUES (?, ?, ?, ?, ?)",
@@ -329,7 +341,10 @@ mod tests {
         exec(&*a, "BEGIN IMMEDIATE", vec![]).await;
         exec(&*a, "INSERT INTO t VALUES (1)", vec![]).await;
         let seen = exec(&*b, "SELECT COUNT(*) FROM t", vec![]).await;
-        assert!(matches!(seen.rows[0].values[0], Value::Integer(0)), "uncommitted is invisible");
+        assert!(
+            matches!(seen.rows[0].values[0], Value::Integer(0)),
+            "uncommitted is invisible"
+        );
         exec(&*a, "ROLLBACK", vec![]).await;
         exec(&*a, "BEGIN IMMEDIATE", vec![]).await;
         exec(&*a, "INSERT INTO t VALUES (2)", vec![]).await;
@@ -357,14 +372,17 @@ mod tests {
     #[tokio::test]
     async fn open_checks_permission_then_configuration() {
         let dir = tempfile::tempdir().unwrap();
-        let dbs = SqlDatabases::open(&BTreeMap::from([("default".to_string(), location(&dir))]))
-            .unwrap();
+        let dbs =
+            SqlDatabases::open(&BTreeMap::from([("default".to_string(), location(&dir))])).unwrap();
         let ctx = SqliteCtx {
             allowed: vec!["default".into(), "other".into()],
             databases: Arc::new(dbs),
         };
         assert!(ctx.open("default").await.is_ok());
-        assert!(matches!(ctx.open("other").await, Err(Error::NoSuchDatabase)));
+        assert!(matches!(
+            ctx.open("other").await,
+            Err(Error::NoSuchDatabase)
+        ));
         assert!(matches!(ctx.open("nope").await, Err(Error::AccessDenied)));
     }
 }

@@ -193,12 +193,9 @@ mod tests {
 
     #[test]
     fn required_without_value_names_the_variable() {
-        let err = AppVariables::resolve(
-            &decls(&[("jwt_key", None, true)]),
-            no_env,
-            &HashMap::new(),
-        )
-        .unwrap_err();
+        let err =
+            AppVariables::resolve(&decls(&[("jwt_key", None, true)]), no_env, &HashMap::new())
+                .unwrap_err();
         assert_eq!(err, VariablesError::MissingRequired("jwt_key".into()));
         assert!(err.to_string().contains("SPIN_VARIABLE_JWT_KEY"));
     }
@@ -217,7 +214,10 @@ mod tests {
     #[test]
     fn templates_expand_application_variables() {
         let vars = AppVariables::resolve(
-            &decls(&[("host", Some("example.com"), false), ("port", Some("80"), false)]),
+            &decls(&[
+                ("host", Some("example.com"), false),
+                ("port", Some("80"), false),
+            ]),
             no_env,
             &HashMap::new(),
         )

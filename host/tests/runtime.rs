@@ -18,7 +18,10 @@ fn fixtures() -> PathBuf {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// The probe components, built once per test run so that `up` finds them fresh.
@@ -87,10 +90,7 @@ impl Runtime {
         });
         let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|_| {
             let _ = child.kill();
-            panic!(
-                "no readiness line; stderr:\n{}",
-                stderr.lock().unwrap()
-            )
+            panic!("no readiness line; stderr:\n{}", stderr.lock().unwrap())
         });
         let base = line
             .strip_prefix("boxoffice: listening on ")
@@ -113,6 +113,19 @@ impl Runtime {
 
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until stderr contains `needle`; returns all of stderr.
+    fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.stderr();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "`{needle}` never logged:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn stop(mut self) {
@@ -157,7 +170,10 @@ fn run_to_exit(mut cmd: Command) -> (Option<i32>, String) {
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            panic!("boxoffice did not exit; stderr:\n{}", stderr.lock().unwrap());
+            panic!(
+                "boxoffice did not exit; stderr:\n{}",
+                stderr.lock().unwrap()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };
@@ -170,10 +186,21 @@ fn run_to_exit(mut cmd: Command) -> (Option<i32>, String) {
 /// Asserts the process failed the way the CLI promises: exit 1, one `error:` line, no panic.
 fn assert_one_line_error(code: Option<i32>, stderr: &str, expect: &[&str]) {
     assert_eq!(code, Some(1), "stderr:\n{stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
-    assert_eq!(errors.len(), 1, "exactly one error line expected:\n{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "exactly one error line expected:\n{stderr}"
+    );
     for needle in expect {
-        assert!(errors[0].contains(needle), "`{needle}` missing from: {}", errors[0]);
+        assert!(
+            errors[0].contains(needle),
+            "`{needle}` missing from: {}",
+            errors[0]
+        );
     }
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(!stderr.contains("backtrace"), "{stderr}");
@@ -224,10 +251,9 @@ fn a_trap_gives_500_and_the_runtime_keeps_serving() {
     );
     let (status, _) = get(&rt.url("/probe/echo"));
     assert_eq!(status, 200, "the next request is served");
-    let log = rt.stderr();
-    assert!(log.contains("trapped"), "the trap is logged:\n{log}");
-    assert!(log.contains("GET /probe/trap -> probe 500"), "{log}");
-    assert!(log.contains("GET /probe/echo -> probe 200"), "{log}");
+    rt.wait_for_log("trapped");
+    rt.wait_for_log("GET /probe/trap -> probe 500");
+    rt.wait_for_log("GET /probe/echo -> probe 200");
 }
 
 #[test]
@@ -267,7 +293,10 @@ fn post_raw(addr: &str, path: &str, body_len: usize) -> (u16, String) {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no status line in: {text}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -303,7 +332,10 @@ fn the_component_sees_the_original_path_and_spin_headers() {
     assert_eq!(h["spin-component-route"], "/probe");
     assert_eq!(h["spin-base-path"], "/");
     assert!(
-        h["spin-client-addr"].as_str().unwrap().starts_with("127.0.0.1:"),
+        h["spin-client-addr"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1:"),
         "{h}"
     );
     // The wildcard also matches its base path.
@@ -348,9 +380,15 @@ fn sqlite_transactions_span_several_executes() {
 fn variables_come_from_the_component_table_and_the_environment() {
     let state = tempfile::tempdir().unwrap();
     let rt = Runtime::start(&probe_manifest(), state.path());
-    assert_eq!(get(&rt.url("/probe/var?greeting")), (200, "hello, world".into()));
+    assert_eq!(
+        get(&rt.url("/probe/var?greeting")),
+        (200, "hello, world".into())
+    );
     let (_, body) = get(&rt.url("/probe/var?secret_thing"));
-    assert!(body.contains("Undefined"), "not in the component's table: {body}");
+    assert!(
+        body.contains("Undefined"),
+        "not in the component's table: {body}"
+    );
     rt.stop();
 
     let rt = Runtime::start_with(
@@ -359,7 +397,10 @@ fn variables_come_from_the_component_table_and_the_environment() {
         &[],
         &[("SPIN_VARIABLE_GREETING", "hi")],
     );
-    assert_eq!(get(&rt.url("/probe/var?greeting")), (200, "hi, world".into()));
+    assert_eq!(
+        get(&rt.url("/probe/var?greeting")),
+        (200, "hi, world".into())
+    );
 }
 
 #[test]
@@ -369,11 +410,10 @@ fn outbound_http_is_limited_to_allowed_hosts_and_chains_in_process() {
     let (status, body) = get(&rt.url("/probe/outbound?http://example.com/"));
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
-    assert!(rt.stderr().contains("denied"), "the refusal is logged");
+    rt.wait_for_log("http://example.com/ denied");
 
-    let (status, body) = get(&rt.url(
-        "/probe/outbound?http://probe.spin.internal/probe/echo/chained",
-    ));
+    let (status, body) =
+        get(&rt.url("/probe/outbound?http://probe.spin.internal/probe/echo/chained"));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("status 200"), "{body}");
     assert!(body.contains("/probe/echo/chained"), "{body}");
@@ -426,7 +466,8 @@ fn bad_manifests_are_one_line_errors() {
 
     let missing = tempfile::tempdir().unwrap().path().join("absent.toml");
     let mut cmd = boxoffice();
-    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"]).arg(&missing);
+    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"])
+        .arg(&missing);
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["cannot read manifest"]);
 }
@@ -441,7 +482,10 @@ fn probe_app_with_variables(variables: &str) -> String {
 #[test]
 fn a_required_variable_without_value_is_named() {
     build_fixtures();
-    let (code, stderr) = run_manifest(&probe_app_with_variables("api_token = { required = true }"), &[]);
+    let (code, stderr) = run_manifest(
+        &probe_app_with_variables("api_token = { required = true }"),
+        &[],
+    );
     assert_one_line_error(code, &stderr, &["api_token"]);
 }
 
@@ -456,7 +500,7 @@ fn jwt_key_gets_a_development_default_except_in_production() {
     let path = dir.path().join("spin.toml");
     std::fs::write(&path, manifest).unwrap();
     let rt = Runtime::start(&path, &dir.path().join("state"));
-    assert!(rt.stderr().contains("development key"), "{}", rt.stderr());
+    rt.wait_for_log("development key");
 }
 
 #[test]
@@ -508,4 +552,33 @@ fn a_component_importing_an_unprovided_interface_fails_at_startup() {
         .arg(state.path());
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["probe-llm", "fermyon:spin/llm@2.0.0"]);
+}
+
+#[test]
+fn build_runs_each_build_command_and_summarises() {
+    build_fixtures();
+    let mut cmd = boxoffice();
+    cmd.args(["build", "--manifest"]).arg(probe_manifest());
+    let (code, stderr) = run_to_exit(cmd);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("✓ probe built"), "{stderr}");
+    assert!(stderr.contains("Finished building 1 component"), "{stderr}");
+}
+
+#[test]
+fn a_failing_build_shows_its_output_and_fails() {
+    let (code, stderr) = {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = dir.path().join("spin.toml");
+        std::fs::write(
+            &manifest,
+            "spin_manifest_version = 2\n[[trigger.http]]\nroute = \"/...\"\ncomponent = \"c\"\n[component.c]\nsource = \"c.wasm\"\n[component.c.build]\ncommand = \"echo compiler says no >&2; exit 2\"\n",
+        )
+        .unwrap();
+        let mut cmd = boxoffice();
+        cmd.args(["build", "--manifest"]).arg(&manifest);
+        run_to_exit(cmd)
+    };
+    assert!(stderr.contains("compiler says no"), "{stderr}");
+    assert_one_line_error(code, &stderr, &["build of component `c` failed"]);
 }
