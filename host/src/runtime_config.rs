@@ -95,8 +95,9 @@ impl RuntimeConfig {
         }
     }
 
-    /// The defaults, overridden and extended by the file at `path` if given. Relative
-    /// `path`s inside the file are resolved against the file's directory.
+    /// The defaults, overridden and extended by the file at `path` if given. As in Spin, a
+    /// relative key-value store `path` is resolved against the file's directory and a
+    /// relative SQLite database `path` against the current directory.
     pub fn load(
         state_dir: &Path,
         path: Option<&Path>,
@@ -109,30 +110,33 @@ impl RuntimeConfig {
             path: path.to_owned(),
             source,
         })?;
-        let base = std::path::absolute(path)
+        let config_dir = std::path::absolute(path)
             .ok()
             .and_then(|p| p.parent().map(Path::to_owned))
             .unwrap_or_default();
-        config.apply(&text, &base).map_err(|e| match e {
-            ApplyError::Parse(message) => RuntimeConfigError::Parse {
-                path: path.to_owned(),
-                message,
-            },
-            ApplyError::UnknownType {
-                section,
-                label,
-                kind,
-            } => RuntimeConfigError::UnknownType {
-                path: path.to_owned(),
-                section,
-                label,
-                kind,
-            },
-        })?;
+        let cwd = std::env::current_dir().unwrap_or_default();
+        config
+            .apply(&text, &config_dir, &cwd)
+            .map_err(|e| match e {
+                ApplyError::Parse(message) => RuntimeConfigError::Parse {
+                    path: path.to_owned(),
+                    message,
+                },
+                ApplyError::UnknownType {
+                    section,
+                    label,
+                    kind,
+                } => RuntimeConfigError::UnknownType {
+                    path: path.to_owned(),
+                    section,
+                    label,
+                    kind,
+                },
+            })?;
         Ok(config)
     }
 
-    fn apply(&mut self, text: &str, base: &Path) -> Result<(), ApplyError> {
+    fn apply(&mut self, text: &str, kv_base: &Path, sqlite_base: &Path) -> Result<(), ApplyError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             ApplyError::Parse(
                 e.to_string()
@@ -145,6 +149,7 @@ impl RuntimeConfig {
             tracing::warn!("runtime config section `{section}` is not used by boxoffice");
         }
         let resolve = |section: &'static str,
+                       base: &Path,
                        label: String,
                        backend: RawBackend|
          -> Result<(String, SqliteLocation), ApplyError> {
@@ -162,11 +167,11 @@ impl RuntimeConfig {
             Ok((label, location))
         };
         for (label, backend) in raw.key_value_store {
-            let (label, location) = resolve("key_value_store", label, backend)?;
+            let (label, location) = resolve("key_value_store", kv_base, label, backend)?;
             self.key_value_stores.insert(label, location);
         }
         for (label, backend) in raw.sqlite_database {
-            let (label, location) = resolve("sqlite_database", label, backend)?;
+            let (label, location) = resolve("sqlite_database", sqlite_base, label, backend)?;
             self.sqlite_databases.insert(label, location);
         }
         Ok(())
@@ -214,6 +219,9 @@ type = "spin"
 [sqlite_database.default]
 type = "spin"
 path = "/abs/db.sqlite"
+[sqlite_database.local]
+type = "spin"
+path = "local.db"
 "#,
         )
         .unwrap();
@@ -226,6 +234,10 @@ path = "/abs/db.sqlite"
         assert_eq!(
             c.sqlite_databases["default"],
             SqliteLocation::File("/abs/db.sqlite".into())
+        );
+        assert_eq!(
+            c.sqlite_databases["local"],
+            SqliteLocation::File(std::env::current_dir().unwrap().join("local.db"))
         );
     }
 
