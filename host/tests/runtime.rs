@@ -582,3 +582,50 @@ fn a_failing_build_shows_its_output_and_fails() {
     assert!(stderr.contains("compiler says no"), "{stderr}");
     assert_one_line_error(code, &stderr, &["build of component `c` failed"]);
 }
+
+#[test]
+fn concurrent_transactions_wait_for_each_other_instead_of_failing() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    let url = rt.url("/probe/sql");
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || get(&url))
+        })
+        .collect();
+    for worker in workers {
+        let (status, body) = worker.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(get(&url), (200, "17 17".to_owned()));
+}
+
+/// Needs a Postgres server: set `BOXOFFICE_TEST_POSTGRES_URL` (e.g.
+/// `postgres://postgres@127.0.0.1:5432/postgres`, a 127.0.0.1 address as the probe's
+/// allowed_outbound_hosts require); without it the test only checks the refusal path.
+#[test]
+fn postgres_round_trips_values_and_respects_allowed_hosts() {
+    let state = tempfile::tempdir().unwrap();
+    let rt = Runtime::start(&probe_manifest(), state.path());
+    let (status, body) = get(&rt.url("/probe/pg?postgres://user@db.example.com:5432/app"));
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("ConnectionFailed"), "{body}");
+    assert!(body.contains("allowed_outbound_hosts"), "{body}");
+
+    let Ok(url) = std::env::var("BOXOFFICE_TEST_POSTGRES_URL") else {
+        eprintln!("BOXOFFICE_TEST_POSTGRES_URL not set: skipping the Postgres round trip");
+        return;
+    };
+    let (status, body) = get(&rt.url(&format!("/probe/pg?{url}")));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        concat!(
+            r#"inserted 1 columns ["id:DbDataType::Int32", "name:DbDataType::Str", "#,
+            r#""score:DbDataType::Floating64", "ok:DbDataType::Boolean", "note:DbDataType::Str"] "#,
+            r#"rows [[DbValue::Int32(7), DbValue::Str("seven"), DbValue::Floating64(1.5), "#,
+            r#"DbValue::Boolean(true), DbValue::DbNull]]"#
+        )
+    );
+}
