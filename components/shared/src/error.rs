@@ -52,6 +52,10 @@ pub enum ApiError {
     /// 429: the caller must slow down; the message says why.
     #[error("{0}")]
     TooManyRequests(String),
+    /// 503 with a message for the client: an expected outage it can act on (a feature not
+    /// configured, a provider down). Logged too.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// 503: a backing service is down; logged with its cause, answered generically.
     #[error("service unavailable: {0}")]
     ServiceUnavailable(String),
@@ -88,7 +92,7 @@ impl ApiError {
             Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests(_) => 429,
-            Self::ServiceUnavailable(_) => 503,
+            Self::Unavailable(_) | Self::ServiceUnavailable(_) => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -110,7 +114,7 @@ impl ApiError {
             Self::Unauthorized => plain("Not authorized"),
             Self::NotFound => plain("Not found"),
             Self::PayloadTooLarge => plain("Request body too large"),
-            Self::TooManyRequests(message) => plain(message),
+            Self::TooManyRequests(message) | Self::Unavailable(message) => plain(message),
             Self::ServiceUnavailable(_) => plain("Service temporarily unavailable"),
             Self::Internal(_) => plain("Something went wrong"),
         }
@@ -118,7 +122,10 @@ impl ApiError {
 
     /// The JSON response for this error; server-side errors are logged here, once.
     pub fn to_response(&self) -> Response {
-        if matches!(self, Self::Internal(_) | Self::ServiceUnavailable(_)) {
+        if matches!(
+            self,
+            Self::Internal(_) | Self::ServiceUnavailable(_) | Self::Unavailable(_)
+        ) {
             eprintln!("{self}");
         }
         let body = serde_json::to_vec(&ErrorBody {
@@ -193,5 +200,11 @@ mod tests {
             serde_json::json!({"errors":[{"message":"Something went wrong"}]})
         );
         assert_eq!(ApiError::ServiceUnavailable("db down".into()).status(), 503);
+        let shown = ApiError::Unavailable("Payments are not configured".into());
+        assert_eq!(shown.status(), 503);
+        assert_eq!(
+            body(&shown),
+            serde_json::json!({"errors":[{"message":"Payments are not configured"}]})
+        );
     }
 }

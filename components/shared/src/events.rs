@@ -24,17 +24,20 @@ pub enum EventType {
     ExpirationComplete,
     /// `payment:created`, published by payments.
     PaymentCreated,
+    /// `order:completed`, published by orders when a payment completes an order.
+    OrderCompleted,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         Self::TicketCreated,
         Self::TicketUpdated,
         Self::OrderCreated,
         Self::OrderCancelled,
         Self::ExpirationComplete,
         Self::PaymentCreated,
+        Self::OrderCompleted,
     ];
 
     /// The subject text, e.g. `ticket:created`.
@@ -46,6 +49,7 @@ impl EventType {
             Self::OrderCancelled => "order:cancelled",
             Self::ExpirationComplete => "expiration:complete",
             Self::PaymentCreated => "payment:created",
+            Self::OrderCompleted => "order:completed",
         }
     }
 
@@ -158,6 +162,17 @@ pub struct OrderCancelled {
     pub ticket: TicketRef,
 }
 
+/// `order:completed`: an order was paid (its version bumped, like every change).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderCompleted {
+    /// Order id.
+    pub id: String,
+    /// Order version.
+    pub version: i64,
+    /// The sold ticket.
+    pub ticket: TicketRef,
+}
+
 /// `expiration:complete`: an order's reservation window is over.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -193,6 +208,8 @@ pub enum Event {
     ExpirationComplete(ExpirationComplete),
     /// `payment:created`
     PaymentCreated(PaymentCreated),
+    /// `order:completed`
+    OrderCompleted(OrderCompleted),
 }
 
 impl Event {
@@ -205,6 +222,7 @@ impl Event {
             Self::OrderCancelled(_) => EventType::OrderCancelled,
             Self::ExpirationComplete(_) => EventType::ExpirationComplete,
             Self::PaymentCreated(_) => EventType::PaymentCreated,
+            Self::OrderCompleted(_) => EventType::OrderCompleted,
         }
     }
 
@@ -217,6 +235,7 @@ impl Event {
             Self::OrderCancelled(e) => &e.id,
             Self::ExpirationComplete(e) => &e.order_id,
             Self::PaymentCreated(e) => &e.id,
+            Self::OrderCompleted(e) => &e.id,
         }
     }
 
@@ -227,6 +246,7 @@ impl Event {
             Self::TicketUpdated(e) => Some(e.version),
             Self::OrderCreated(e) => Some(e.version),
             Self::OrderCancelled(e) => Some(e.version),
+            Self::OrderCompleted(e) => Some(e.version),
             Self::ExpirationComplete(_) | Self::PaymentCreated(_) => None,
         }
     }
@@ -240,6 +260,7 @@ impl Event {
             Self::OrderCancelled(e) => serde_json::to_value(e),
             Self::ExpirationComplete(e) => serde_json::to_value(e),
             Self::PaymentCreated(e) => serde_json::to_value(e),
+            Self::OrderCompleted(e) => serde_json::to_value(e),
         }
     }
 
@@ -254,6 +275,7 @@ impl Event {
                 Self::ExpirationComplete(serde_json::from_slice(data)?)
             }
             EventType::PaymentCreated => Self::PaymentCreated(serde_json::from_slice(data)?),
+            EventType::OrderCompleted => Self::OrderCompleted(serde_json::from_slice(data)?),
         })
     }
 }
@@ -284,18 +306,13 @@ impl CloudEvent {
 
     /// The HTTP headers of the binary-mode envelope.
     pub fn headers(&self) -> Vec<(String, String)> {
-        [
-            ("ce-specversion", "1.0"),
-            ("ce-id", &self.id),
-            ("ce-type", self.event.event_type().as_str()),
-            ("ce-source", &self.source),
-            ("ce-time", &self.time),
-            ("ce-subject", self.event.entity_id()),
-            ("content-type", "application/json"),
-        ]
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value.to_owned()))
-        .collect()
+        binary_headers(
+            &self.id,
+            self.event.event_type().as_str(),
+            &self.source,
+            &self.time,
+            self.event.entity_id(),
+        )
     }
 
     /// The HTTP body: the JSON payload.
@@ -303,32 +320,144 @@ impl CloudEvent {
         serde_json::to_vec(&self.event.data()?)
     }
 
-    /// Reads a binary-mode CloudEvent pushed to a service's event route. An event that
-    /// can never be applied (not a CloudEvent, unknown type, bad payload) is a 400, which
-    /// sends it to the dead-letter queue.
+    /// Reads a CloudEvent pushed to a service's event route, in binary mode (`ce-*`
+    /// headers, JSON body) or structured mode (`application/cloudevents+json`). An event
+    /// that can never be applied (not a CloudEvent, unknown type, bad payload) is a 400,
+    /// which sends it to the dead-letter queue.
     pub fn parse(request: &ApiRequest) -> Result<Self, ApiError> {
+        Envelope::read(request)?.into_event()
+    }
+}
+
+/// The `ce-type` of the broker's clock: timed work is due (see `events.toml`).
+pub const TICK: &str = "boxoffice:tick";
+
+/// What the broker pushes to a service's event route: an event, or its clock's tick.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// `boxoffice:tick`: run the timed work and re-send the outbox.
+    Tick,
+    /// A marketplace event.
+    Event(CloudEvent),
+}
+
+impl Delivery {
+    /// Reads a delivery like [`CloudEvent::parse`]; a tick needs no id, source or data.
+    pub fn parse(request: &ApiRequest) -> Result<Self, ApiError> {
+        let envelope = Envelope::read(request)?;
+        if envelope.event_type == TICK {
+            return Ok(Self::Tick);
+        }
+        envelope.into_event().map(Self::Event)
+    }
+}
+
+/// The attributes and data of a CloudEvent, either mode.
+struct Envelope {
+    id: Option<String>,
+    event_type: String,
+    source: Option<String>,
+    time: String,
+    data: Vec<u8>,
+}
+
+/// The structured-mode body; `data` is the JSON payload.
+#[derive(Deserialize)]
+struct Structured {
+    specversion: String,
+    id: Option<String>,
+    #[serde(rename = "type")]
+    event_type: String,
+    source: Option<String>,
+    time: Option<String>,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+fn missing(name: &str) -> ApiError {
+    ApiError::bad_request(format!("Missing the CloudEvents attribute {name}"))
+}
+
+fn check_specversion(version: &str) -> Result<(), ApiError> {
+    if version.trim() == "1.0" {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("Unsupported CloudEvents specversion"))
+    }
+}
+
+impl Envelope {
+    fn read(request: &ApiRequest) -> Result<Self, ApiError> {
+        let structured = request.header("content-type").is_some_and(|t| {
+            t.trim()
+                .to_ascii_lowercase()
+                .starts_with("application/cloudevents+json")
+        });
+        if structured {
+            let body: Structured = serde_json::from_slice(&request.body).map_err(|e| {
+                ApiError::bad_request(format!("Invalid structured CloudEvent: {e}"))
+            })?;
+            check_specversion(&body.specversion)?;
+            return Ok(Self {
+                id: body.id.filter(|v| !v.trim().is_empty()),
+                event_type: body.event_type,
+                source: body.source.filter(|v| !v.trim().is_empty()),
+                time: body.time.unwrap_or_default(),
+                data: body.data.to_string().into_bytes(),
+            });
+        }
         let header = |name: &str| {
             request
                 .header(name)
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
-                .ok_or_else(|| ApiError::bad_request(format!("Missing the {name} header")))
+                .map(str::to_owned)
         };
-        if header("ce-specversion")? != "1.0" {
-            return Err(ApiError::bad_request("Unsupported CloudEvents specversion"));
-        }
-        let type_text = header("ce-type")?;
-        let event_type = EventType::parse(type_text)
-            .ok_or_else(|| ApiError::bad_request(format!("Unknown event type {type_text}")))?;
-        let event = Event::from_data(event_type, &request.body)
-            .map_err(|e| ApiError::bad_request(format!("Invalid {event_type} payload: {e}")))?;
+        check_specversion(&header("ce-specversion").ok_or_else(|| missing("ce-specversion"))?)?;
         Ok(Self {
-            id: header("ce-id")?.to_owned(),
-            source: header("ce-source")?.to_owned(),
-            time: request.header("ce-time").unwrap_or_default().to_owned(),
+            id: header("ce-id"),
+            event_type: header("ce-type").ok_or_else(|| missing("ce-type"))?,
+            source: header("ce-source"),
+            time: header("ce-time").unwrap_or_default(),
+            data: request.body.clone(),
+        })
+    }
+
+    fn into_event(self) -> Result<CloudEvent, ApiError> {
+        let event_type = EventType::parse(&self.event_type).ok_or_else(|| {
+            ApiError::bad_request(format!("Unknown event type {}", self.event_type))
+        })?;
+        let event = Event::from_data(event_type, &self.data)
+            .map_err(|e| ApiError::bad_request(format!("Invalid {event_type} payload: {e}")))?;
+        Ok(CloudEvent {
+            id: self.id.ok_or_else(|| missing("id"))?,
+            source: self.source.ok_or_else(|| missing("source"))?,
+            time: self.time,
             event,
         })
     }
+}
+
+/// The HTTP headers of a binary-mode CloudEvent with a JSON body.
+pub fn binary_headers(
+    id: &str,
+    event_type: &str,
+    source: &str,
+    time: &str,
+    subject: &str,
+) -> Vec<(String, String)> {
+    [
+        ("ce-specversion", "1.0"),
+        ("ce-id", id),
+        ("ce-type", event_type),
+        ("ce-source", source),
+        ("ce-time", time),
+        ("ce-subject", subject),
+        ("content-type", "application/json"),
+    ]
+    .into_iter()
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .collect()
 }
 
 /// The `ce-source` of a service's events.
@@ -406,5 +535,62 @@ mod tests {
         assert_eq!(CloudEvent::parse(&request).unwrap_err().status(), 400);
         let untyped = ApiRequest::new(Method::Post, "/events").with_header("ce-specversion", "1.0");
         assert_eq!(CloudEvent::parse(&untyped).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn order_completed_is_the_seventh_subject() {
+        let completed = Event::OrderCompleted(OrderCompleted {
+            id: "o1".into(),
+            version: 1,
+            ticket: TicketRef { id: "t1".into() },
+        });
+        assert_eq!(completed.event_type().as_str(), "order:completed");
+        assert_eq!(completed.entity_version(), Some(1));
+        assert_eq!(
+            completed.data().unwrap(),
+            json!({"id":"o1","version":1,"ticket":{"id":"t1"}})
+        );
+    }
+
+    #[test]
+    fn structured_mode_and_ticks_are_read_too() {
+        let structured = ApiRequest::new(Method::Post, "/internal/events/orders").with_header(
+            "content-type",
+            "application/cloudevents+json; charset=utf-8",
+        );
+        let mut request = structured.clone();
+        request.body = json!({"specversion": "1.0", "id": "e1", "type": "expiration:complete",
+                              "source": "/boxoffice/expiration", "data": {"orderId": "o1"}})
+        .to_string()
+        .into_bytes();
+        let Delivery::Event(event) = Delivery::parse(&request).unwrap() else {
+            panic!("not an event")
+        };
+        assert_eq!(event.id, "e1");
+        assert_eq!(
+            event.event,
+            Event::ExpirationComplete(ExpirationComplete {
+                order_id: "o1".into()
+            })
+        );
+
+        let binary_tick = ApiRequest::new(Method::Post, "/internal/events/orders")
+            .with_header("ce-specversion", "1.0")
+            .with_header("ce-type", "boxoffice:tick");
+        assert_eq!(Delivery::parse(&binary_tick).unwrap(), Delivery::Tick);
+        let mut structured_tick = structured.clone();
+        structured_tick.body = br#"{"specversion":"1.0","type":"boxoffice:tick"}"#.to_vec();
+        assert_eq!(Delivery::parse(&structured_tick).unwrap(), Delivery::Tick);
+
+        let mut unknown = structured;
+        unknown.body =
+            br#"{"specversion":"1.0","id":"e2","source":"x","type":"order:lost"}"#.to_vec();
+        assert_eq!(Delivery::parse(&unknown).unwrap_err().status(), 400);
+        let no_id = ApiRequest::new(Method::Post, "/")
+            .with_header("ce-specversion", "1.0")
+            .with_header("ce-type", "expiration:complete")
+            .with_header("ce-source", "x")
+            .with_json(&json!({"orderId": "o1"}));
+        assert_eq!(Delivery::parse(&no_id).unwrap_err().status(), 400);
     }
 }

@@ -179,6 +179,37 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
         .build())
 }
 
+/// What an outbound request got back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundResponse {
+    /// The status code.
+    pub status: u16,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// POSTs `body` with `headers` to `url` through the host's outgoing HTTP (allowed hosts
+/// only); `Err` says why no answer came.
+pub async fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Result<OutboundResponse, String> {
+    let mut builder = spin_sdk::http::Request::builder();
+    builder.method(Method::Post).uri(url);
+    for (name, value) in headers {
+        builder.header(name.as_str(), value.as_str());
+    }
+    let request = builder.body(body).build();
+    let response: Response = spin_sdk::http::send(request)
+        .await
+        .map_err(|e| format!("POST {url}: {e}"))?;
+    Ok(OutboundResponse {
+        status: *response.status(),
+        body: response.into_body(),
+    })
+}
+
 /// The answer to an unknown route, whatever the method.
 pub fn not_found() -> Response {
     ApiError::NotFound.to_response()

@@ -1,7 +1,8 @@
 //! What every boxoffice service shares, written once: the API error type and its JSON
 //! writer, request reading and routing, field validation, money, sessions (JWT in a
 //! cookie), the CloudEvents envelope and the event payloads, the portable SQL layer,
-//! the key-value layer, ids and the transactional outbox.
+//! the key-value layer, ids, the transactional outbox with its relay, and idempotent
+//! event consumption.
 //!
 //! Everything here compiles and is tested natively; only the Spin backends (`sql::open`,
 //! `kv::SpinStore`, `config`, `ApiRequest::read`) need a Spin host at run time.
@@ -9,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod consume;
 pub mod error;
 pub mod events;
 pub mod http;

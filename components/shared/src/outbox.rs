@@ -1,14 +1,23 @@
 //! The transactional outbox: an event is written to `<service>_outbox` in the same
 //! transaction as the change it announces, so nothing committed is lost and nothing
-//! uncommitted is published. A relay (not here yet) POSTs unsent rows to the broker in
-//! `ORDER BY created_at, seq` order (per entity, `entity_version` orders them too) and
-//! sets `sent_at`.
+//! uncommitted is published. The relay ([`relay`]) POSTs unsent rows to the broker in
+//! `ORDER BY created_at, seq` order (per entity, `entity_version` breaks ties) and sets
+//! `sent_at`; it stops at the first failure, so that a later event of an entity never
+//! overtakes an earlier one. It runs after every request that changed something and on
+//! every `boxoffice:tick`, so a row left unsent by a crash or a broker outage goes later.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use crate::events::Event;
-use crate::ids;
-use crate::sql::{Db, SqlError, Value};
+use spin_sdk::http::{Method, Response};
+
+use crate::events::{self, Event};
+use crate::http::{self, OutboundResponse};
+use crate::sql::{Db, LazyDb, SqlError, Value};
+use crate::{config, ids, time, ApiRequest};
+
+/// How many rows one relay run sends at most; the next run (a tick) sends the rest.
+pub const RELAY_BATCH: i64 = 100;
 
 /// Orders the rows written within one millisecond; Wasm instances live one request, so
 /// this counts the events of one request.
@@ -62,12 +71,154 @@ pub fn enqueue(tx: &dyn Db, service: &str, event: &Event, now_ms: i64) -> Result
     Ok(event_id)
 }
 
+/// Why a relay run stopped early; the unsent rows stay for the next run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RelayError {
+    /// Reading or marking the outbox failed.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// The broker did not accept an event (no answer, or not a 2xx).
+    #[error("the broker did not take event {event_id}: {reason}")]
+    Broker {
+        /// The event that stopped the run.
+        event_id: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// An outbox row not yet accepted by the broker.
+#[derive(Debug, Clone, PartialEq)]
+struct Unsent {
+    event_id: String,
+    entity_id: String,
+    event_type: String,
+    data: String,
+    created_at: i64,
+}
+
+fn unsent(db: &dyn Db, service: &str) -> Result<Vec<Unsent>, SqlError> {
+    db.query(
+        &format!(
+            "SELECT event_id, entity_id, event_type, data, created_at FROM {} \
+             WHERE sent_at IS NULL ORDER BY created_at, seq, entity_version LIMIT $1",
+            table(service)
+        ),
+        &[RELAY_BATCH.into()],
+    )?
+    .iter()
+    .map(|row| {
+        Ok(Unsent {
+            event_id: row.text("event_id")?,
+            entity_id: row.text("entity_id")?,
+            event_type: row.text("event_type")?,
+            data: row.text("data")?,
+            created_at: row.int("created_at")?,
+        })
+    })
+    .collect()
+}
+
+/// The URL events are POSTed to: `broker_url` as given, with a `/` when it has no path
+/// (the broker's ingress is its root).
+pub fn ingress_url(broker_url: &str) -> String {
+    let url = broker_url.trim();
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    if after_scheme.contains('/') {
+        url.to_owned()
+    } else {
+        format!("{url}/")
+    }
+}
+
+/// Sends `service`'s unsent events, oldest first, to the broker at `broker_url` as
+/// binary-mode CloudEvents through `post`, marking each sent on a 2xx; stops at the
+/// first failure. Returns how many were sent.
+pub async fn relay_with<P, F>(
+    db: &dyn Db,
+    service: &str,
+    broker_url: &str,
+    post: P,
+) -> Result<usize, RelayError>
+where
+    P: Fn(String, Vec<(String, String)>, Vec<u8>) -> F,
+    F: Future<Output = Result<OutboundResponse, String>>,
+{
+    let url = ingress_url(broker_url);
+    let source = events::source(service);
+    let rows = unsent(db, service)?;
+    let mut sent = 0;
+    for row in rows {
+        let headers = events::binary_headers(
+            &row.event_id,
+            &row.event_type,
+            &source,
+            &time::rfc3339(row.created_at),
+            &row.entity_id,
+        );
+        let reason = match post(url.clone(), headers, row.data.into_bytes()).await {
+            Ok(response) if (200..300).contains(&response.status) => None,
+            Ok(response) => Some(format!(
+                "status {}: {}",
+                response.status,
+                String::from_utf8_lossy(&response.body)
+            )),
+            Err(e) => Some(e),
+        };
+        if let Some(reason) = reason {
+            return Err(RelayError::Broker {
+                event_id: row.event_id,
+                reason,
+            });
+        }
+        db.execute(
+            &format!(
+                "UPDATE {} SET sent_at = $1 WHERE event_id = $2",
+                table(service)
+            ),
+            &[time::now_ms().into(), row.event_id.into()],
+        )?;
+        sent += 1;
+    }
+    Ok(sent)
+}
+
+/// [`relay_with`] through the host's outgoing HTTP.
+pub async fn relay(db: &dyn Db, service: &str, broker_url: &str) -> Result<usize, RelayError> {
+    relay_with(db, service, broker_url, |url, headers, body| async move {
+        http::post(&url, &headers, body).await
+    })
+    .await
+}
+
+/// Relays `service`'s outbox after a request that may have committed events: any
+/// successful request other than a read (ticks included). A failure is logged and never
+/// fails the request: the rows stay unsent for the next tick.
+pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb, service: &str) {
+    let success = (200..300).contains(response.status());
+    if request.method == Method::Get || request.method == Method::Head || !success {
+        return;
+    }
+    let outcome = match (config::broker_url(), db.get()) {
+        (Ok(url), Ok(db)) => relay(db, service, &url).await.map(drop),
+        (Err(e), _) => Err(RelayError::Broker {
+            event_id: String::new(),
+            reason: e.to_string(),
+        }),
+        (_, Err(e)) => Err(e.into()),
+    };
+    if let Err(e) = outcome {
+        eprintln!("{service}: outbox relay stopped, will retry on the next tick: {e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::events::{Event, ExpirationComplete};
     use crate::sql::migrate;
     use crate::sql::native::NativeSqlite;
+    use std::cell::RefCell;
 
     #[test]
     fn events_are_written_unsent_in_order() {
@@ -92,5 +243,112 @@ mod tests {
         assert_eq!(rows[0].text("event_type").unwrap(), "expiration:complete");
         assert_eq!(rows[0].text("data").unwrap(), r#"{"orderId":"o1"}"#);
         assert_eq!(rows[0].opt_int("sent_at").unwrap(), None);
+    }
+
+    fn expired(db: &dyn Db, order: &str) -> String {
+        let event = Event::ExpirationComplete(ExpirationComplete {
+            order_id: order.into(),
+        });
+        enqueue(db, "test", &event, 1_714_564_800_000).unwrap()
+    }
+
+    /// What the fake broker received: url, headers, body.
+    type Received = Vec<(String, Vec<(String, String)>, String)>;
+
+    /// Relays with a fake broker answering `statuses` in turn (0: no answer).
+    fn relay_to(db: &dyn Db, statuses: &[u16]) -> (Result<usize, RelayError>, Received) {
+        let received = RefCell::new(Vec::new());
+        let answers = RefCell::new(statuses.to_vec());
+        let result = futures::executor::block_on(relay_with(
+            db,
+            "test",
+            "http://broker:3001",
+            |url, headers, body| {
+                received
+                    .borrow_mut()
+                    .push((url, headers, String::from_utf8(body).unwrap()));
+                let status = answers.borrow_mut().remove(0);
+                async move {
+                    match status {
+                        0 => Err("connection refused".to_owned()),
+                        status => Ok(OutboundResponse {
+                            status,
+                            body: Vec::new(),
+                        }),
+                    }
+                }
+            },
+        ));
+        (result, received.into_inner())
+    }
+
+    fn unsent_ids(db: &dyn Db) -> Vec<String> {
+        unsent(db, "test")
+            .unwrap()
+            .into_iter()
+            .map(|row| row.event_id)
+            .collect()
+    }
+
+    #[test]
+    fn the_relay_posts_binary_cloudevents_in_order_and_marks_them_sent() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &[&create_table("test")]).unwrap();
+        let first = expired(&db, "o1");
+        let second = expired(&db, "o2");
+        let (result, received) = relay_to(&db, &[202, 200]);
+        assert_eq!(result, Ok(2));
+        assert_eq!(received.len(), 2);
+        let (url, headers, body) = &received[0];
+        assert_eq!(url, "http://broker:3001/");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("ce-specversion"), Some("1.0"));
+        assert_eq!(header("ce-id"), Some(first.as_str()));
+        assert_eq!(header("ce-type"), Some("expiration:complete"));
+        assert_eq!(header("ce-source"), Some("/boxoffice/test"));
+        assert_eq!(header("ce-time"), Some("2024-05-01T12:00:00.000Z"));
+        assert_eq!(header("ce-subject"), Some("o1"));
+        assert_eq!(header("content-type"), Some("application/json"));
+        assert_eq!(body, r#"{"orderId":"o1"}"#);
+        assert!(received[1].1.contains(&("ce-id".to_owned(), second)));
+        assert!(unsent_ids(&db).is_empty());
+        assert_eq!(relay_to(&db, &[]).0, Ok(0), "nothing is sent twice");
+    }
+
+    #[test]
+    fn the_relay_stops_at_the_first_failure() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &[&create_table("test")]).unwrap();
+        let first = expired(&db, "o1");
+        let second = expired(&db, "o2");
+        let (result, received) = relay_to(&db, &[503]);
+        assert!(
+            matches!(result, Err(RelayError::Broker { ref event_id, .. }) if *event_id == first)
+        );
+        assert_eq!(received.len(), 1, "the second event waits for the first");
+        assert_eq!(unsent_ids(&db), [first.clone(), second.clone()]);
+        let (result, _) = relay_to(&db, &[200, 0]);
+        assert!(
+            matches!(result, Err(RelayError::Broker { ref event_id, .. }) if *event_id == second)
+        );
+        assert_eq!(unsent_ids(&db), [second]);
+    }
+
+    #[test]
+    fn the_ingress_is_the_brokers_root_unless_a_path_is_given() {
+        assert_eq!(
+            ingress_url("http://127.0.0.1:3001"),
+            "http://127.0.0.1:3001/"
+        );
+        assert_eq!(ingress_url("http://broker/"), "http://broker/");
+        assert_eq!(
+            ingress_url("http://broker.knative/default/boxoffice"),
+            "http://broker.knative/default/boxoffice"
+        );
     }
 }

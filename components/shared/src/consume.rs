@@ -1,0 +1,194 @@
+//! Consuming events pushed by the broker: each event applied at most once (its id is
+//! recorded in `<service>_processed` in the same transaction as its effect), entity
+//! updates applied only on top of the previous version, and the answers the broker
+//! understands: 2xx done or already done, 503 not yet (retried with backoff), 4xx never
+//! (dead-lettered).
+
+use spin_sdk::http::Response;
+
+use crate::sql::{transaction, Db, SqlError};
+use crate::{http, ApiError};
+
+/// The table of `service` recording the ids of the events it has applied.
+pub fn processed_table(service: &str) -> String {
+    format!("{service}_processed")
+}
+
+/// The `CREATE TABLE IF NOT EXISTS` of `service`'s processed-event ids, for its migrations.
+pub fn create_processed_table(service: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} (event_id TEXT PRIMARY KEY, processed_at BIGINT NOT NULL)",
+        processed_table(service)
+    )
+}
+
+/// What the version rule says about an event carrying `event_version` for an entity
+/// whose replica is at `replica_version` (`None`: no replica yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionCheck {
+    /// The event is the next change (or the creation, version 0): apply it.
+    Apply,
+    /// The replica already has this version or a later one: nothing to do.
+    AlreadyApplied,
+    /// An earlier change is still missing: answer "not yet".
+    NotYet,
+}
+
+/// The version rule: an update applies only on top of `version - 1`.
+pub fn check_version(replica_version: Option<i64>, event_version: i64) -> VersionCheck {
+    match replica_version {
+        Some(current) if current >= event_version => VersionCheck::AlreadyApplied,
+        Some(current) if current == event_version - 1 => VersionCheck::Apply,
+        None if event_version == 0 => VersionCheck::Apply,
+        _ => VersionCheck::NotYet,
+    }
+}
+
+/// "Not yet": the event depends on one not applied yet; 503, so the broker retries it.
+pub fn not_yet(why: impl Into<String>) -> ApiError {
+    ApiError::ServiceUnavailable(why.into())
+}
+
+/// "Never": the event can never be applied; 400, so the broker dead-letters it.
+pub fn never(why: impl Into<String>) -> ApiError {
+    ApiError::bad_request(why)
+}
+
+/// Whether an event took effect now or had already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied by this call.
+    Now,
+    /// Its id was already recorded: a redelivery.
+    Before,
+}
+
+enum Failure {
+    Duplicate,
+    Refused(ApiError),
+}
+
+impl From<SqlError> for Failure {
+    fn from(e: SqlError) -> Self {
+        Self::Refused(e.into())
+    }
+}
+
+/// Runs `apply` in one transaction with the recording of `event_id` in `service`'s
+/// processed table, unless it is recorded already. When `apply` fails nothing is
+/// recorded, so the event can come again.
+pub fn apply_once(
+    db: &dyn Db,
+    service: &str,
+    event_id: &str,
+    now_ms: i64,
+    apply: impl FnOnce(&dyn Db) -> Result<(), ApiError>,
+) -> Result<Applied, ApiError> {
+    let outcome = transaction(db, |tx| {
+        let recorded = tx.execute(
+            &format!(
+                "INSERT INTO {} (event_id, processed_at) VALUES ($1, $2)",
+                processed_table(service)
+            ),
+            &[event_id.into(), now_ms.into()],
+        );
+        match recorded {
+            Err(SqlError::UniqueViolation(_)) => return Err(Failure::Duplicate),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
+        apply(tx).map_err(Failure::Refused)
+    });
+    match outcome {
+        Ok(()) => Ok(Applied::Now),
+        Err(Failure::Duplicate) => Ok(Applied::Before),
+        Err(Failure::Refused(e)) => Err(e),
+    }
+}
+
+/// The answer to the broker for a delivery: 200 `{}` when done (or already done), the
+/// error's own status otherwise (503 not yet, 4xx never, logged).
+pub fn answer(service: &str, result: Result<(), ApiError>) -> Response {
+    match result {
+        Ok(()) => http::json(200, &serde_json::json!({})).unwrap_or_else(|e| e.to_response()),
+        Err(e) => {
+            if e.status() < 500 {
+                eprintln!("{service}: event refused for good: {e}");
+            }
+            e.to_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::migrate;
+    use crate::sql::native::NativeSqlite;
+
+    #[test]
+    fn updates_apply_only_on_top_of_the_previous_version() {
+        assert_eq!(check_version(None, 0), VersionCheck::Apply);
+        assert_eq!(check_version(None, 1), VersionCheck::NotYet);
+        assert_eq!(check_version(Some(0), 0), VersionCheck::AlreadyApplied);
+        assert_eq!(check_version(Some(0), 1), VersionCheck::Apply);
+        assert_eq!(check_version(Some(0), 2), VersionCheck::NotYet);
+        assert_eq!(check_version(Some(3), 2), VersionCheck::AlreadyApplied);
+        assert_eq!(check_version(Some(3), 3), VersionCheck::AlreadyApplied);
+    }
+
+    fn db() -> NativeSqlite {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(
+            &db,
+            &[
+                create_processed_table("test"),
+                "CREATE TABLE IF NOT EXISTS test_effects (n BIGINT)".to_owned(),
+            ],
+        )
+        .unwrap();
+        db
+    }
+
+    fn effects(db: &dyn Db) -> usize {
+        db.query("SELECT n FROM test_effects", &[]).unwrap().len()
+    }
+
+    fn effect(tx: &dyn Db) -> Result<(), ApiError> {
+        tx.execute("INSERT INTO test_effects (n) VALUES (1)", &[])?;
+        Ok(())
+    }
+
+    #[test]
+    fn an_event_takes_effect_once() {
+        let db = db();
+        assert_eq!(apply_once(&db, "test", "e1", 1, effect), Ok(Applied::Now));
+        assert_eq!(
+            apply_once(&db, "test", "e1", 2, effect),
+            Ok(Applied::Before)
+        );
+        assert_eq!(effects(&db), 1);
+        assert_eq!(apply_once(&db, "test", "e2", 3, effect), Ok(Applied::Now));
+        assert_eq!(effects(&db), 2);
+    }
+
+    #[test]
+    fn a_refused_event_leaves_nothing_behind_and_can_come_again() {
+        let db = db();
+        let refused = apply_once(&db, "test", "e1", 1, |tx| {
+            effect(tx)?;
+            Err(not_yet("the ticket is not known yet"))
+        });
+        assert_eq!(refused.unwrap_err().status(), 503);
+        assert_eq!(effects(&db), 0);
+        assert_eq!(apply_once(&db, "test", "e1", 2, effect), Ok(Applied::Now));
+        assert_eq!(effects(&db), 1);
+    }
+
+    #[test]
+    fn answers_say_done_not_yet_or_never() {
+        assert_eq!(*answer("test", Ok(())).status(), 200);
+        assert_eq!(*answer("test", Err(not_yet("later"))).status(), 503);
+        assert_eq!(*answer("test", Err(never("bad"))).status(), 400);
+    }
+}
