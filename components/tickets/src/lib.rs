@@ -2,7 +2,9 @@
 //!
 //! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
 //! [`tickets`], which keep tickets through [`storage`] and announce every change through
-//! the outbox with the payloads of [`events`]. This file is only the Spin entry point.
+//! the outbox with the payloads of [`events`]; orders reserve and release tickets through
+//! the events [`events::receive`] applies. This file is only the Spin entry point, which
+//! relays the outbox after every change.
 
 pub mod events;
 pub mod routes;
@@ -11,7 +13,7 @@ pub mod tickets;
 
 use boxoffice_shared::session::SessionConfig;
 use boxoffice_shared::sql::{self, LazyDb};
-use boxoffice_shared::{config, time, ApiError, ApiRequest};
+use boxoffice_shared::{config, outbox, time, ApiError, ApiRequest};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -33,5 +35,7 @@ async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
         sessions: SessionConfig::from_variables()?,
         now_ms: time::now_ms(),
     };
-    Ok(routes::handle(&request, &env))
+    let response = routes::handle(&request, &env);
+    outbox::relay_after(&request, &response, &env.db, SERVICE).await;
+    Ok(response)
 }

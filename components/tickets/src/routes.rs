@@ -1,12 +1,15 @@
-//! The HTTP routes of the tickets service (API.md, "Tickets"). Authentication comes
-//! before validation: an anonymous request with a bad body is a 401.
+//! The HTTP routes of the tickets service (API.md, "Tickets"), and its event route
+//! `POST /internal/events/tickets` (events.toml). Authentication comes before
+//! validation: an anonymous request with a bad body is a 401.
 
+use boxoffice_shared::consume;
+use boxoffice_shared::events::Delivery;
 use boxoffice_shared::session::SessionConfig;
 use boxoffice_shared::sql::LazyDb;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
-use crate::tickets;
+use crate::{events, tickets, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
@@ -25,9 +28,17 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
         (Method::Get, ["api", "tickets"]) => list(env),
         (Method::Get, ["api", "tickets", id]) => show(env, id),
         (Method::Put, ["api", "tickets", id]) => edit(request, env, id),
+        (Method::Post, ["internal", "events", "tickets"]) => {
+            return consume::answer(SERVICE, receive(request, env))
+        }
         _ => Err(ApiError::NotFound),
     };
     result.unwrap_or_else(|e| e.to_response())
+}
+
+fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
+    let delivery = Delivery::parse(request)?;
+    events::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
 fn title_and_price(
@@ -236,5 +247,63 @@ mod tests {
         assert_eq!(edited["title"], "opera");
         assert_eq!(edited["price"], json!(12.5));
         assert_eq!(edited["version"], 1);
+    }
+
+    fn deliver(env: &Env, id: &str, kind: &str, data: Value) -> u16 {
+        let request = ApiRequest::new(Method::Post, "/internal/events/tickets")
+            .with_header("ce-specversion", "1.0")
+            .with_header("ce-id", id)
+            .with_header("ce-type", kind)
+            .with_header("ce-source", "/boxoffice/orders")
+            .with_json(&data);
+        *handle(&request, env).status()
+    }
+
+    #[test]
+    fn order_events_reserve_and_release_tickets_once() {
+        let env = env();
+        let (_, ticket) = send(
+            &env,
+            Method::Post,
+            "/api/tickets",
+            Some("a"),
+            Some(json!({"title": "concert", "price": 20})),
+        );
+        let id = ticket["id"].as_str().unwrap();
+        let created = json!({"id": "o".repeat(24), "version": 0, "status": "created",
+            "userId": "b".repeat(24), "expiresAt": "2024-05-01T12:15:00.000Z",
+            "ticket": {"id": id, "price": 20}});
+        assert_eq!(deliver(&env, "e1", "order:created", created.clone()), 200);
+        assert_eq!(deliver(&env, "e1", "order:created", created), 200);
+        let path = format!("/api/tickets/{id}");
+        let (_, reserved) = send(&env, Method::Get, &path, None, None);
+        assert_eq!(reserved["orderId"], "o".repeat(24));
+        assert_eq!(reserved["version"], 1);
+        assert_eq!(
+            send(&env, Method::Get, "/api/tickets", None, None),
+            (200, json!([]))
+        );
+        let (status, body) = send(
+            &env,
+            Method::Put,
+            &path,
+            Some("a"),
+            Some(json!({"title": "opera", "price": 10})),
+        );
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["errors"][0]["message"],
+            "Cannot edit a reserved ticket"
+        );
+
+        let cancelled = json!({"id": "o".repeat(24), "version": 1, "ticket": {"id": id}});
+        assert_eq!(deliver(&env, "e2", "order:cancelled", cancelled), 200);
+        let (_, released) = send(&env, Method::Get, &path, None, None);
+        assert!(released.get("orderId").is_none());
+        assert_eq!(released["version"], 2);
+
+        assert_eq!(deliver(&env, "e3", "ticket:created", json!({})), 400);
+        assert_eq!(deliver(&env, "e4", "order:lost", json!({})), 400);
+        assert_eq!(deliver(&env, "e5", "boxoffice:tick", json!({})), 200);
     }
 }

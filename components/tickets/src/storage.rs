@@ -1,8 +1,12 @@
-//! The tickets table, and the outbox that carries the tickets' events.
+//! The tickets table, the reservations orders have made, and the outbox and
+//! processed-event ids that carry the tickets' events in and out.
 //!
 //! Money is integer cents, times unix milliseconds. `order_id` is set while an order
-//! reserves the ticket; `version` goes up by exactly 1 on every change.
+//! reserves the ticket; `version` goes up by exactly 1 on every change. A reservation row
+//! per order remembers that its `order:created` was applied (and `released_at` that its
+//! `order:cancelled` was), so that a cancellation arriving before the creation waits.
 
+use boxoffice_shared::consume;
 use boxoffice_shared::money::Price;
 use boxoffice_shared::outbox;
 use boxoffice_shared::sql::{Db, Row, SqlError};
@@ -23,7 +27,14 @@ pub fn migrations() -> Vec<String> {
             created_at BIGINT NOT NULL, \
             updated_at BIGINT NOT NULL)"
             .to_owned(),
+        "CREATE TABLE IF NOT EXISTS tickets_reservations (\
+            order_id TEXT PRIMARY KEY, \
+            ticket_id TEXT NOT NULL, \
+            reserved_at BIGINT NOT NULL, \
+            released_at BIGINT)"
+            .to_owned(),
         outbox::create_table(SERVICE),
+        consume::create_processed_table(SERVICE),
     ]
 }
 
@@ -102,4 +113,53 @@ pub fn save_next_version(db: &dyn Db, ticket: &Ticket, now_ms: i64) -> Result<bo
         ],
     )?;
     Ok(changed == 1)
+}
+
+/// A reservation an order made: its ticket and whether it was released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    /// The reserved ticket.
+    pub ticket_id: String,
+    /// Whether the order's cancellation was applied.
+    pub released: bool,
+}
+
+/// The reservation of order `order_id`, if its `order:created` was applied.
+pub fn find_reservation(db: &dyn Db, order_id: &str) -> Result<Option<Reservation>, SqlError> {
+    db.query(
+        "SELECT ticket_id, released_at FROM tickets_reservations WHERE order_id = $1",
+        &[order_id.into()],
+    )?
+    .first()
+    .map(|row| {
+        Ok(Reservation {
+            ticket_id: row.text("ticket_id")?,
+            released: row.opt_int("released_at")?.is_some(),
+        })
+    })
+    .transpose()
+}
+
+/// Records that order `order_id` reserved ticket `ticket_id`.
+pub fn insert_reservation(
+    db: &dyn Db,
+    order_id: &str,
+    ticket_id: &str,
+    now_ms: i64,
+) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO tickets_reservations (order_id, ticket_id, reserved_at, released_at) \
+         VALUES ($1, $2, $3, NULL)",
+        &[order_id.into(), ticket_id.into(), now_ms.into()],
+    )?;
+    Ok(())
+}
+
+/// Records that order `order_id` released its ticket.
+pub fn mark_released(db: &dyn Db, order_id: &str, now_ms: i64) -> Result<(), SqlError> {
+    db.execute(
+        "UPDATE tickets_reservations SET released_at = $1 WHERE order_id = $2",
+        &[now_ms.into(), order_id.into()],
+    )?;
+    Ok(())
 }

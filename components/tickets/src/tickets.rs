@@ -1,6 +1,7 @@
 //! The rules of tickets: who may create and edit them, what a change does to the
 //! version, and which event announces it.
 
+use boxoffice_shared::consume::{never, not_yet};
 use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{transaction, Db, SqlError};
 use boxoffice_shared::{ids, ApiError};
@@ -127,6 +128,75 @@ pub fn edit(
     )))
 }
 
+/// Reserves ticket `ticket_id` for order `order_id` (`order:created`), inside the
+/// event's transaction `tx`: the ticket gets the order id and version + 1, and
+/// `ticket:updated` with `orderId` is queued. Applying it twice changes nothing. A ticket
+/// still held by another order is "not yet" (that order's cancellation comes first);
+/// an unknown ticket is "never".
+pub fn reserve(tx: &dyn Db, ticket_id: &str, order_id: &str, now_ms: i64) -> Result<(), ApiError> {
+    if storage::find_reservation(tx, order_id)?.is_some() {
+        return Ok(());
+    }
+    let current = storage::find(tx, ticket_id)?.ok_or_else(|| {
+        never(format!(
+            "order {order_id} reserves unknown ticket {ticket_id}"
+        ))
+    })?;
+    if let Some(holder) = current.order_id.as_deref().filter(|h| *h != order_id) {
+        return Err(not_yet(format!(
+            "ticket {ticket_id} is still held by order {holder}, not yet by {order_id}"
+        )));
+    }
+    let reserved = Ticket {
+        order_id: Some(order_id.to_owned()),
+        version: current.version + 1,
+        ..current
+    };
+    save_and_announce(tx, &reserved, now_ms)?;
+    storage::insert_reservation(tx, order_id, ticket_id, now_ms)?;
+    Ok(())
+}
+
+/// Releases ticket `ticket_id` from order `order_id` (`order:cancelled`), inside the
+/// event's transaction `tx`: if the order holds it, the order id is cleared, version + 1,
+/// and `ticket:updated` without `orderId` is queued. A cancellation whose reservation was
+/// not applied yet is "not yet"; applying it twice changes nothing.
+pub fn release(tx: &dyn Db, ticket_id: &str, order_id: &str, now_ms: i64) -> Result<(), ApiError> {
+    let reservation = storage::find_reservation(tx, order_id)?.ok_or_else(|| {
+        not_yet(format!(
+            "order {order_id} is cancelled but its reservation of {ticket_id} is not applied yet"
+        ))
+    })?;
+    if reservation.released {
+        return Ok(());
+    }
+    let held = storage::find(tx, &reservation.ticket_id)?
+        .filter(|ticket| ticket.order_id.as_deref() == Some(order_id));
+    if let Some(current) = held {
+        let released = Ticket {
+            order_id: None,
+            version: current.version + 1,
+            ..current
+        };
+        save_and_announce(tx, &released, now_ms)?;
+    }
+    storage::mark_released(tx, order_id, now_ms)?;
+    Ok(())
+}
+
+/// Stores the next version of a ticket and queues its `ticket:updated`; a concurrent
+/// change (possible on Postgres) is "not yet", so the event comes again.
+fn save_and_announce(tx: &dyn Db, ticket: &Ticket, now_ms: i64) -> Result<(), ApiError> {
+    if !storage::save_next_version(tx, ticket, now_ms)? {
+        return Err(not_yet(format!(
+            "ticket {} changed while applying an event",
+            ticket.id
+        )));
+    }
+    events::publish(tx, &events::ticket_updated(ticket), now_ms)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,7 +226,7 @@ mod tests {
         .collect()
     }
 
-    fn reserve(db: &dyn Db, id: &str) {
+    fn hold(db: &dyn Db, id: &str) {
         db.execute(
             "UPDATE tickets_tickets SET order_id = $1 WHERE id = $2",
             &["o".repeat(24).into(), id.into()],
@@ -212,7 +282,7 @@ mod tests {
             edit(&db, &ticket.id, "u2", "x", price, 2),
             Err(ApiError::Unauthorized)
         );
-        reserve(&db, &ticket.id);
+        hold(&db, &ticket.id);
         assert_eq!(
             edit(&db, &ticket.id, "u2", "x", price, 2),
             Err(ApiError::bad_request("Cannot edit a reserved ticket"))
@@ -226,7 +296,7 @@ mod tests {
         let price = Price::from_cents(100);
         let a = create(&db, "u1", "a".into(), price, 1).unwrap();
         let b = create(&db, "u1", "b".into(), price, 2).unwrap();
-        reserve(&db, &a.id);
+        hold(&db, &a.id);
         let ids: Vec<String> = list_for_sale(&db)
             .unwrap()
             .into_iter()
@@ -234,5 +304,68 @@ mod tests {
             .collect();
         assert_eq!(ids, [b.id]);
         assert_eq!(show(&db, &a.id).unwrap().order_id, Some("o".repeat(24)));
+    }
+
+    fn order_events(db: &dyn Db) -> Vec<serde_json::Value> {
+        outbox(db)
+            .into_iter()
+            .filter(|(kind, _, _)| kind == "ticket:updated")
+            .map(|(_, _, data)| serde_json::from_str(&data).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn reserving_bumps_the_version_and_announces_the_order_once() {
+        let db = db();
+        let ticket = create(&db, "u1", "concert".into(), Price::from_cents(2000), 1).unwrap();
+        reserve(&db, &ticket.id, "o1", 2).unwrap();
+        reserve(&db, &ticket.id, "o1", 3).unwrap();
+        let reserved = show(&db, &ticket.id).unwrap();
+        assert_eq!(reserved.order_id.as_deref(), Some("o1"));
+        assert_eq!(reserved.version, 1);
+        let updates = order_events(&db);
+        assert_eq!(updates.len(), 1);
+        assert_eq!(updates[0]["orderId"], "o1");
+        assert_eq!(updates[0]["version"], 1);
+        assert!(list_for_sale(&db).unwrap().is_empty());
+    }
+
+    #[test]
+    fn releasing_waits_for_the_reservation_and_happens_once() {
+        let db = db();
+        let ticket = create(&db, "u1", "concert".into(), Price::from_cents(2000), 1).unwrap();
+        assert_eq!(release(&db, &ticket.id, "o1", 2).unwrap_err().status(), 503);
+        reserve(&db, &ticket.id, "o1", 3).unwrap();
+        release(&db, &ticket.id, "o1", 4).unwrap();
+        release(&db, &ticket.id, "o1", 5).unwrap();
+        let released = show(&db, &ticket.id).unwrap();
+        assert_eq!((released.order_id, released.version), (None, 2));
+        let updates = order_events(&db);
+        assert_eq!(updates.len(), 2);
+        assert!(updates[1].get("orderId").is_none());
+        assert_eq!(updates[1]["version"], 2);
+        // A late redelivery of the creation does not reserve a released ticket again.
+        reserve(&db, &ticket.id, "o1", 6).unwrap();
+        assert_eq!(show(&db, &ticket.id).unwrap().order_id, None);
+    }
+
+    #[test]
+    fn a_ticket_held_by_another_order_waits_for_its_release() {
+        let db = db();
+        let ticket = create(&db, "u1", "concert".into(), Price::from_cents(2000), 1).unwrap();
+        reserve(&db, &ticket.id, "o1", 2).unwrap();
+        assert_eq!(reserve(&db, &ticket.id, "o2", 3).unwrap_err().status(), 503);
+        release(&db, &ticket.id, "o1", 4).unwrap();
+        reserve(&db, &ticket.id, "o2", 5).unwrap();
+        let ticket = show(&db, &ticket.id).unwrap();
+        assert_eq!(
+            (ticket.order_id.as_deref(), ticket.version),
+            (Some("o2"), 3)
+        );
+        assert_eq!(
+            reserve(&db, &"f".repeat(24), "o3", 6).unwrap_err().status(),
+            400,
+            "an unknown ticket can never be reserved"
+        );
     }
 }
