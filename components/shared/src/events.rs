@@ -82,6 +82,31 @@ pub enum OrderStatus {
     Complete,
 }
 
+impl OrderStatus {
+    /// Every status.
+    pub const ALL: [OrderStatus; 4] = [
+        Self::Created,
+        Self::Cancelled,
+        Self::AwaitingPayment,
+        Self::Complete,
+    ];
+
+    /// The status text, as in JSON and storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Cancelled => "cancelled",
+            Self::AwaitingPayment => "awaiting:payment",
+            Self::Complete => "complete",
+        }
+    }
+
+    /// The status for a text.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// `ticket:created`: a new ticket (version 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -535,6 +560,18 @@ mod tests {
         assert_eq!(CloudEvent::parse(&request).unwrap_err().status(), 400);
         let untyped = ApiRequest::new(Method::Post, "/events").with_header("ce-specversion", "1.0");
         assert_eq!(CloudEvent::parse(&untyped).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for status in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(status.as_str()), Some(status));
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                json!(status.as_str())
+            );
+        }
+        assert_eq!(OrderStatus::parse("paid"), None);
     }
 
     #[test]

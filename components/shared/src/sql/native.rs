@@ -11,6 +11,14 @@ use super::{classify_sqlite_error, to_sqlite_placeholders, Db, Dialect, Row, Sql
 pub struct NativeSqlite(rusqlite::Connection);
 
 impl NativeSqlite {
+    /// The database file at `path` (created if missing), for tests that need several
+    /// connections to one database.
+    pub fn open(path: &std::path::Path) -> Result<Self, SqlError> {
+        rusqlite::Connection::open(path)
+            .map(Self)
+            .map_err(native_error)
+    }
+
     /// A fresh in-memory database.
     pub fn open_in_memory() -> Result<Self, SqlError> {
         rusqlite::Connection::open_in_memory()

@@ -1,0 +1,120 @@
+//! The one route of the expiration service: `POST /internal/events/expiration`, where the
+//! broker pushes `order:created` and its ticks (events.toml). Anything else is a 404.
+
+use boxoffice_shared::events::Delivery;
+use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::{consume, ApiError, ApiRequest};
+use spin_sdk::http::{Method, Response};
+
+use crate::{events, SERVICE};
+
+/// What the route works with; built per request by the entry point, or by tests.
+pub struct Env {
+    /// The SQL database, opened and migrated on first use.
+    pub db: LazyDb,
+    /// The time of the request, unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// Answers one request.
+pub fn handle(request: &ApiRequest, env: &Env) -> Response {
+    match (&request.method, request.segments().as_slice()) {
+        (Method::Post, ["internal", "events", "expiration"]) => {
+            consume::answer(SERVICE, receive(request, env))
+        }
+        _ => ApiError::NotFound.to_response(),
+    }
+}
+
+fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
+    let delivery = Delivery::parse(request)?;
+    events::receive(env.db.get()?, &delivery, env.now_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::sql::Db;
+    use serde_json::{json, Value};
+
+    const CREATED_AT: i64 = 1_714_564_800_000;
+
+    fn deliver(env: &mut Env, now_ms: i64, id: &str, kind: &str, data: Value) -> u16 {
+        env.now_ms = now_ms;
+        let request = ApiRequest::new(Method::Post, "/internal/events/expiration")
+            .with_header("ce-specversion", "1.0")
+            .with_header("ce-id", id)
+            .with_header("ce-type", kind)
+            .with_header("ce-source", "/boxoffice/orders")
+            .with_json(&data);
+        *handle(&request, env).status()
+    }
+
+    fn order_created(id: &str) -> Value {
+        json!({"id": id, "version": 0, "status": "created", "userId": "u".repeat(24),
+               "expiresAt": "2024-05-01T12:15:00.000Z", "ticket": {"id": "t1", "price": 20}})
+    }
+
+    fn published(env: &Env) -> usize {
+        env.db
+            .get()
+            .unwrap()
+            .query("SELECT event_id FROM expiration_outbox", &[])
+            .unwrap()
+            .len()
+    }
+
+    #[test]
+    fn an_order_expires_once_at_its_time() {
+        let mut env = Env {
+            db: LazyDb::new(
+                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
+                crate::storage::migrations(),
+            ),
+            now_ms: 0,
+        };
+        let db = &mut env;
+        let window_end = CREATED_AT + 900_000;
+        assert_eq!(
+            deliver(db, CREATED_AT, "e1", "order:created", order_created("o1")),
+            200
+        );
+        assert_eq!(
+            deliver(db, CREATED_AT, "e1", "order:created", order_created("o1")),
+            200
+        );
+        assert_eq!(
+            deliver(db, window_end - 1, "t1", "boxoffice:tick", json!({})),
+            200
+        );
+        assert_eq!(published(db), 0);
+        assert_eq!(
+            deliver(db, window_end, "t2", "boxoffice:tick", json!({})),
+            200
+        );
+        assert_eq!(published(db), 1);
+        assert_eq!(
+            deliver(db, window_end + 1, "t3", "boxoffice:tick", json!({})),
+            200
+        );
+        assert_eq!(published(db), 1);
+        let mut bad = order_created("o2");
+        bad["expiresAt"] = json!("soon");
+        assert_eq!(deliver(db, CREATED_AT, "e2", "order:created", bad), 400);
+        assert_eq!(
+            deliver(db, CREATED_AT, "e3", "payment:created", json!({})),
+            400
+        );
+    }
+
+    #[test]
+    fn other_routes_are_json_404s() {
+        let env = Env {
+            db: LazyDb::new(|| unreachable!(), Vec::new()),
+            now_ms: 0,
+        };
+        let get = ApiRequest::new(Method::Get, "/internal/events/expiration");
+        assert_eq!(*handle(&get, &env).status(), 404);
+    }
+}

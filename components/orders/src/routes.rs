@@ -1,0 +1,327 @@
+//! The HTTP routes of the orders service (API.md, "Orders"), and its event route
+//! `POST /internal/events/orders` (events.toml). Authentication comes before
+//! validation: an anonymous request with a bad body is a 401.
+
+use boxoffice_shared::consume;
+use boxoffice_shared::events::Delivery;
+use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::{http, ids, validate, ApiError, ApiRequest, FieldError};
+use spin_sdk::http::{Method, Response};
+
+use crate::{events, orders, SERVICE};
+
+/// What the routes work with; built per request by the entry point, or by tests.
+pub struct Env {
+    /// The SQL database, opened and migrated on first use.
+    pub db: LazyDb,
+    /// Session verification.
+    pub sessions: SessionConfig,
+    /// How long a new order holds its ticket, milliseconds.
+    pub reservation_window_ms: i64,
+    /// The time of the request, unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// Answers one request.
+pub fn handle(request: &ApiRequest, env: &Env) -> Response {
+    let result = match (&request.method, request.segments().as_slice()) {
+        (Method::Post, ["api", "orders"]) => create(request, env),
+        (Method::Get, ["api", "orders"]) => list(request, env),
+        (Method::Get, ["api", "orders", id]) => show(request, env, id),
+        (Method::Delete, ["api", "orders", id]) => cancel(request, env, id),
+        (Method::Post, ["internal", "events", "orders"]) => {
+            return consume::answer(SERVICE, receive(request, env))
+        }
+        _ => Err(ApiError::NotFound),
+    };
+    result.unwrap_or_else(|e| e.to_response())
+}
+
+fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
+    let delivery = Delivery::parse(request)?;
+    events::receive(env.db.get()?, &delivery, env.now_ms)
+}
+
+fn ticket_id(request: &ApiRequest) -> Result<String, ApiError> {
+    let body = request.json_object()?;
+    let id = validate::required_string("ticketId", body.get("ticketId"))
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    if !ids::is_well_formed(&id) {
+        return Err(ApiError::Validation(vec![FieldError::new(
+            "ticketId",
+            "TicketId must be a valid id",
+        )]));
+    }
+    Ok(id)
+}
+
+fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let session = env.sessions.require(request, env.now_ms)?;
+    let ticket_id = ticket_id(request)?;
+    let order = orders::create(
+        env.db.get()?,
+        &session.user.id,
+        &ticket_id,
+        env.reservation_window_ms,
+        env.now_ms,
+    )?;
+    http::json(201, &order)
+}
+
+fn list(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let session = env.sessions.require(request, env.now_ms)?;
+    http::json(200, &orders::list(env.db.get()?, &session.user.id)?)
+}
+
+fn show(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let session = env.sessions.require(request, env.now_ms)?;
+    http::json(200, &orders::show(env.db.get()?, id, &session.user.id)?)
+}
+
+fn cancel(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError> {
+    let session = env.sessions.require(request, env.now_ms)?;
+    orders::cancel(env.db.get()?, id, &session.user.id, env.now_ms)?;
+    Ok(Response::builder().status(204).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::session::{set_cookie, SessionUser};
+    use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::sql::Db;
+    use serde_json::{json, Value};
+
+    use crate::storage;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    fn env() -> Env {
+        Env {
+            db: LazyDb::new(
+                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
+                storage::migrations(),
+            ),
+            sessions: SessionConfig::new(b"a test signing key", 60).unwrap(),
+            reservation_window_ms: 900_000,
+            now_ms: NOW,
+        }
+    }
+
+    fn cookie(env: &Env, user: &str) -> String {
+        let user = SessionUser {
+            id: user.repeat(24 / user.len()),
+            email: "test@test.com".into(),
+        };
+        let token = env.sessions.issue(&user, NOW).unwrap();
+        set_cookie(&token, false)
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn send(
+        env: &Env,
+        method: Method,
+        path: &str,
+        user: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = ApiRequest::new(method, path);
+        if let Some(user) = user {
+            request = request.with_header("cookie", &cookie(env, user));
+        }
+        if let Some(body) = body {
+            request = request.with_json(&body);
+        }
+        let response = handle(&request, env);
+        let body = if response.body().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(response.body()).unwrap()
+        };
+        (*response.status(), body)
+    }
+
+    fn deliver(env: &Env, id: &str, kind: &str, data: Value) -> u16 {
+        let request = ApiRequest::new(Method::Post, "/internal/events/orders")
+            .with_header("ce-specversion", "1.0")
+            .with_header("ce-id", id)
+            .with_header("ce-type", kind)
+            .with_header("ce-source", "/boxoffice/tickets")
+            .with_json(&data);
+        *handle(&request, env).status()
+    }
+
+    fn known_ticket(env: &Env) -> String {
+        let id = ids::new_id();
+        let created = json!({"id": id, "version": 0, "title": "concert", "price": 20,
+                             "userId": "s".repeat(24)});
+        assert_eq!(deliver(env, &ids::new_id(), "ticket:created", created), 200);
+        id
+    }
+
+    #[test]
+    fn creating_an_order_checks_session_then_body_then_ticket() {
+        let env = env();
+        let path = "/api/orders";
+        assert_eq!(send(&env, Method::Post, path, None, Some(json!({}))).0, 401);
+        let (status, body) = send(&env, Method::Post, path, Some("a"), Some(json!({})));
+        assert_eq!(
+            (status, &body["errors"][0]["field"]),
+            (400, &json!("ticketId"))
+        );
+        let (status, body) = send(
+            &env,
+            Method::Post,
+            path,
+            Some("a"),
+            Some(json!({"ticketId": "nope"})),
+        );
+        assert_eq!(
+            (status, &body["errors"][0]["field"]),
+            (400, &json!("ticketId"))
+        );
+        let unknown = json!({"ticketId": "f".repeat(24)});
+        assert_eq!(
+            send(&env, Method::Post, path, Some("a"), Some(unknown)).0,
+            404
+        );
+
+        let ticket = known_ticket(&env);
+        let (status, order) = send(
+            &env,
+            Method::Post,
+            path,
+            Some("a"),
+            Some(json!({"ticketId": ticket})),
+        );
+        assert_eq!(status, 201);
+        assert_eq!(order["status"], "created");
+        assert_eq!(order["userId"], "a".repeat(24));
+        assert_eq!(order["version"], 0);
+        assert_eq!(order["expiresAt"], "2024-05-01T12:15:00.000Z");
+        assert_eq!(
+            order["ticket"],
+            json!({"id": ticket, "title": "concert", "price": 20, "version": 0})
+        );
+        let (status, body) = send(
+            &env,
+            Method::Post,
+            path,
+            Some("b"),
+            Some(json!({"ticketId": ticket})),
+        );
+        assert_eq!(status, 400);
+        assert_eq!(body["errors"][0]["message"], "Ticket is already reserved");
+    }
+
+    #[test]
+    fn orders_are_listed_shown_and_cancelled_by_their_buyer() {
+        let env = env();
+        let ticket = known_ticket(&env);
+        let (_, order) = send(
+            &env,
+            Method::Post,
+            "/api/orders",
+            Some("a"),
+            Some(json!({"ticketId": ticket})),
+        );
+        let path = format!("/api/orders/{}", order["id"].as_str().unwrap());
+        assert_eq!(send(&env, Method::Get, "/api/orders", None, None).0, 401);
+        assert_eq!(
+            send(&env, Method::Get, "/api/orders", Some("a"), None),
+            (200, json!([order.clone()]))
+        );
+        assert_eq!(
+            send(&env, Method::Get, "/api/orders", Some("b"), None),
+            (200, json!([]))
+        );
+        assert_eq!(send(&env, Method::Get, &path, None, None).0, 401);
+        assert_eq!(send(&env, Method::Get, &path, Some("b"), None).0, 401);
+        assert_eq!(
+            send(&env, Method::Get, &path, Some("a"), None),
+            (200, order.clone())
+        );
+        assert_eq!(
+            send(&env, Method::Get, "/api/orders/nope", Some("a"), None).0,
+            404
+        );
+        assert_eq!(send(&env, Method::Delete, &path, None, None).0, 401);
+        assert_eq!(send(&env, Method::Delete, &path, Some("b"), None).0, 401);
+        let missing = format!("/api/orders/{}", "f".repeat(24));
+        assert_eq!(send(&env, Method::Delete, &missing, Some("a"), None).0, 404);
+        assert_eq!(
+            send(&env, Method::Delete, &path, Some("a"), None),
+            (204, Value::Null)
+        );
+        assert_eq!(
+            send(&env, Method::Delete, &path, Some("a"), None),
+            (204, Value::Null)
+        );
+        let (_, cancelled) = send(&env, Method::Get, &path, Some("a"), None);
+        assert_eq!(
+            (&cancelled["status"], &cancelled["version"]),
+            (&json!("cancelled"), &json!(1))
+        );
+        assert_eq!(send(&env, Method::Put, &path, Some("a"), None).0, 404);
+        assert_eq!(send(&env, Method::Get, "/api/other", None, None).0, 404);
+    }
+
+    #[test]
+    fn payment_completes_an_order_which_then_cannot_be_cancelled() {
+        let env = env();
+        let ticket = known_ticket(&env);
+        let (_, order) = send(
+            &env,
+            Method::Post,
+            "/api/orders",
+            Some("a"),
+            Some(json!({"ticketId": ticket})),
+        );
+        let id = order["id"].as_str().unwrap();
+        let paid = json!({"id": ids::new_id(), "orderId": id, "stripeId": "ch_1"});
+        assert_eq!(deliver(&env, "p1", "payment:created", paid.clone()), 200);
+        assert_eq!(deliver(&env, "p1", "payment:created", paid), 200);
+        let path = format!("/api/orders/{id}");
+        let (_, complete) = send(&env, Method::Get, &path, Some("a"), None);
+        assert_eq!(
+            (&complete["status"], &complete["version"]),
+            (&json!("complete"), &json!(1))
+        );
+        let (status, body) = send(&env, Method::Delete, &path, Some("a"), None);
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["errors"][0]["message"],
+            "Cannot cancel a completed order"
+        );
+        assert_eq!(
+            deliver(&env, "x1", "expiration:complete", json!({"orderId": id})),
+            200
+        );
+        let (_, still) = send(&env, Method::Get, &path, Some("a"), None);
+        assert_eq!(still, complete);
+    }
+
+    #[test]
+    fn events_that_cannot_apply_yet_or_ever_say_so() {
+        let env = env();
+        let early = json!({"id": ids::new_id(), "version": 3, "title": "x", "price": 1,
+                           "userId": "s".repeat(24)});
+        assert_eq!(deliver(&env, "e1", "ticket:updated", early), 503);
+        assert_eq!(deliver(&env, "e2", "order:created", json!({})), 400);
+        assert_eq!(deliver(&env, "e3", "ticket:created", json!({"id": 1})), 400);
+        assert_eq!(
+            deliver(
+                &env,
+                "e4",
+                "expiration:complete",
+                json!({"orderId": "f".repeat(24)})
+            ),
+            400
+        );
+        assert_eq!(deliver(&env, "e5", "boxoffice:tick", json!({})), 200);
+    }
+}
