@@ -1,1 +1,51 @@
-//! The payments service (being written).
+//! The payments service: paying for orders with Stripe (API.md, "Payments").
+//!
+//! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
+//! [`payments`] (which orders may be paid) and to [`stripe`] (the charge), records
+//! payments through [`storage`] and announces them through the outbox with the payloads
+//! of [`events`]; [`events::receive`] keeps the [`replica`] of orders. This file is only
+//! the Spin entry point, which relays the outbox after every change.
+
+pub mod events;
+pub mod payments;
+pub mod replica;
+pub mod routes;
+pub mod storage;
+pub mod stripe;
+
+use boxoffice_shared::kv::LazySpinStore;
+use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::sql::{self, LazyDb};
+use boxoffice_shared::{config, outbox, time, ApiError, ApiRequest};
+use spin_sdk::http::{IncomingRequest, Response};
+use spin_sdk::http_component;
+
+use routes::Env;
+
+/// The name of this service: its event source and its table prefix.
+pub const SERVICE: &str = "payments";
+
+#[http_component]
+async fn handle(request: IncomingRequest) -> Response {
+    serve(request).await.unwrap_or_else(|e| e.to_response())
+}
+
+async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
+    let request = ApiRequest::read(request).await?;
+    let database_url = config::database_url()?;
+    let env = Env {
+        db: LazyDb::new(move || sql::open(&database_url), storage::migrations()),
+        kv: Box::new(LazySpinStore::new("default")),
+        sessions: SessionConfig::from_variables()?,
+        stripe: stripe::Stripe {
+            secret_key: config::variable("stripe_secret_key")?.unwrap_or_default(),
+            api_base: config::variable("stripe_api_base")?
+                .filter(|base| !base.trim().is_empty())
+                .unwrap_or_else(|| stripe::DEFAULT_API_BASE.to_owned()),
+        },
+        now_ms: time::now_ms(),
+    };
+    let response = routes::handle(&request, &env).await;
+    outbox::relay_after(&request, &response, &env.db, SERVICE).await;
+    Ok(response)
+}

@@ -1,0 +1,177 @@
+//! The rules of payments: which orders may be paid (bug 3 of the old app: never a
+//! cancelled, expired or paid one), and recording a charge together with its
+//! `payment:created`, at most once per order.
+
+use boxoffice_shared::events::OrderStatus;
+use boxoffice_shared::sql::{transaction, Db, SqlError};
+use boxoffice_shared::{ids, ApiError};
+use serde::Serialize;
+
+use crate::{events, storage};
+
+/// An order as the payments service knows it (a replica of the orders service's).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Order {
+    /// Id.
+    pub id: String,
+    /// The buyer.
+    pub user_id: String,
+    /// Where the order is in its life.
+    pub status: OrderStatus,
+    /// What the ticket costs, in cents.
+    pub price_cents: i64,
+    /// When the reservation lapses, unix milliseconds.
+    pub expires_at_ms: i64,
+    /// The orders service's version of it.
+    pub version: i64,
+}
+
+/// A payment: a Stripe charge for an order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Payment {
+    /// Id, shown to the buyer as `{id}`.
+    pub id: String,
+    /// The paid order.
+    #[serde(skip)]
+    pub order_id: String,
+    /// Stripe's charge id.
+    #[serde(skip)]
+    pub stripe_id: String,
+    /// The amount charged, in cents.
+    #[serde(skip)]
+    pub amount_cents: i64,
+}
+
+/// The message for a cancelled order.
+pub const CANCELLED: &str = "Cannot pay for a cancelled order";
+/// The message for an order whose reservation window is over.
+pub const EXPIRED: &str = "Order has expired";
+/// The message for an order paid already.
+pub const ALREADY_PAID: &str = "Order has already been paid";
+
+/// The order `order_id` if `user_id` may pay for it at `now_ms`: 404 unknown (or not
+/// an id), 401 someone else's, 400 [`CANCELLED`], [`ALREADY_PAID`] or [`EXPIRED`].
+pub fn payable(db: &dyn Db, order_id: &str, user_id: &str, now_ms: i64) -> Result<Order, ApiError> {
+    if !ids::is_well_formed(order_id) {
+        return Err(ApiError::NotFound);
+    }
+    let order = storage::find_order(db, order_id)?.ok_or(ApiError::NotFound)?;
+    if order.user_id != user_id {
+        return Err(ApiError::Unauthorized);
+    }
+    if order.status == OrderStatus::Cancelled {
+        return Err(ApiError::bad_request(CANCELLED));
+    }
+    if order.status == OrderStatus::Complete || storage::is_paid(db, order_id)? {
+        return Err(ApiError::bad_request(ALREADY_PAID));
+    }
+    if now_ms >= order.expires_at_ms {
+        return Err(ApiError::bad_request(EXPIRED));
+    }
+    Ok(order)
+}
+
+/// Records the charge `stripe_id` of `order` and queues `payment:created`, together; a
+/// concurrent request that recorded its payment first makes this a 400 [`ALREADY_PAID`].
+pub fn record(
+    db: &dyn Db,
+    order: &Order,
+    stripe_id: &str,
+    now_ms: i64,
+) -> Result<Payment, ApiError> {
+    let payment = Payment {
+        id: ids::new_id(),
+        order_id: order.id.clone(),
+        stripe_id: stripe_id.to_owned(),
+        amount_cents: order.price_cents,
+    };
+    transaction(db, |tx| {
+        storage::insert_payment(tx, &payment, now_ms).map_err(|e| match e {
+            SqlError::UniqueViolation(_) => ApiError::bad_request(ALREADY_PAID),
+            other => other.into(),
+        })?;
+        events::publish(tx, &events::payment_created(&payment), now_ms)?;
+        Ok(payment.clone())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::sql::migrate;
+    use boxoffice_shared::sql::native::NativeSqlite;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    fn db_with_order(status: OrderStatus) -> (NativeSqlite, Order) {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &storage::migrations()).unwrap();
+        let order = Order {
+            id: ids::new_id(),
+            user_id: "u1".into(),
+            status,
+            price_cents: 2000,
+            expires_at_ms: NOW + 900_000,
+            version: 0,
+        };
+        storage::insert_order(&db, &order).unwrap();
+        (db, order)
+    }
+
+    #[test]
+    fn only_the_buyer_pays_a_live_order_before_it_expires() {
+        let (db, order) = db_with_order(OrderStatus::Created);
+        assert_eq!(payable(&db, &order.id, "u1", NOW).unwrap(), order);
+        assert_eq!(
+            payable(&db, &order.id, "u2", NOW),
+            Err(ApiError::Unauthorized)
+        );
+        assert_eq!(payable(&db, "nope", "u1", NOW), Err(ApiError::NotFound));
+        assert_eq!(
+            payable(&db, &"f".repeat(24), "u1", NOW),
+            Err(ApiError::NotFound)
+        );
+        let expires = order.expires_at_ms;
+        assert!(payable(&db, &order.id, "u1", expires - 1).is_ok());
+        assert_eq!(
+            payable(&db, &order.id, "u1", expires),
+            Err(ApiError::bad_request(EXPIRED))
+        );
+        let (db, order) = db_with_order(OrderStatus::Cancelled);
+        assert_eq!(
+            payable(&db, &order.id, "u1", NOW),
+            Err(ApiError::bad_request(CANCELLED))
+        );
+        let (db, order) = db_with_order(OrderStatus::Complete);
+        assert_eq!(
+            payable(&db, &order.id, "u1", NOW),
+            Err(ApiError::bad_request(ALREADY_PAID))
+        );
+    }
+
+    #[test]
+    fn an_order_is_paid_once() {
+        let (db, order) = db_with_order(OrderStatus::Created);
+        let payment = record(&db, &order, "ch_1", NOW).unwrap();
+        assert_eq!(payment.amount_cents, 2000);
+        assert_eq!(
+            payable(&db, &order.id, "u1", NOW),
+            Err(ApiError::bad_request(ALREADY_PAID))
+        );
+        assert_eq!(
+            record(&db, &order, "ch_1", NOW),
+            Err(ApiError::bad_request(ALREADY_PAID))
+        );
+        let events = db
+            .query("SELECT event_type, data FROM payments_outbox", &[])
+            .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].text("event_type").unwrap(), "payment:created");
+        let data: serde_json::Value =
+            serde_json::from_str(&events[0].text("data").unwrap()).unwrap();
+        assert_eq!(
+            data,
+            serde_json::json!({"id": payment.id, "orderId": order.id, "stripeId": "ch_1"})
+        );
+    }
+}

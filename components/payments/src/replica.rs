@@ -1,0 +1,104 @@
+//! The payments service's replica of orders, kept from `order:created`,
+//! `order:cancelled` and `order:completed` under the version rule: an update applies
+//! only on top of the version before it; an early one waits (503) for redelivery.
+
+use boxoffice_shared::consume::{check_version, never, not_yet, VersionCheck};
+use boxoffice_shared::events::{OrderCreated, OrderStatus};
+use boxoffice_shared::sql::Db;
+use boxoffice_shared::{time, ApiError};
+
+use crate::payments::Order;
+use crate::storage;
+
+/// Adds a new order to the replica (again: nothing).
+pub fn order_created(tx: &dyn Db, event: &OrderCreated) -> Result<(), ApiError> {
+    let expires_at_ms = time::parse_rfc3339(&event.expires_at).ok_or_else(|| {
+        never(format!(
+            "order {} expires at {:?}, not an RFC 3339 time",
+            event.id, event.expires_at
+        ))
+    })?;
+    let replica = storage::find_order(tx, &event.id)?.map(|o| o.version);
+    match check_version(replica, event.version) {
+        VersionCheck::AlreadyApplied => Ok(()),
+        VersionCheck::NotYet => Err(never(format!(
+            "order {} created at version {}",
+            event.id, event.version
+        ))),
+        VersionCheck::Apply => Ok(storage::insert_order(
+            tx,
+            &Order {
+                id: event.id.clone(),
+                user_id: event.user_id.clone(),
+                status: event.status,
+                price_cents: event.ticket.price.cents(),
+                expires_at_ms,
+                version: event.version,
+            },
+        )?),
+    }
+}
+
+/// Moves a replicated order to `status` at `version` (`order:cancelled`,
+/// `order:completed`).
+pub fn order_changed(
+    tx: &dyn Db,
+    id: &str,
+    status: OrderStatus,
+    version: i64,
+) -> Result<(), ApiError> {
+    let replica = storage::find_order(tx, id)?.map(|o| o.version);
+    match check_version(replica, version) {
+        VersionCheck::AlreadyApplied => Ok(()),
+        VersionCheck::NotYet => Err(not_yet(format!(
+            "order {id} version {version} arrived before version {}",
+            version - 1
+        ))),
+        VersionCheck::Apply => {
+            if storage::update_order(tx, id, status, version)? {
+                Ok(())
+            } else {
+                Err(not_yet(format!("order {id} changed meanwhile")))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::events::OrderTicket;
+    use boxoffice_shared::money::Price;
+    use boxoffice_shared::sql::migrate;
+    use boxoffice_shared::sql::native::NativeSqlite;
+
+    #[test]
+    fn the_replica_follows_versions_in_order_only() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &storage::migrations()).unwrap();
+        let cancelled = |version| order_changed(&db, "o1", OrderStatus::Cancelled, version);
+        assert_eq!(cancelled(1).unwrap_err().status(), 503);
+        let created = OrderCreated {
+            id: "o1".into(),
+            version: 0,
+            status: OrderStatus::Created,
+            user_id: "u1".into(),
+            expires_at: "2024-05-01T12:15:00.000Z".into(),
+            ticket: OrderTicket {
+                id: "t1".into(),
+                price: Price::from_cents(1250),
+            },
+        };
+        order_created(&db, &created).unwrap();
+        order_created(&db, &created).unwrap();
+        let order = storage::find_order(&db, "o1").unwrap().unwrap();
+        assert_eq!(order.price_cents, 1250);
+        assert_eq!(order.expires_at_ms, 1_714_565_700_000);
+        assert_eq!(cancelled(2).unwrap_err().status(), 503);
+        cancelled(1).unwrap();
+        cancelled(1).unwrap();
+        order_changed(&db, "o1", OrderStatus::Complete, 1).unwrap();
+        let order = storage::find_order(&db, "o1").unwrap().unwrap();
+        assert_eq!((order.status, order.version), (OrderStatus::Cancelled, 1));
+    }
+}

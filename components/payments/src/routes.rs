@@ -1,0 +1,232 @@
+//! The HTTP routes of the payments service (API.md, "Payments"), and its event route
+//! `POST /internal/events/payments` (events.toml). Authentication comes before
+//! validation: an anonymous request with a bad body is a 401.
+
+use boxoffice_shared::consume;
+use boxoffice_shared::events::Delivery;
+use boxoffice_shared::http;
+use boxoffice_shared::kv::KeyValue;
+use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::{validate, ApiError, ApiRequest};
+use spin_sdk::http::{Method, Response};
+
+use crate::stripe::{self, Charge, Stripe};
+use crate::{events, payments, SERVICE};
+
+/// What the routes work with; built per request by the entry point, or by tests.
+pub struct Env {
+    /// The SQL database, opened and migrated on first use.
+    pub db: LazyDb,
+    /// The key-value store (declined-attempt counters for idempotency keys).
+    pub kv: Box<dyn KeyValue>,
+    /// Session verification.
+    pub sessions: SessionConfig,
+    /// How to reach Stripe.
+    pub stripe: Stripe,
+    /// The time of the request, unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// Answers one request.
+pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
+    let result = match (&request.method, request.segments().as_slice()) {
+        (Method::Post, ["api", "payments"]) => pay(request, env).await,
+        (Method::Post, ["internal", "events", "payments"]) => {
+            return consume::answer(SERVICE, receive(request, env))
+        }
+        _ => Err(ApiError::NotFound),
+    };
+    result.unwrap_or_else(|e| e.to_response())
+}
+
+fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
+    let delivery = Delivery::parse(request)?;
+    events::receive(env.db.get()?, &delivery, env.now_ms)
+}
+
+async fn pay(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let session = env.sessions.require(request, env.now_ms)?;
+    let body = request.json_object()?;
+    let (token, order_id) = validate::both(
+        validate::required_string("token", body.get("token")),
+        validate::required_string("orderId", body.get("orderId")),
+    )?;
+    env.stripe.require_configured()?;
+    let db = env.db.get()?;
+    let order = payments::payable(db, &order_id, &session.user.id, env.now_ms)?;
+    let charge = Charge {
+        idempotency_key: stripe::idempotency_key(env.kv.as_ref(), &order.id)?,
+        order_id: order.id.clone(),
+        amount_cents: order.price_cents,
+        token,
+    };
+    let stripe_id = match env.stripe.charge(&charge).await {
+        Ok(id) => id,
+        Err(refusal) => {
+            if refusal.status() == 400 {
+                stripe::note_decline(env.kv.as_ref(), &charge)?;
+            }
+            return Err(refusal);
+        }
+    };
+    let payment = payments::record(db, &order, &stripe_id, env.now_ms)?;
+    http::json(201, &payment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::ids;
+    use boxoffice_shared::kv::MemoryKv;
+    use boxoffice_shared::session::{set_cookie, SessionUser};
+    use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::sql::Db;
+    use futures::executor::block_on;
+    use serde_json::{json, Value};
+
+    use crate::storage;
+
+    const NOW: i64 = 1_714_564_800_000;
+
+    fn env(secret_key: &str) -> Env {
+        Env {
+            db: LazyDb::new(
+                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
+                storage::migrations(),
+            ),
+            kv: Box::new(MemoryKv::default()),
+            sessions: SessionConfig::new(b"a test signing key", 60).unwrap(),
+            stripe: Stripe {
+                secret_key: secret_key.into(),
+                api_base: stripe::DEFAULT_API_BASE.into(),
+            },
+            now_ms: NOW,
+        }
+    }
+
+    fn send(env: &Env, path: &str, user: Option<&str>, body: Value) -> (u16, Value) {
+        let mut request = ApiRequest::new(Method::Post, path).with_json(&body);
+        if let Some(user) = user {
+            let user = SessionUser {
+                id: user.repeat(24 / user.len()),
+                email: "test@test.com".into(),
+            };
+            let token = env.sessions.issue(&user, NOW).unwrap();
+            let cookie = set_cookie(&token, false);
+            request = request.with_header("cookie", cookie.split(';').next().unwrap());
+        }
+        let response = block_on(handle(&request, env));
+        (
+            *response.status(),
+            serde_json::from_slice(response.body()).unwrap(),
+        )
+    }
+
+    fn deliver(env: &Env, kind: &str, data: Value) -> u16 {
+        let request = ApiRequest::new(Method::Post, "/internal/events/payments")
+            .with_header("ce-specversion", "1.0")
+            .with_header("ce-id", &ids::new_id())
+            .with_header("ce-type", kind)
+            .with_header("ce-source", "/boxoffice/orders")
+            .with_json(&data);
+        *block_on(handle(&request, env)).status()
+    }
+
+    fn order(env: &Env, expires_at: &str) -> String {
+        let id = ids::new_id();
+        let created = json!({"id": id, "version": 0, "status": "created",
+            "userId": "a".repeat(24), "expiresAt": expires_at,
+            "ticket": {"id": ids::new_id(), "price": 20}});
+        assert_eq!(deliver(env, "order:created", created), 200);
+        id
+    }
+
+    fn message(body: &Value) -> (&Value, &Value) {
+        (&body["errors"][0]["message"], &body["errors"][0]["field"])
+    }
+
+    #[test]
+    fn paying_checks_session_body_configuration_then_order() {
+        let env = env("sk_test_1");
+        let path = "/api/payments";
+        assert_eq!(send(&env, path, None, json!({})).0, 401);
+        let (status, body) = send(&env, path, Some("a"), json!({"token": " "}));
+        assert_eq!(status, 400);
+        assert_eq!(body["errors"][0]["field"], "token");
+        assert_eq!(body["errors"][1]["field"], "orderId");
+        let unknown = json!({"token": "tok_visa", "orderId": "f".repeat(24)});
+        assert_eq!(send(&env, path, Some("a"), unknown).0, 404);
+        let malformed = json!({"token": "tok_visa", "orderId": "nope"});
+        assert_eq!(send(&env, path, Some("a"), malformed).0, 404);
+
+        let live = order(&env, "2024-05-01T12:15:00.000Z");
+        let pay_live = json!({"token": "tok_visa", "orderId": live});
+        assert_eq!(send(&env, path, Some("b"), pay_live).0, 401);
+
+        let expired = order(&env, "2024-05-01T12:00:00.000Z");
+        let (status, body) = send(
+            &env,
+            path,
+            Some("a"),
+            json!({"token": "tok_visa", "orderId": expired}),
+        );
+        assert_eq!(
+            (status, message(&body).0),
+            (400, &json!("Order has expired"))
+        );
+
+        let cancelled = json!({"id": live, "version": 1, "ticket": {"id": "t"}});
+        assert_eq!(deliver(&env, "order:cancelled", cancelled), 200);
+        let (status, body) = send(
+            &env,
+            path,
+            Some("a"),
+            json!({"token": "tok_visa", "orderId": live}),
+        );
+        assert_eq!(
+            (status, message(&body).0),
+            (400, &json!("Cannot pay for a cancelled order"))
+        );
+
+        let paid = order(&env, "2024-05-01T12:15:00.000Z");
+        let completed = json!({"id": paid, "version": 1, "ticket": {"id": "t"}});
+        assert_eq!(deliver(&env, "order:completed", completed), 200);
+        let (status, body) = send(
+            &env,
+            path,
+            Some("a"),
+            json!({"token": "tok_visa", "orderId": paid}),
+        );
+        assert_eq!(
+            (status, message(&body).0),
+            (400, &json!("Order has already been paid"))
+        );
+    }
+
+    #[test]
+    fn without_a_stripe_key_payments_are_a_clear_503() {
+        let env = env("");
+        let live = order(&env, "2024-05-01T12:15:00.000Z");
+        let (status, body) = send(
+            &env,
+            "/api/payments",
+            Some("a"),
+            json!({"token": "tok_visa", "orderId": live}),
+        );
+        assert_eq!(
+            (status, message(&body)),
+            (503, (&json!("Payments are not configured"), &Value::Null))
+        );
+    }
+
+    #[test]
+    fn events_that_cannot_apply_yet_or_ever_say_so() {
+        let env = env("sk_test_1");
+        let early = json!({"id": ids::new_id(), "version": 2, "ticket": {"id": "t"}});
+        assert_eq!(deliver(&env, "order:cancelled", early), 503);
+        assert_eq!(deliver(&env, "ticket:created", json!({})), 400);
+        assert_eq!(deliver(&env, "boxoffice:tick", json!({})), 200);
+        assert_eq!(send(&env, "/api/payments/x", None, json!({})).0, 404);
+    }
+}

@@ -1,0 +1,120 @@
+//! The payments service's tables: its replica of orders (what a payment needs to know),
+//! the payments made (one per order at most: `order_id` is UNIQUE), and the outbox and
+//! processed-event ids. Money is integer cents, times unix milliseconds.
+
+use boxoffice_shared::events::OrderStatus;
+use boxoffice_shared::sql::{Db, Row, SqlError};
+use boxoffice_shared::{consume, outbox};
+
+use crate::payments::{Order, Payment};
+use crate::SERVICE;
+
+/// The statements creating the payments service's tables.
+pub fn migrations() -> Vec<String> {
+    vec![
+        "CREATE TABLE IF NOT EXISTS payments_orders (\
+            id TEXT PRIMARY KEY, \
+            user_id TEXT NOT NULL, \
+            status TEXT NOT NULL, \
+            price_cents BIGINT NOT NULL, \
+            expires_at BIGINT NOT NULL, \
+            version BIGINT NOT NULL)"
+            .to_owned(),
+        "CREATE TABLE IF NOT EXISTS payments_payments (\
+            id TEXT PRIMARY KEY, \
+            order_id TEXT NOT NULL UNIQUE, \
+            stripe_id TEXT NOT NULL, \
+            amount_cents BIGINT NOT NULL, \
+            created_at BIGINT NOT NULL)"
+            .to_owned(),
+        outbox::create_table(SERVICE),
+        consume::create_processed_table(SERVICE),
+    ]
+}
+
+fn order(row: &Row) -> Result<Order, SqlError> {
+    let status = row.text("status")?;
+    Ok(Order {
+        id: row.text("id")?,
+        user_id: row.text("user_id")?,
+        status: OrderStatus::parse(&status)
+            .ok_or_else(|| SqlError::Decode(format!("order status {status}")))?,
+        price_cents: row.int("price_cents")?,
+        expires_at_ms: row.int("expires_at")?,
+        version: row.int("version")?,
+    })
+}
+
+/// The replica of order `id`, if known.
+pub fn find_order(db: &dyn Db, id: &str) -> Result<Option<Order>, SqlError> {
+    db.query(
+        "SELECT id, user_id, status, price_cents, expires_at, version \
+         FROM payments_orders WHERE id = $1",
+        &[id.into()],
+    )?
+    .first()
+    .map(order)
+    .transpose()
+}
+
+/// Adds an order to the replica.
+pub fn insert_order(db: &dyn Db, order: &Order) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO payments_orders (id, user_id, status, price_cents, expires_at, version) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            (&order.id).into(),
+            (&order.user_id).into(),
+            order.status.as_str().into(),
+            order.price_cents.into(),
+            order.expires_at_ms.into(),
+            order.version.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Stores the next status and version of a replicated order if the replica is still at
+/// the version before; false otherwise.
+pub fn update_order(
+    db: &dyn Db,
+    id: &str,
+    status: OrderStatus,
+    version: i64,
+) -> Result<bool, SqlError> {
+    Ok(db.execute(
+        "UPDATE payments_orders SET status = $1, version = $2 WHERE id = $3 AND version = $4",
+        &[
+            status.as_str().into(),
+            version.into(),
+            id.into(),
+            (version - 1).into(),
+        ],
+    )? == 1)
+}
+
+/// Whether order `order_id` has a payment.
+pub fn is_paid(db: &dyn Db, order_id: &str) -> Result<bool, SqlError> {
+    Ok(!db
+        .query(
+            "SELECT id FROM payments_payments WHERE order_id = $1",
+            &[order_id.into()],
+        )?
+        .is_empty())
+}
+
+/// Records a payment; a [`SqlError::UniqueViolation`] when the order has one already.
+pub fn insert_payment(db: &dyn Db, payment: &Payment, now_ms: i64) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO payments_payments (id, order_id, stripe_id, amount_cents, created_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            (&payment.id).into(),
+            (&payment.order_id).into(),
+            (&payment.stripe_id).into(),
+            payment.amount_cents.into(),
+            now_ms.into(),
+        ],
+    )?;
+    Ok(())
+}
