@@ -4,6 +4,7 @@
 //! and serves them with the interfaces Spin provides to them; `boxoffice build` only
 //! builds. Each capability lives in its own module, in the order a request meets them.
 
+pub mod broker;
 pub mod builder;
 pub mod http_server;
 pub mod key_value;

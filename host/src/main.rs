@@ -1,16 +1,25 @@
-//! The `boxoffice` command line: `build` and `up`.
+//! The `boxoffice` command line: `build`, `up`, `broker` and `events`.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use boxoffice::broker::store::{EventStore, SqliteStore};
+use boxoffice::broker::subscriptions::{Subscription, Subscriptions};
+use boxoffice::broker::{dlq, Broker};
 use boxoffice::builder;
 use boxoffice::manifest::Manifest;
 use boxoffice::runtime::{self, App, AppOptions};
+
+/// The environment variable that, when set, keeps `up` from pointing `broker_url` at its
+/// own broker.
+const BROKER_URL_ENV: &str = "SPIN_VARIABLE_BROKER_URL";
 
 /// Runs the boxoffice Spin application locally.
 #[derive(Parser)]
@@ -45,6 +54,85 @@ enum Command {
         /// Production mode: refuse development defaults such as the built-in jwt_key.
         #[arg(long)]
         production: bool,
+        /// The address the in-process event broker listens on (port 0 picks a free port);
+        /// the app's `broker_url` variable points at it unless SPIN_VARIABLE_BROKER_URL is set.
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        broker_listen: SocketAddr,
+        /// The event subscriptions [default: events.toml next to the manifest; if that file
+        /// does not exist, the broker runs without subscriptions].
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// The period of the broker's `boxoffice:tick` event, overriding
+        /// `tick_interval_ms` of the events file.
+        #[arg(long)]
+        tick_interval_ms: Option<u64>,
+    },
+    /// Run the event broker alone, delivering to an app served elsewhere (such as `spin up`).
+    Broker {
+        /// The address to accept CloudEvents on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        listen: SocketAddr,
+        /// The base URL of the app that serves the subscription routes.
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        app: String,
+        /// Where the broker's queue (broker.db) lives.
+        #[arg(long, default_value = ".boxoffice")]
+        state_dir: PathBuf,
+        /// The event subscriptions [default: events.toml; if that file does not exist, the
+        /// broker runs without subscriptions].
+        #[arg(long)]
+        events: Option<PathBuf>,
+        /// The period of the `boxoffice:tick` event, overriding `tick_interval_ms` of the
+        /// events file.
+        #[arg(long)]
+        tick_interval_ms: Option<u64>,
+    },
+    /// Inspect and operate the broker's queue (safe beside a running broker).
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// The dead-letter queue: deliveries that failed for good.
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+    /// Delivery counts per subscription and status.
+    Stats {
+        /// Where the broker's queue (broker.db) lives.
+        #[arg(long, default_value = ".boxoffice")]
+        state_dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// List the dead-lettered deliveries: event id, type, subscription, attempts, last
+    /// error and when.
+    List {
+        /// Where the broker's queue (broker.db) lives.
+        #[arg(long, default_value = ".boxoffice")]
+        state_dir: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue dead-lettered deliveries again (attempts reset, due now); a running broker
+    /// picks them up within a second.
+    Replay {
+        /// Where the broker's queue (broker.db) lives.
+        #[arg(long, default_value = ".boxoffice")]
+        state_dir: PathBuf,
+        /// Replay every dead-lettered delivery.
+        #[arg(long, conflicts_with = "event_ids")]
+        all: bool,
+        /// The ids of the events whose dead-lettered deliveries to replay.
+        #[arg(value_name = "EVENT_ID", required_unless_present = "all")]
+        event_ids: Vec<String>,
     },
 }
 
@@ -67,7 +155,27 @@ fn main() -> ExitCode {
             runtime_config,
             manifest,
             production,
-        } => up(listen, state_dir, runtime_config, &manifest, production),
+            broker_listen,
+            events,
+            tick_interval_ms,
+        } => up(UpOptions {
+            listen,
+            state_dir,
+            runtime_config,
+            manifest,
+            production,
+            broker_listen,
+            events,
+            tick_interval_ms,
+        }),
+        Command::Broker {
+            listen,
+            app,
+            state_dir,
+            events,
+            tick_interval_ms,
+        } => broker(listen, &app, &state_dir, events, tick_interval_ms),
+        Command::Events { command } => events(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -84,17 +192,33 @@ fn build(manifest: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn up(
+struct UpOptions {
     listen: SocketAddr,
     state_dir: Option<PathBuf>,
     runtime_config: Option<PathBuf>,
-    manifest_path: &std::path::Path,
+    manifest: PathBuf,
     production: bool,
-) -> anyhow::Result<()> {
-    let manifest = Manifest::load(manifest_path)?;
-    let listener = std::net::TcpListener::bind(listen)
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    listener.set_nonblocking(true)?;
+    broker_listen: SocketAddr,
+    events: Option<PathBuf>,
+    tick_interval_ms: Option<u64>,
+}
+
+fn up(options: UpOptions) -> anyhow::Result<()> {
+    let manifest = Manifest::load(&options.manifest)?;
+    // Both listeners first, so that a busy port is an immediate error.
+    let listener = bind(options.listen)?;
+    let broker_listener = bind(options.broker_listen)?;
+    let app_addr = listener.local_addr()?;
+    let broker_url = format!("http://{}", broker_listener.local_addr()?);
+
+    let state_dir = options
+        .state_dir
+        .unwrap_or_else(|| manifest.dir.join(".boxoffice"));
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+    let events_file = options.events.as_deref();
+    let subscriptions = load_subscriptions(events_file, &manifest.dir.join("events.toml"))?;
+    let store = open_store(&state_dir)?;
 
     let used: Vec<&str> = manifest
         .triggers
@@ -111,36 +235,176 @@ fn up(
         builder::build(&manifest, |c| stale.contains(&c.id.as_str()))?;
     }
 
-    let variables = runtime::resolve_variables(&manifest, production, |k| std::env::var(k).ok())?;
-    let state_dir = state_dir.unwrap_or_else(|| manifest.dir.join(".boxoffice"));
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+    let variables = runtime::resolve_variables(&manifest, options.production, |k| {
+        std::env::var(k)
+            .ok()
+            .or_else(|| (k == BROKER_URL_ENV).then(|| broker_url.clone()))
+    })?;
     let engine = runtime::engine()?;
-    let options = AppOptions {
+    let app_options = AppOptions {
         state_dir,
-        runtime_config,
+        runtime_config: options.runtime_config,
     };
-    let app = App::load(&engine, &manifest, &variables, &options)?;
+    let app = App::load(&engine, &manifest, &variables, &app_options)?;
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    rt.block_on(async move {
+    let served = |s: &Subscription| used.contains(&s.component.as_str());
+    for s in subscriptions.subscriptions.iter().filter(|s| !served(s)) {
+        tracing::warn!(
+            "subscription `{}`: component `{}` is not in the manifest; its events wait in the broker's queue",
+            s.name,
+            s.component
+        );
+    }
+    let mut broker =
+        Broker::new(store, subscriptions, &format!("http://{app_addr}")).deliver_only_to(served);
+    if let Some(ms) = options.tick_interval_ms {
+        broker = broker.with_tick_interval(tick_interval(ms)?);
+    }
+
+    runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        let addr = listener.local_addr()?;
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "boxoffice: listening on http://{addr}")?;
-        stdout.flush()?;
-        drop(stdout);
+        let broker_listener = tokio::net::TcpListener::from_std(broker_listener)?;
+        announce(&[
+            format!("boxoffice: broker listening on {broker_url}"),
+            format!("boxoffice: listening on http://{app_addr}"),
+        ])?;
         tokio::select! {
             served = boxoffice::http_server::serve(app, listener) => served,
+            served = broker.serve(broker_listener) => served,
             () = shutdown_signal() => {
                 tracing::info!("shutting down");
                 Ok(())
             }
         }
     })
+}
+
+fn broker(
+    listen: SocketAddr,
+    app: &str,
+    state_dir: &std::path::Path,
+    events: Option<PathBuf>,
+    tick_interval_ms: Option<u64>,
+) -> anyhow::Result<()> {
+    let app = app_base_url(app)?;
+    let listener = bind(listen)?;
+    let url = format!("http://{}", listener.local_addr()?);
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
+    let subscriptions = load_subscriptions(events.as_deref(), std::path::Path::new("events.toml"))?;
+    let store = open_store(state_dir)?;
+    let mut broker = Broker::new(store, subscriptions, &app);
+    if let Some(ms) = tick_interval_ms {
+        broker = broker.with_tick_interval(tick_interval(ms)?);
+    }
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        announce(&[format!("boxoffice: broker listening on {url}")])?;
+        tracing::info!("broker: delivering to {app}");
+        tokio::select! {
+            served = broker.serve(listener) => served,
+            () = shutdown_signal() => {
+                tracing::info!("shutting down");
+                Ok(())
+            }
+        }
+    })
+}
+
+fn events(command: EventsCommand) -> anyhow::Result<()> {
+    let open = |dir: &std::path::Path| -> anyhow::Result<SqliteStore> {
+        Ok(SqliteStore::open_existing(dir)?)
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let mut stdout = std::io::stdout().lock();
+    match command {
+        EventsCommand::Stats { state_dir } => {
+            rt.block_on(dlq::stats(&open(&state_dir)?, &mut stdout))
+        }
+        EventsCommand::Dlq {
+            command: DlqCommand::List { state_dir, json },
+        } => rt.block_on(dlq::list(&open(&state_dir)?, json, &mut stdout)),
+        EventsCommand::Dlq {
+            command:
+                DlqCommand::Replay {
+                    state_dir,
+                    all,
+                    event_ids,
+                },
+        } => {
+            let store = open(&state_dir)?;
+            let count = rt.block_on(dlq::replay(&store, all, event_ids))?;
+            writeln!(stdout, "replayed {count} dead-lettered deliveries")?;
+            Ok(())
+        }
+    }
+}
+
+fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Prints the readiness lines on stdout, in order, at once.
+fn announce(lines: &[String]) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        writeln!(stdout, "{line}")?;
+    }
+    stdout.flush()
+}
+
+/// Loads `explicit`, or else `default` if it exists, or else no subscriptions.
+fn load_subscriptions(
+    explicit: Option<&std::path::Path>,
+    default: &std::path::Path,
+) -> anyhow::Result<Subscriptions> {
+    match explicit {
+        Some(path) => Ok(Subscriptions::load(path)?),
+        None if default.exists() => Ok(Subscriptions::load(default)?),
+        None => {
+            tracing::info!(
+                "broker: no {} found; running without subscriptions",
+                default.display()
+            );
+            Ok(Subscriptions::default())
+        }
+    }
+}
+
+fn open_store(state_dir: &std::path::Path) -> anyhow::Result<Arc<dyn EventStore>> {
+    let store = SqliteStore::open(state_dir)
+        .with_context(|| format!("cannot open the broker's queue in {}", state_dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+fn tick_interval(ms: u64) -> anyhow::Result<Duration> {
+    anyhow::ensure!(ms > 0, "--tick-interval-ms must be positive");
+    Ok(Duration::from_millis(ms))
+}
+
+/// Checks `--app`: an `http://host:port` URL, kept without a trailing slash.
+fn app_base_url(app: &str) -> anyhow::Result<String> {
+    let uri: http::Uri = app
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--app `{app}` is not a URL"))?;
+    anyhow::ensure!(
+        uri.scheme_str() == Some("http") && uri.authority().is_some(),
+        "--app `{app}` must be an http://host:port URL"
+    );
+    Ok(app.trim_end_matches('/').to_owned())
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so that `up` stops cleanly with exit code 0.

@@ -1,0 +1,339 @@
+//! Delivery: pushes due deliveries to `<app><route>` as binary-mode CloudEvents, at most
+//! [`MAX_IN_FLIGHT`] at a time, and records the outcome. A 2xx is done; 5xx, 408, 429, no
+//! connection or no answer within [`DELIVERY_TIMEOUT`] is retried with exponential
+//! backoff and jitter; any other 4xx, or `max_attempts` failures, is dead-lettered.
+//!
+//! Deliveries start oldest first, so one subscription mostly sees its events in arrival
+//! order; nothing depends on it (handlers answer 503 for an event that came too early).
+//! A delivery in flight when the process dies is still `pending` in the store, so it is
+//! sent again after a restart: delivery is at least once.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::store::{now_ms, Delivery, EventStore, Transition};
+use super::subscriptions::{BrokerSettings, Subscription};
+use super::Event;
+
+/// Deliveries in flight at once, over all subscriptions.
+pub const MAX_IN_FLIGHT: usize = 16;
+/// How long a subscriber has to answer.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest the dispatcher sleeps without looking at the store (a replay from the CLI
+/// is picked up within this).
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How much of an error answer's body is kept as the delivery's last error.
+const ERROR_BODY_CHARS: usize = 200;
+
+/// The HTTP client deliveries and ticks go out with.
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A pooled HTTP/1 client.
+pub fn client() -> HttpClient {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx.
+    Done,
+    /// Worth another try, with what went wrong.
+    Retry(String),
+    /// Never worth another try, with what went wrong.
+    Dead(String),
+}
+
+/// Classifies a subscriber's answer (`Ok` with status and body) or a failure to get one.
+pub fn classify(answer: Result<(StatusCode, Bytes), String>) -> Outcome {
+    match answer {
+        Err(error) => Outcome::Retry(error),
+        Ok((status, _)) if status.is_success() => Outcome::Done,
+        Ok((status, body)) => {
+            let mut error = format!("HTTP {}", status.as_u16());
+            let body = String::from_utf8_lossy(&body);
+            let body = body.trim();
+            if !body.is_empty() {
+                error.push_str(": ");
+                error.extend(body.chars().take(ERROR_BODY_CHARS));
+            }
+            let retryable = status.is_server_error()
+                || status == StatusCode::REQUEST_TIMEOUT
+                || status == StatusCode::TOO_MANY_REQUESTS;
+            if retryable || !status.is_client_error() {
+                Outcome::Retry(error)
+            } else {
+                Outcome::Dead(error)
+            }
+        }
+    }
+}
+
+/// The wait before the next attempt after `failures_before + 1` failures:
+/// `min(backoff_initial_ms * 2^failures_before, backoff_max_ms)`, scaled by a jitter
+/// factor `jitter` in [0, 1) into the upper half of that, so that retries spread out.
+pub fn backoff(settings: &BrokerSettings, failures_before: u32, jitter: f64) -> Duration {
+    let base = settings
+        .backoff_initial_ms
+        .saturating_mul(1u64.checked_shl(failures_before).unwrap_or(u64::MAX))
+        .min(settings.backoff_max_ms);
+    let jittered = base as f64 * (0.5 + 0.5 * jitter.clamp(0.0, 1.0));
+    Duration::from_millis(jittered.round() as u64)
+}
+
+/// POSTs `event` to `url` in binary mode and reads the answer, within
+/// [`DELIVERY_TIMEOUT`]. The error is one line.
+pub async fn post(
+    client: &HttpClient,
+    url: &str,
+    event: &Event,
+) -> Result<(StatusCode, Bytes), String> {
+    let mut request = Request::post(url);
+    for (name, value) in &event.attributes {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            request = request.header(name, value);
+        }
+    }
+    if let Some(content_type) = &event.content_type {
+        request = request.header(http::header::CONTENT_TYPE, content_type.as_str());
+    }
+    let request = request
+        .body(Full::new(event.data.clone()))
+        .map_err(|e| format!("cannot build the request to {url}: {e}"))?;
+    let exchange = async {
+        let response = client.request(request).await.map_err(|e| {
+            let cause = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            format!("{e}{cause}")
+        })?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the answer: {e}"))?
+            .to_bytes();
+        Ok((status, body))
+    };
+    match tokio::time::timeout(DELIVERY_TIMEOUT, exchange).await {
+        Ok(answer) => answer,
+        Err(_) => Err(format!("no answer within {}s", DELIVERY_TIMEOUT.as_secs())),
+    }
+}
+
+/// The task that drains the store's due deliveries.
+pub struct Dispatcher {
+    store: Arc<dyn EventStore>,
+    settings: BrokerSettings,
+    names: Vec<String>,
+    urls: HashMap<String, String>,
+    client: HttpClient,
+    wake: Arc<Notify>,
+}
+
+impl Dispatcher {
+    /// A dispatcher for `subscriptions`, whose routes are on `app_base`; `wake` says that
+    /// new deliveries are due now.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        settings: BrokerSettings,
+        subscriptions: Vec<Subscription>,
+        app_base: &str,
+        client: HttpClient,
+        wake: Arc<Notify>,
+    ) -> Dispatcher {
+        Dispatcher {
+            store,
+            settings,
+            names: subscriptions.iter().map(|s| s.name.clone()).collect(),
+            urls: subscriptions
+                .iter()
+                .map(|s| (s.name.clone(), format!("{app_base}{}", s.route)))
+                .collect(),
+            client,
+            wake,
+        }
+    }
+
+    /// Runs until aborted.
+    pub async fn run(self) {
+        let me = Arc::new(self);
+        let mut tasks = JoinSet::new();
+        let mut in_flight: HashMap<tokio::task::Id, i64> = HashMap::new();
+        loop {
+            while let Some(done) = tasks.try_join_next_with_id() {
+                in_flight.remove(&finished_task(done));
+            }
+            let now = now_ms();
+            let room = MAX_IN_FLIGHT.saturating_sub(in_flight.len());
+            let busy: HashSet<i64> = in_flight.values().copied().collect();
+            match me.store.due(&me.names, now, room, &busy).await {
+                Ok(due) => {
+                    for delivery in due {
+                        let id = delivery.id;
+                        let task = tasks.spawn(me.clone().deliver(delivery));
+                        in_flight.insert(task.id(), id);
+                    }
+                }
+                Err(e) => tracing::error!("broker: cannot read due deliveries: {e}"),
+            }
+            let next = me
+                .store
+                .next_due_after(&me.names, now)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!("broker: cannot read due deliveries: {e}");
+                    None
+                });
+            let sleep = next
+                .map(|at| Duration::from_millis(at.saturating_sub(now).max(1) as u64))
+                .unwrap_or(POLL_INTERVAL)
+                .min(POLL_INTERVAL);
+            tokio::select! {
+                () = me.wake.notified() => {}
+                () = tokio::time::sleep(sleep) => {}
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    in_flight.remove(&finished_task(done));
+                }
+            }
+        }
+    }
+
+    /// One attempt of one delivery, recorded in the store.
+    async fn deliver(self: Arc<Self>, delivery: Delivery) {
+        let Some(url) = self.urls.get(&delivery.subscription) else {
+            return;
+        };
+        let event = &delivery.event;
+        let outcome = classify(post(&self.client, url, event).await);
+        let failures = delivery.attempts + 1;
+        let transition = match outcome {
+            Outcome::Done => {
+                tracing::debug!(
+                    "broker: delivered event {} ({}) to {}",
+                    event.id,
+                    event.ty,
+                    delivery.subscription
+                );
+                Transition::Done
+            }
+            Outcome::Retry(error) if failures < self.settings.max_attempts => {
+                let wait = backoff(&self.settings, delivery.attempts, fastrand::f64());
+                tracing::debug!(
+                    "broker: event {} ({}) to {} failed (attempt {failures}): {error}; retrying in {} ms",
+                    event.id,
+                    event.ty,
+                    delivery.subscription,
+                    wait.as_millis()
+                );
+                Transition::Retry {
+                    attempts: failures,
+                    due_at: now_ms() + wait.as_millis() as i64,
+                    error,
+                }
+            }
+            Outcome::Retry(error) | Outcome::Dead(error) => {
+                tracing::warn!(
+                    "broker: dead-lettered event {} ({}) for subscription {} after {failures} attempt(s): {error}",
+                    event.id,
+                    event.ty,
+                    delivery.subscription
+                );
+                Transition::Dead {
+                    attempts: failures,
+                    error,
+                }
+            }
+        };
+        if let Err(e) = self.store.finish(delivery.id, transition, now_ms()).await {
+            tracing::error!(
+                "broker: cannot record the delivery of event {} to {}: {e}",
+                event.id,
+                delivery.subscription
+            );
+        }
+    }
+}
+
+fn finished_task(done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) -> tokio::task::Id {
+    match done {
+        Ok((id, ())) => id,
+        Err(e) => {
+            tracing::error!("broker: a delivery task failed: {e}");
+            e.id()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16, body: &str) -> Result<(StatusCode, Bytes), String> {
+        Ok((
+            StatusCode::from_u16(status).unwrap(),
+            Bytes::from(body.to_owned()),
+        ))
+    }
+
+    #[test]
+    fn only_2xx_is_done_and_only_transient_failures_are_retried() {
+        assert_eq!(classify(answer(200, "")), Outcome::Done);
+        assert_eq!(classify(answer(204, "")), Outcome::Done);
+        for status in [500, 502, 503, 408, 429] {
+            assert!(
+                matches!(classify(answer(status, "")), Outcome::Retry(_)),
+                "{status}"
+            );
+        }
+        for status in [400, 401, 404, 409, 422] {
+            assert!(
+                matches!(classify(answer(status, "")), Outcome::Dead(_)),
+                "{status}"
+            );
+        }
+        assert_eq!(
+            classify(Err("connection refused".into())),
+            Outcome::Retry("connection refused".into())
+        );
+        assert_eq!(
+            classify(answer(400, " {\"errors\":[]}\n")),
+            Outcome::Dead("HTTP 400: {\"errors\":[]}".into())
+        );
+        let Outcome::Retry(long) = classify(answer(503, &"x".repeat(1000))) else {
+            panic!()
+        };
+        assert_eq!(long.len(), "HTTP 503: ".len() + ERROR_BODY_CHARS);
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_maximum_with_jitter_in_the_upper_half() {
+        let settings = BrokerSettings {
+            max_attempts: 10,
+            backoff_initial_ms: 100,
+            backoff_max_ms: 1000,
+            tick_interval_ms: 1000,
+        };
+        let top: Vec<u64> = (0..6)
+            .map(|n| backoff(&settings, n, 1.0).as_millis() as u64)
+            .collect();
+        assert_eq!(top, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(backoff(&settings, 0, 0.0), Duration::from_millis(50));
+        assert_eq!(backoff(&settings, 2, 0.5), Duration::from_millis(300));
+        assert_eq!(backoff(&settings, 200, 1.0), Duration::from_millis(1000));
+    }
+}

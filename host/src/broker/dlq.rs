@@ -1,0 +1,133 @@
+//! The operator's commands on the broker's queue: `boxoffice events dlq list|replay` and
+//! `boxoffice events stats`. They open the store directly; WAL lets them run beside a
+//! broker, which picks replayed deliveries up within its poll interval.
+
+use std::io::Write;
+
+use chrono::{SecondsFormat, TimeZone as _, Utc};
+
+use super::store::{now_ms, DeadLetter, EventStore, Millis, Replay, StoreError};
+
+/// Writes the dead-letter queue to `out`: a table, or a JSON array with `--json`.
+pub async fn list(store: &dyn EventStore, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let letters = store.dead_letters().await?;
+    if json {
+        let rows: Vec<_> = letters
+            .iter()
+            .map(|l| {
+                serde_json::json!({
+                    "event_id": l.event_id,
+                    "source": l.source,
+                    "type": l.ty,
+                    "subscription": l.subscription,
+                    "attempts": l.attempts,
+                    "last_error": l.last_error,
+                    "dead_at": timestamp(l.dead_at),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        return Ok(());
+    }
+    if letters.is_empty() {
+        writeln!(out, "the dead-letter queue is empty")?;
+        return Ok(());
+    }
+    write_table(&letters, out)?;
+    Ok(())
+}
+
+fn write_table(letters: &[DeadLetter], out: &mut dyn Write) -> std::io::Result<()> {
+    let header = [
+        "EVENT ID",
+        "TYPE",
+        "SUBSCRIPTION",
+        "ATTEMPTS",
+        "LAST ERROR",
+        "WHEN",
+    ];
+    let rows: Vec<[String; 6]> = letters
+        .iter()
+        .map(|l| {
+            [
+                l.event_id.clone(),
+                l.ty.clone(),
+                l.subscription.clone(),
+                l.attempts.to_string(),
+                l.last_error.replace(['\n', '\r'], " "),
+                timestamp(l.dead_at),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                text.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        text
+    };
+    writeln!(out, "{}", line(&header))?;
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        writeln!(out, "{}", line(&cells))?;
+    }
+    Ok(())
+}
+
+/// Re-queues dead deliveries (all of them, or those of `event_ids`); returns how many.
+/// Unknown ids fail the whole replay.
+pub async fn replay(
+    store: &dyn EventStore,
+    all: bool,
+    event_ids: Vec<String>,
+) -> Result<usize, StoreError> {
+    let which = if all {
+        Replay::All
+    } else {
+        Replay::Events(event_ids)
+    };
+    store.replay(which, now_ms()).await
+}
+
+/// Writes the delivery counts per subscription and status to `out`.
+pub async fn stats(store: &dyn EventStore, out: &mut dyn Write) -> anyhow::Result<()> {
+    let counts = store.stats().await?;
+    if counts.is_empty() {
+        writeln!(out, "no deliveries yet")?;
+        return Ok(());
+    }
+    let width = counts
+        .iter()
+        .map(|c| c.subscription.len())
+        .max()
+        .unwrap_or(0)
+        .max("SUBSCRIPTION".len());
+    writeln!(out, "{:<width$}  {:<7}  COUNT", "SUBSCRIPTION", "STATUS")?;
+    for c in counts {
+        writeln!(
+            out,
+            "{:<width$}  {:<7}  {}",
+            c.subscription,
+            c.status.as_str(),
+            c.count
+        )?;
+    }
+    Ok(())
+}
+
+fn timestamp(ms: Millis) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}

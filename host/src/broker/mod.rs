@@ -1,0 +1,146 @@
+//! The event broker (DESIGN.md §2): accepts CloudEvents over HTTP, keeps them durably,
+//! and pushes each to the component routes whose subscription lists its type, retrying
+//! with backoff until a 2xx or the dead-letter queue. It also sends the `boxoffice:tick`
+//! clock. It runs inside `boxoffice up` or alone as `boxoffice broker`.
+//!
+//! - [`subscriptions`]: `events.toml`, the contract of who receives what.
+//! - [`store`]: the durable queue behind a small trait; SQLite (`broker.db`) embedded.
+//! - [`ingress`]: the HTTP endpoint services POST events to.
+//! - [`dispatch`]: delivery, retries and dead-lettering.
+//! - [`ticks`]: the clock.
+//! - [`dlq`]: the operator's view: `boxoffice events dlq list|replay` and `events stats`.
+
+pub mod dispatch;
+pub mod dlq;
+pub mod ingress;
+pub mod store;
+pub mod subscriptions;
+pub mod ticks;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Notify;
+
+use self::store::EventStore;
+use self::subscriptions::{Subscription, Subscriptions};
+
+/// The CloudEvents version the broker speaks.
+pub const SPEC_VERSION: &str = "1.0";
+
+/// One CloudEvent as the broker keeps and forwards it: in binary mode, its attributes are
+/// the `ce-*` headers and its data is the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// `id`: with `source`, what makes the event unique.
+    pub id: String,
+    /// `source`.
+    pub source: String,
+    /// `type`, such as `ticket:created`.
+    pub ty: String,
+    /// Every attribute as its `ce-*` header (lower-case name), forwarded as received.
+    pub attributes: BTreeMap<String, String>,
+    /// The content type of `data`.
+    pub content_type: Option<String>,
+    /// The data.
+    pub data: Bytes,
+}
+
+impl Event {
+    /// An event with the required attributes and no others.
+    pub fn new(
+        id: &str,
+        source: &str,
+        ty: &str,
+        data: impl Into<Bytes>,
+        content_type: Option<&str>,
+    ) -> Event {
+        let attributes = [
+            ("ce-specversion", SPEC_VERSION),
+            ("ce-id", id),
+            ("ce-source", source),
+            ("ce-type", ty),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Event {
+            id: id.to_owned(),
+            source: source.to_owned(),
+            ty: ty.to_owned(),
+            attributes,
+            content_type: content_type.map(str::to_owned),
+            data: data.into(),
+        }
+    }
+}
+
+/// A broker ready to serve: its queue, its subscriptions and where the app listens.
+pub struct Broker {
+    store: Arc<dyn EventStore>,
+    subscriptions: Arc<Subscriptions>,
+    app_base: String,
+    deliver_to: Vec<Subscription>,
+    tick_interval: Duration,
+}
+
+impl Broker {
+    /// A broker that delivers to every subscription on `app_base` (such as
+    /// `http://127.0.0.1:3000`), ticking as `[broker]` says.
+    pub fn new(store: Arc<dyn EventStore>, subscriptions: Subscriptions, app_base: &str) -> Broker {
+        Broker {
+            store,
+            deliver_to: subscriptions.subscriptions.clone(),
+            tick_interval: subscriptions.broker.tick_interval(),
+            subscriptions: Arc::new(subscriptions),
+            app_base: app_base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Overrides the tick period of `[broker]`.
+    pub fn with_tick_interval(mut self, interval: Duration) -> Broker {
+        self.tick_interval = interval;
+        self
+    }
+
+    /// Delivers (and ticks) only to the subscriptions `keep` accepts; the others' events
+    /// are still queued and wait in the store. `up` keeps those whose component the
+    /// manifest has, so that a component added later receives what it missed.
+    pub fn deliver_only_to(mut self, keep: impl Fn(&Subscription) -> bool) -> Broker {
+        self.deliver_to.retain(|s| keep(s));
+        self
+    }
+
+    /// Accepts events on `listener` and delivers them until the future is dropped.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+        let wake = Arc::new(Notify::new());
+        let client = dispatch::client();
+        let dispatcher = dispatch::Dispatcher::new(
+            self.store.clone(),
+            self.subscriptions.broker,
+            self.deliver_to.clone(),
+            &self.app_base,
+            client.clone(),
+            wake.clone(),
+        );
+        let clock = ticks::Clock::new(client, &self.app_base, &self.deliver_to, self.tick_interval);
+        let _tasks = AbortOnDrop(vec![
+            tokio::spawn(dispatcher.run()),
+            tokio::spawn(clock.run()),
+        ]);
+        ingress::serve(listener, self.store, self.subscriptions, wake).await
+    }
+}
+
+/// Background tasks that end with the broker.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
