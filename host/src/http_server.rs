@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use wasmtime_wasi_http::WasiBody;
 
+use crate::broker::subscriptions::TICK_TYPE;
 use crate::outbound_http::Destination;
 use crate::router::RouteMatch;
 use crate::runtime::App;
@@ -79,6 +80,11 @@ pub async fn handle(
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let route = app.router().route(&path);
+    // The broker's clock would otherwise fill the log with a line per subscriber a second.
+    let quiet = request
+        .headers()
+        .get("ce-type")
+        .is_some_and(|t| t.as_bytes() == TICK_TYPE.as_bytes());
     let response = match &route {
         None => json_error(StatusCode::NOT_FOUND, "Not found"),
         Some(route) => match read_body(request).await {
@@ -95,6 +101,7 @@ pub async fn handle(
         route.as_ref().map(|r| r.component.as_str()),
         &response,
         start,
+        quiet,
     );
     response
 }
@@ -141,6 +148,7 @@ pub async fn handle_chained(
         route.as_ref().map(|r| r.component.as_str()),
         &response,
         start,
+        false,
     );
     Ok(response)
 }
@@ -230,11 +238,14 @@ fn log_request(
     component: Option<&str>,
     response: &Response<WasiBody>,
     start: Instant,
+    quiet: bool,
 ) {
     let ms = start.elapsed().as_secs_f64() * 1000.0;
-    tracing::info!(
-        "{method} {path} -> {} {} ({ms:.1} ms)",
-        component.unwrap_or("(no route)"),
-        response.status().as_u16()
-    );
+    let component = component.unwrap_or("(no route)");
+    let status = response.status().as_u16();
+    if quiet {
+        tracing::debug!("{method} {path} -> {component} {status} ({ms:.1} ms)");
+    } else {
+        tracing::info!("{method} {path} -> {component} {status} ({ms:.1} ms)");
+    }
 }
