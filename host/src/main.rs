@@ -38,60 +38,66 @@ enum Command {
         manifest: PathBuf,
     },
     /// Build stale components and serve the application over HTTP.
-    Up {
-        /// The address to listen on (port 0 picks a free port).
-        #[arg(long, default_value = "127.0.0.1:3000")]
-        listen: SocketAddr,
-        /// Where key-value and SQLite data live [default: .boxoffice/ next to the manifest].
-        #[arg(long)]
-        state_dir: Option<PathBuf>,
-        /// A runtime config file in Spin's format.
-        #[arg(long)]
-        runtime_config: Option<PathBuf>,
-        /// The Spin manifest.
-        #[arg(long, default_value = "spin.toml")]
-        manifest: PathBuf,
-        /// Production mode: refuse development defaults such as the built-in jwt_key.
-        #[arg(long)]
-        production: bool,
-        /// The address the in-process event broker listens on (port 0 picks a free port);
-        /// the app's `broker_url` variable points at it unless SPIN_VARIABLE_BROKER_URL is set.
-        #[arg(long, default_value = "127.0.0.1:3001")]
-        broker_listen: SocketAddr,
-        /// The event subscriptions [default: events.toml next to the manifest; if that file
-        /// does not exist, the broker runs without subscriptions].
-        #[arg(long)]
-        events: Option<PathBuf>,
-        /// The period of the broker's `boxoffice:tick` event, overriding
-        /// `tick_interval_ms` of the events file.
-        #[arg(long)]
-        tick_interval_ms: Option<u64>,
-    },
+    Up(UpArgs),
     /// Run the event broker alone, delivering to an app served elsewhere (such as `spin up`).
-    Broker {
-        /// The address to accept CloudEvents on (port 0 picks a free port).
-        #[arg(long, default_value = "127.0.0.1:3001")]
-        listen: SocketAddr,
-        /// The base URL of the app that serves the subscription routes.
-        #[arg(long, default_value = "http://127.0.0.1:3000")]
-        app: String,
-        /// Where the broker's queue (broker.db) lives.
-        #[arg(long, default_value = ".boxoffice")]
-        state_dir: PathBuf,
-        /// The event subscriptions [default: events.toml; if that file does not exist, the
-        /// broker runs without subscriptions].
-        #[arg(long)]
-        events: Option<PathBuf>,
-        /// The period of the `boxoffice:tick` event, overriding `tick_interval_ms` of the
-        /// events file.
-        #[arg(long)]
-        tick_interval_ms: Option<u64>,
-    },
+    Broker(BrokerArgs),
     /// Inspect and operate the broker's queue (safe beside a running broker).
     Events {
         #[command(subcommand)]
         command: EventsCommand,
     },
+}
+
+#[derive(clap::Args)]
+struct UpArgs {
+    /// The address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+    /// Where key-value and SQLite data live [default: .boxoffice/ next to the manifest].
+    #[arg(long)]
+    state_dir: Option<PathBuf>,
+    /// A runtime config file in Spin's format.
+    #[arg(long)]
+    runtime_config: Option<PathBuf>,
+    /// The Spin manifest.
+    #[arg(long, default_value = "spin.toml")]
+    manifest: PathBuf,
+    /// Production mode: refuse development defaults such as the built-in jwt_key.
+    #[arg(long)]
+    production: bool,
+    /// The address the in-process event broker listens on (port 0 picks a free port);
+    /// the app's `broker_url` variable points at it unless SPIN_VARIABLE_BROKER_URL is set.
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    broker_listen: SocketAddr,
+    /// The event subscriptions [default: events.toml next to the manifest; if that file
+    /// does not exist, the broker runs without subscriptions].
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// The period of the broker's `boxoffice:tick` event, overriding
+    /// `tick_interval_ms` of the events file.
+    #[arg(long)]
+    tick_interval_ms: Option<u64>,
+}
+
+#[derive(clap::Args)]
+struct BrokerArgs {
+    /// The address to accept CloudEvents on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    listen: SocketAddr,
+    /// The base URL of the app that serves the subscription routes.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    app: String,
+    /// Where the broker's queue (broker.db) lives.
+    #[arg(long, default_value = ".boxoffice")]
+    state_dir: PathBuf,
+    /// The event subscriptions [default: events.toml; if that file does not exist, the
+    /// broker runs without subscriptions].
+    #[arg(long)]
+    events: Option<PathBuf>,
+    /// The period of the `boxoffice:tick` event, overriding `tick_interval_ms` of the
+    /// events file.
+    #[arg(long)]
+    tick_interval_ms: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -149,32 +155,8 @@ fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Build { manifest } => build(&manifest),
-        Command::Up {
-            listen,
-            state_dir,
-            runtime_config,
-            manifest,
-            production,
-            broker_listen,
-            events,
-            tick_interval_ms,
-        } => up(UpOptions {
-            listen,
-            state_dir,
-            runtime_config,
-            manifest,
-            production,
-            broker_listen,
-            events,
-            tick_interval_ms,
-        }),
-        Command::Broker {
-            listen,
-            app,
-            state_dir,
-            events,
-            tick_interval_ms,
-        } => broker(listen, &app, &state_dir, events, tick_interval_ms),
+        Command::Up(args) => up(args),
+        Command::Broker(args) => broker(args),
         Command::Events { command } => events(command),
     };
     match result {
@@ -192,18 +174,7 @@ fn build(manifest: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct UpOptions {
-    listen: SocketAddr,
-    state_dir: Option<PathBuf>,
-    runtime_config: Option<PathBuf>,
-    manifest: PathBuf,
-    production: bool,
-    broker_listen: SocketAddr,
-    events: Option<PathBuf>,
-    tick_interval_ms: Option<u64>,
-}
-
-fn up(options: UpOptions) -> anyhow::Result<()> {
+fn up(options: UpArgs) -> anyhow::Result<()> {
     let manifest = Manifest::load(&options.manifest)?;
     // Both listeners first, so that a busy port is an immediate error.
     let listener = bind(options.listen)?;
@@ -279,22 +250,17 @@ fn up(options: UpOptions) -> anyhow::Result<()> {
     })
 }
 
-fn broker(
-    listen: SocketAddr,
-    app: &str,
-    state_dir: &std::path::Path,
-    events: Option<PathBuf>,
-    tick_interval_ms: Option<u64>,
-) -> anyhow::Result<()> {
-    let app = app_base_url(app)?;
-    let listener = bind(listen)?;
+fn broker(args: BrokerArgs) -> anyhow::Result<()> {
+    let app = app_base_url(&args.app)?;
+    let listener = bind(args.listen)?;
     let url = format!("http://{}", listener.local_addr()?);
-    std::fs::create_dir_all(state_dir)
-        .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
-    let subscriptions = load_subscriptions(events.as_deref(), std::path::Path::new("events.toml"))?;
-    let store = open_store(state_dir)?;
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("cannot create state directory {}", args.state_dir.display()))?;
+    let subscriptions =
+        load_subscriptions(args.events.as_deref(), std::path::Path::new("events.toml"))?;
+    let store = open_store(&args.state_dir)?;
     let mut broker = Broker::new(store, subscriptions, &app);
-    if let Some(ms) = tick_interval_ms {
+    if let Some(ms) = args.tick_interval_ms {
         broker = broker.with_tick_interval(tick_interval(ms)?);
     }
     runtime()?.block_on(async move {
