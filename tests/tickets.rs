@@ -23,7 +23,11 @@ fn create(shop: &Shop, cookie: &str, title: &str, price: Value) -> Value {
 #[test]
 fn creating_needs_a_session_before_anything_else() {
     let shop = Shop::shared();
-    for body in [json!({"title": "concert", "price": 10}), json!({}), json!("x")] {
+    for body in [
+        json!({"title": "concert", "price": 10}),
+        json!({}),
+        json!("x"),
+    ] {
         let resp = shop.post("/api/tickets", None, body);
         assert_eq!(resp.status, 401, "{}", resp.text);
         resp.error_messages();
@@ -155,7 +159,11 @@ fn updating_follows_the_rules_in_order() {
     let unchanged = shop.get(&path, None).json;
     assert_eq!(unchanged, ticket);
 
-    let resp = shop.put(&path, Some(&owner), json!({"title": "Jazz late", "price": 35.5}));
+    let resp = shop.put(
+        &path,
+        Some(&owner),
+        json!({"title": "Jazz late", "price": 35.5}),
+    );
     assert_eq!(resp.status, 200, "{}", resp.text);
     assert_eq!(resp.json["title"], "Jazz late");
     assert_eq!(resp.json["price"], json!(35.5));
@@ -163,7 +171,11 @@ fn updating_follows_the_rules_in_order() {
     assert_eq!(resp.json["id"], ticket["id"]);
     assert_eq!(shop.get(&path, None).json, resp.json);
 
-    let resp = shop.put(&path, Some(&owner), json!({"title": "Jazz later", "price": 36}));
+    let resp = shop.put(
+        &path,
+        Some(&owner),
+        json!({"title": "Jazz later", "price": 36}),
+    );
     assert_eq!(resp.json["version"], 2, "{}", resp.text);
 }
 
@@ -178,7 +190,11 @@ fn each_change_writes_its_event_to_the_outbox() {
     let id = ticket["id"].as_str().unwrap().to_string();
     let path = format!("/api/tickets/{id}");
     for (n, price) in [(1, 41), (2, 42)] {
-        let resp = shop.put(&path, Some(&cookie), json!({"title": "Ballet", "price": price}));
+        let resp = shop.put(
+            &path,
+            Some(&cookie),
+            json!({"title": "Ballet", "price": price}),
+        );
         assert_eq!(resp.json["version"], n, "{}", resp.text);
     }
     // A refused change writes nothing.
@@ -201,7 +217,10 @@ fn each_change_writes_its_event_to_the_outbox() {
         .collect::<Result<_, _>>()
         .unwrap();
     let types: Vec<&str> = events.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(types, ["ticket:created", "ticket:updated", "ticket:updated"]);
+    assert_eq!(
+        types,
+        ["ticket:created", "ticket:updated", "ticket:updated"]
+    );
     assert_eq!(
         events[0].1,
         json!({"id": id, "version": 0, "title": "Ballet", "price": 40, "userId": user_id})

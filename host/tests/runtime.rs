@@ -2,26 +2,21 @@
 //! (host/tests/fixtures/probe) over HTTP. Every test uses its own state directory and port
 //! 0, and every wait is bounded.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::OnceLock;
 
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
-const EXIT_TIMEOUT: Duration = Duration::from_secs(180);
-const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+use support::{
+    agent, assert_one_line_error, boxoffice, run_to_exit, workspace_root, Runtime, HTTP_TIMEOUT,
+};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
 }
 
 /// The probe components, built once per test run so that `up` finds them fresh.
@@ -43,175 +38,14 @@ fn probe_wasm() -> PathBuf {
     workspace_root().join("target/wasm32-wasip2/release/probe.wasm")
 }
 
-fn boxoffice() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
-    cmd.env_remove("RUST_LOG");
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SPIN_VARIABLE_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
+/// Starts `boxoffice up` on a fixture manifest, with the fixtures built.
+fn start(manifest: &Path, state: &Path) -> Runtime {
+    start_with(manifest, state, &[], &[])
 }
 
-/// A running `boxoffice up`, killed on drop.
-struct Runtime {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Runtime {
-    fn start(manifest: &Path, state: &Path) -> Runtime {
-        Runtime::start_with(manifest, state, &[], &[])
-    }
-
-    fn start_with(manifest: &Path, state: &Path, args: &[&str], env: &[(&str, &str)]) -> Runtime {
-        build_fixtures();
-        let mut child = boxoffice()
-            .args(["up", "--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(state)
-            .arg("--manifest")
-            .arg(manifest)
-            .args(args)
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn boxoffice");
-        let stderr = collect(child.stderr.take().unwrap());
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(STARTUP_TIMEOUT).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("no readiness line; stderr:\n{}", stderr.lock().unwrap())
-        });
-        let base = line
-            .strip_prefix("boxoffice: listening on ")
-            .unwrap_or_else(|| panic!("unexpected first stdout line: {line}"))
-            .to_owned();
-        Runtime {
-            child,
-            base,
-            stderr,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn addr(&self) -> String {
-        self.base.strip_prefix("http://").unwrap().to_owned()
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits (bounded) until stderr contains `needle`; returns all of stderr.
-    fn wait_for_log(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let log = self.stderr();
-            if log.contains(needle) {
-                return log;
-            }
-            assert!(Instant::now() < deadline, "`{needle}` never logged:\n{log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn stop(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
-    let out = Arc::new(Mutex::new(String::new()));
-    let sink = out.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    out
-}
-
-/// Runs `boxoffice` to completion (bounded) and returns its exit code and stderr.
-fn run_to_exit(mut cmd: Command) -> (Option<i32>, String) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn boxoffice");
-    let stderr = collect(child.stderr.take().unwrap());
-    let deadline = Instant::now() + EXIT_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "boxoffice did not exit; stderr:\n{}",
-                stderr.lock().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    // Let the reader thread drain what is left.
-    std::thread::sleep(Duration::from_millis(100));
-    let text = stderr.lock().unwrap().clone();
-    (status.code(), text)
-}
-
-/// Asserts the process failed the way the CLI promises: exit 1, one `error:` line, no panic.
-fn assert_one_line_error(code: Option<i32>, stderr: &str, expect: &[&str]) {
-    assert_eq!(code, Some(1), "stderr:\n{stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with("error: "))
-        .collect();
-    assert_eq!(
-        errors.len(),
-        1,
-        "exactly one error line expected:\n{stderr}"
-    );
-    for needle in expect {
-        assert!(
-            errors[0].contains(needle),
-            "`{needle}` missing from: {}",
-            errors[0]
-        );
-    }
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(!stderr.contains("backtrace"), "{stderr}");
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(HTTP_TIMEOUT))
-        .build()
-        .into()
+fn start_with(manifest: &Path, state: &Path, args: &[&str], env: &[(&str, &str)]) -> Runtime {
+    build_fixtures();
+    Runtime::start(manifest, state, args, env)
 }
 
 fn get(url: &str) -> (u16, String) {
@@ -242,7 +76,7 @@ fn probe_manifest() -> PathBuf {
 #[test]
 fn a_trap_gives_500_and_the_runtime_keeps_serving() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     let (status, body) = get(&rt.url("/probe/trap"));
     assert_eq!(status, 500);
     assert_eq!(
@@ -259,7 +93,7 @@ fn a_trap_gives_500_and_the_runtime_keeps_serving() {
 #[test]
 fn unrouted_paths_give_404_json() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     for path in ["/", "/nope", "/probex"] {
         let (status, body) = get(&rt.url(path));
         assert_eq!(status, 404, "{path}");
@@ -303,7 +137,7 @@ fn post_raw(addr: &str, path: &str, body_len: usize) -> (u16, String) {
 #[test]
 fn bodies_over_1_mib_get_413_without_running_the_component() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     let (status, body) = post_raw(&rt.addr(), "/probe/echo", 2 << 20);
     assert_eq!(status, 413);
     assert_eq!(
@@ -318,7 +152,7 @@ fn bodies_over_1_mib_get_413_without_running_the_component() {
 #[test]
 fn the_component_sees_the_original_path_and_spin_headers() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     let (status, body) = get(&rt.url("/probe/echo/a/b?x=1&y=2"));
     assert_eq!(status, 200, "{body}");
     let v = json(&body);
@@ -346,22 +180,22 @@ fn the_component_sees_the_original_path_and_spin_headers() {
 #[test]
 fn key_value_persists_across_a_restart() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     let (status, _) = send("PUT", &rt.url("/probe/kv?color"), b"blue");
     assert_eq!(status, 204);
     assert_eq!(get(&rt.url("/probe/kv?color")), (200, "blue".to_owned()));
     assert_eq!(get(&rt.url("/probe/kv?missing")).0, 404);
-    rt.stop();
+    drop(rt);
     assert!(state.path().join("sqlite_key_value.db").is_file());
 
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     assert_eq!(get(&rt.url("/probe/kv?color")), (200, "blue".to_owned()));
 }
 
 #[test]
 fn unlisted_key_value_store_is_access_denied() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     let (status, body) = get(&rt.url("/probe/kv-denied"));
     assert_eq!(status, 200);
     assert!(body.contains("AccessDenied"), "{body}");
@@ -370,7 +204,7 @@ fn unlisted_key_value_store_is_access_denied() {
 #[test]
 fn sqlite_transactions_span_several_executes() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     assert_eq!(get(&rt.url("/probe/sql")), (200, "1 1".to_owned()));
     assert_eq!(get(&rt.url("/probe/sql")), (200, "2 2".to_owned()));
     assert!(state.path().join("sqlite_db.db").is_file());
@@ -379,7 +213,7 @@ fn sqlite_transactions_span_several_executes() {
 #[test]
 fn variables_come_from_the_component_table_and_the_environment() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     assert_eq!(
         get(&rt.url("/probe/var?greeting")),
         (200, "hello, world".into())
@@ -389,9 +223,9 @@ fn variables_come_from_the_component_table_and_the_environment() {
         body.contains("Undefined"),
         "not in the component's table: {body}"
     );
-    rt.stop();
+    drop(rt);
 
-    let rt = Runtime::start_with(
+    let rt = start_with(
         &probe_manifest(),
         state.path(),
         &[],
@@ -406,7 +240,7 @@ fn variables_come_from_the_component_table_and_the_environment() {
 #[test]
 fn outbound_http_is_limited_to_allowed_hosts_and_chains_in_process() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     let (status, body) = get(&rt.url("/probe/outbound?http://example.com/"));
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
@@ -499,7 +333,7 @@ fn jwt_key_gets_a_development_default_except_in_production() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spin.toml");
     std::fs::write(&path, manifest).unwrap();
-    let rt = Runtime::start(&path, &dir.path().join("state"));
+    let rt = start(&path, &dir.path().join("state"));
     rt.wait_for_log("development key");
 }
 
@@ -530,7 +364,7 @@ fn a_runtime_config_moves_the_default_store() {
     )
     .unwrap();
     let config = config.to_string_lossy().into_owned();
-    let rt = Runtime::start_with(
+    let rt = start_with(
         &probe_manifest(),
         &dir.path().join("state"),
         &["--runtime-config", &config],
@@ -586,7 +420,7 @@ fn a_failing_build_shows_its_output_and_fails() {
 #[test]
 fn concurrent_transactions_wait_for_each_other_instead_of_failing() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     let url = rt.url("/probe/sql");
     let workers: Vec<_> = (0..16)
         .map(|_| {
@@ -607,7 +441,7 @@ fn concurrent_transactions_wait_for_each_other_instead_of_failing() {
 #[test]
 fn postgres_round_trips_values_and_respects_allowed_hosts() {
     let state = tempfile::tempdir().unwrap();
-    let rt = Runtime::start(&probe_manifest(), state.path());
+    let rt = start(&probe_manifest(), state.path());
     let (status, body) = get(&rt.url("/probe/pg?postgres://user@db.example.com:5432/app"));
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("ConnectionFailed"), "{body}");

@@ -1,24 +1,30 @@
-//! The end-to-end harness: builds the real components once, starts the real `boxoffice`
-//! runtime on a free local port with a state dir of its own, and drives it over HTTP.
+//! The one test harness: starts the real `boxoffice` binary on a free local port with a
+//! state dir of its own and drives it over HTTP. Used by the end-to-end tests in `tests/`
+//! and by the runtime's own tests in `host/tests/`.
 //!
-//! Every wait is bounded; every shop is killed when its handle drops.
+//! Every wait is bounded; every runtime is killed when its handle drops.
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// How long a runtime may take from spawn to its `listening on` line (it compiles the
-/// components with Cranelift at start).
-const START_TIMEOUT: Duration = Duration::from_secs(180);
+pub mod stripe;
 
-/// The development signing key the tests give the shop, so that they can forge sessions.
+/// How long a runtime may take from spawn to its `listening on` line (on a cold compile
+/// cache it compiles every component with Cranelift first).
+pub const START_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a command that should exit may run.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long one HTTP exchange may take.
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The signing key the tests give the shop, so that they can forge sessions.
 pub const TEST_JWT_KEY: &str = "e2e-test-signing-key-0123456789abcdef";
 
 pub fn workspace_root() -> PathBuf {
@@ -28,8 +34,17 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-pub fn boxoffice_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_boxoffice")
+/// A `boxoffice` command with a clean environment: no `SPIN_VARIABLE_*` or `RUST_LOG`
+/// leaking in from the caller's shell.
+pub fn boxoffice() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+    cmd.env_remove("RUST_LOG");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SPIN_VARIABLE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
 }
 
 /// Builds every component of spin.toml once per test process (cargo itself serialises
@@ -37,7 +52,7 @@ pub fn boxoffice_bin() -> &'static str {
 pub fn build_components() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let status = Command::new(boxoffice_bin())
+        let status = boxoffice()
             .arg("build")
             .arg("--manifest")
             .arg(workspace_root().join("spin.toml"))
@@ -48,22 +63,217 @@ pub fn build_components() {
     });
 }
 
+/// A running `boxoffice up`, killed on drop.
+pub struct Runtime {
+    child: Child,
+    pub base: String,
+    /// The in-process broker's ingress URL, when the runtime runs one.
+    pub broker: Option<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Runtime {
+    /// Starts `boxoffice up --listen 127.0.0.1:0` on `manifest` with the state in `state`,
+    /// and waits (bounded) for its readiness line.
+    pub fn start(manifest: &Path, state: &Path, args: &[&str], env: &[(&str, &str)]) -> Runtime {
+        let mut child = boxoffice()
+            .args([
+                "up",
+                "--listen",
+                "127.0.0.1:0",
+                "--broker-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--state-dir")
+            .arg(state)
+            .arg("--manifest")
+            .arg(manifest)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn boxoffice");
+        let stderr = collect(child.stderr.take().unwrap());
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        // The readiness line is the last of the start-up lines; an in-process broker
+        // announces itself before it.
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut broker = None;
+        let base = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no readiness line; stderr:\n{}", stderr.lock().unwrap())
+            });
+            if let Some(base) = line.strip_prefix("boxoffice: listening on ") {
+                break base.to_owned();
+            }
+            match line.strip_prefix("boxoffice: broker listening on ") {
+                Some(url) => broker = Some(url.to_owned()),
+                None => panic!("unexpected stdout line: {line}"),
+            }
+        };
+        Runtime {
+            child,
+            base,
+            broker,
+            stderr,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `host:port` of the listener.
+    pub fn addr(&self) -> String {
+        self.base.strip_prefix("http://").unwrap().to_owned()
+    }
+
+    /// Everything the runtime has logged so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until stderr contains `needle`; returns all of stderr.
+    pub fn wait_for_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.stderr();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "`{needle}` never logged:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the runtime with SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let out = Arc::new(Mutex::new(String::new()));
+    let sink = out.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    out
+}
+
+/// Runs `cmd` to completion (bounded) and returns its exit code and stderr.
+pub fn run_to_exit(mut cmd: Command) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn boxoffice");
+    let stderr = collect(child.stderr.take().unwrap());
+    let deadline = Instant::now() + EXIT_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "boxoffice did not exit; stderr:\n{}",
+                stderr.lock().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Let the reader thread drain what is left.
+    std::thread::sleep(Duration::from_millis(100));
+    let text = stderr.lock().unwrap().clone();
+    (status.code(), text)
+}
+
+/// Asserts the process failed the way the CLI promises: exit 1, one `error:` line, no panic.
+pub fn assert_one_line_error(code: Option<i32>, stderr: &str, expect: &[&str]) {
+    assert_eq!(code, Some(1), "stderr:\n{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(
+        errors.len(),
+        1,
+        "exactly one error line expected:\n{stderr}"
+    );
+    for needle in expect {
+        assert!(
+            errors[0].contains(needle),
+            "`{needle}` missing from: {}",
+            errors[0]
+        );
+    }
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+}
+
+/// The HTTP client of the tests: statuses are answers, not errors; no redirects followed.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(HTTP_TIMEOUT))
+        .build()
+        .into()
+}
+
+/// Sends one request and reads the whole response.
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+    let mut builder = http::Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let agent = agent();
+    let response = match body {
+        Some(body) => agent.run(builder.body(body).unwrap()),
+        None => agent.run(builder.body(()).unwrap()),
+    };
+    Resp::read(response.unwrap_or_else(|e| panic!("{method} {url}: {e}")))
+}
+
 /// Options for starting a shop.
 #[derive(Clone, Debug, Default)]
 pub struct ShopOptions {
-    /// Extra `SPIN_VARIABLE_*` style variables, by lower-case name.
+    /// Extra variables by lower-case name, passed as `SPIN_VARIABLE_*`.
     pub variables: Vec<(String, String)>,
     /// Reuse this state dir instead of a fresh one (for restart tests).
     pub state_dir: Option<PathBuf>,
 }
 
-/// A running `boxoffice up`.
+/// The whole shop (the repository's spin.toml) under a running runtime.
 pub struct Shop {
-    child: Child,
+    runtime: Runtime,
     pub base: String,
     pub state_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
-    client: reqwest::blocking::Client,
 }
 
 impl Shop {
@@ -81,33 +291,18 @@ impl Shop {
                 (Some(temp), dir)
             }
         };
-        let mut cmd = Command::new(boxoffice_bin());
-        cmd.arg("up")
-            .arg("--listen")
-            .arg("127.0.0.1:0")
-            .arg("--state-dir")
-            .arg(&state_dir)
-            .arg("--manifest")
-            .arg(workspace_root().join("spin.toml"))
-            .env("SPIN_VARIABLE_JWT_KEY", TEST_JWT_KEY)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (name, value) in &options.variables {
-            cmd.env(format!("SPIN_VARIABLE_{}", name.to_uppercase()), value);
-        }
-        let mut child = cmd.spawn().expect("spawn boxoffice up");
-        let base = wait_for_listening(&mut child);
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
+        let env: Vec<(String, String)> =
+            std::iter::once(("jwt_key".to_string(), TEST_JWT_KEY.to_string()))
+                .chain(options.variables)
+                .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
+                .collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let runtime = Runtime::start(&workspace_root().join("spin.toml"), &state_dir, &[], &env);
         Shop {
-            child,
-            base,
+            base: runtime.base.clone(),
+            runtime,
             state_dir,
             _temp: temp,
-            client,
         }
     }
 
@@ -118,11 +313,16 @@ impl Shop {
         SHOP.get_or_init(Shop::start)
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
     }
 
-    /// Sends a request. `body` is sent as JSON when it is a JSON value, raw when a string.
+    pub fn url(&self, path: &str) -> String {
+        self.runtime.url(path)
+    }
+
+    /// Sends a request: JSON when `body` is [`Body::Json`], the bytes as they are for
+    /// [`Body::Raw`] (labelled JSON too).
     pub fn request(&self, method: &str, path: &str, cookie: Option<&str>, body: Body) -> Resp {
         self.request_with(method, path, cookie, body, &[])
     }
@@ -133,25 +333,21 @@ impl Shop {
         path: &str,
         cookie: Option<&str>,
         body: Body,
-        headers: &[(&str, &str)],
+        extra: &[(&str, &str)],
     ) -> Resp {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self.client.request(method, self.url(path));
+        let mut headers: Vec<(&str, &str)> = extra.to_vec();
         if let Some(cookie) = cookie {
-            req = req.header("cookie", cookie);
+            headers.push(("cookie", cookie));
         }
-        for (name, value) in headers {
-            req = req.header(*name, *value);
-        }
-        req = match body {
-            Body::None => req,
-            Body::Json(value) => req
-                .header("content-type", "application/json")
-                .body(value.to_string()),
-            Body::Raw(bytes) => req.header("content-type", "application/json").body(bytes),
+        let body = match body {
+            Body::None => None,
+            Body::Json(value) => Some(value.to_string().into_bytes()),
+            Body::Raw(bytes) => Some(bytes),
         };
-        let resp = req.send().expect("send request");
-        Resp::read(resp)
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        send(method, &self.url(path), &headers, body)
     }
 
     pub fn get(&self, path: &str, cookie: Option<&str>) -> Resp {
@@ -186,45 +382,10 @@ impl Shop {
     /// Stops the runtime with SIGKILL and hands back its state dir (and the temp dir that
     /// owns it, which deletes it when dropped) so that a new runtime can start on it.
     pub fn kill_keeping_state(mut self) -> KeptState {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.runtime.kill();
         KeptState {
             _temp: self._temp.take(),
             state_dir: self.state_dir.clone(),
-        }
-    }
-}
-
-impl Drop for Shop {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Reads the child's stdout until the `listening on` line, bounded by [`START_TIMEOUT`];
-/// keeps draining stdout afterwards so the runtime never blocks on a full pipe.
-fn wait_for_listening(child: &mut Child) -> String {
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if !sent {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let _ = tx.send(rest.trim().to_string());
-                    sent = true;
-                }
-            }
-        }
-    });
-    match rx.recv_timeout(START_TIMEOUT) {
-        Ok(base) => base,
-        Err(_) => {
-            let _ = child.kill();
-            let status = child.wait().ok();
-            panic!("boxoffice up did not report `listening on` in {START_TIMEOUT:?} (exit: {status:?})");
         }
     }
 }
@@ -255,17 +416,20 @@ pub enum Body {
 #[derive(Debug)]
 pub struct Resp {
     pub status: u16,
-    pub headers: reqwest::header::HeaderMap,
+    pub headers: http::HeaderMap,
     pub text: String,
     /// The body parsed as JSON, or `Value::Null` when it is not JSON.
     pub json: Value,
 }
 
 impl Resp {
-    fn read(resp: reqwest::blocking::Response) -> Resp {
+    fn read(mut resp: http::Response<ureq::Body>) -> Resp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let text = resp.text().expect("read body");
+        let text = resp
+            .body_mut()
+            .read_to_string()
+            .unwrap_or_else(|e| panic!("read the body: {e}"));
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         Resp {
             status,
@@ -339,4 +503,64 @@ pub fn unique_email(tag: &str) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("{tag}-{}-{n}@example.test", std::process::id())
+}
+
+/// Polls `probe` every 50 ms until it gives a value, for at most `timeout`; panics with
+/// `what` otherwise.
+pub fn wait_until<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A session cookie made the way the old app's tests made them: a JWT with `{id, email}`
+/// signed with the shop's key, wrapped as cookie-session did (base64 of `{"jwt": ...}`).
+pub fn forge_session(key: &str, id: &str, email: &str, valid_for_secs: u64) -> String {
+    use base64::Engine as _;
+    use jwt_simple::prelude::*;
+
+    #[derive(Serialize, Deserialize)]
+    struct UserClaims {
+        id: String,
+        email: String,
+    }
+    let claims = Claims::with_custom_claims(
+        UserClaims {
+            id: id.into(),
+            email: email.into(),
+        },
+        jwt_simple::prelude::Duration::from_secs(valid_for_secs),
+    );
+    let jwt = HS256Key::from_bytes(key.as_bytes())
+        .authenticate(claims)
+        .unwrap();
+    let json = serde_json::to_vec(&serde_json::json!({ "jwt": jwt })).unwrap();
+    format!(
+        "session={}",
+        base64::engine::general_purpose::STANDARD.encode(json)
+    )
+}
+
+/// POSTs a binary-mode CloudEvent to a broker ingress, as a service would.
+pub fn publish(broker: &str, event_type: &str, id: &str, source: &str, data: &Value) -> Resp {
+    send(
+        "POST",
+        broker,
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", id),
+            ("ce-type", event_type),
+            ("ce-source", source),
+            ("content-type", "application/json"),
+        ],
+        Some(data.to_string().into_bytes()),
+    )
 }

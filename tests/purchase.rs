@@ -1,0 +1,752 @@
+//! End to end: the purchase flow of API.md (orders, expiration, payments and the events
+//! between them) on the real runtime with the embedded backends and its in-process broker,
+//! against a faithful fake of Stripe's HTTP API.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::stripe::{FakeStripe, SECRET_KEY};
+use support::{
+    forge_session, publish, unique_email, wait_until, Body, Shop, ShopOptions, TEST_JWT_KEY,
+};
+
+/// How long an event may take to travel through the broker in these tests.
+const EVENTUAL: Duration = Duration::from_secs(20);
+
+fn shop_with(stripe: Option<&FakeStripe>, window_seconds: u64) -> Shop {
+    let mut variables = vec![(
+        "reservation_window_seconds".to_string(),
+        window_seconds.to_string(),
+    )];
+    if let Some(stripe) = stripe {
+        variables.push(("stripe_secret_key".into(), SECRET_KEY.into()));
+        variables.push(("stripe_api_base".into(), stripe.base_url()));
+    }
+    Shop::start_with(ShopOptions {
+        variables,
+        ..Default::default()
+    })
+}
+
+fn user(shop: &Shop) -> String {
+    shop.signup(&unique_email("buyer"), "pass").0
+}
+
+fn sell(shop: &Shop, seller: &str, price: Value) -> Value {
+    let resp = shop.post(
+        "/api/tickets",
+        Some(seller),
+        json!({"title": "Show", "price": price}),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text);
+    resp.json
+}
+
+/// Places an order, retrying while the orders service has not yet heard of the ticket
+/// (its replica is filled by `ticket:created`, asynchronously). Returns the first answer
+/// that is not that 404.
+fn order(shop: &Shop, buyer: &str, ticket_id: &str) -> support::Resp {
+    wait_until("the orders replica of the ticket", EVENTUAL, || {
+        let resp = shop.post("/api/orders", Some(buyer), json!({"ticketId": ticket_id}));
+        (resp.status != 404).then_some(resp)
+    })
+}
+
+fn get_order(shop: &Shop, cookie: &str, id: &str) -> Value {
+    let resp = shop.get(&format!("/api/orders/{id}"), Some(cookie));
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    resp.json
+}
+
+fn listed(shop: &Shop, ticket_id: &str) -> bool {
+    let list = shop.get("/api/tickets", None);
+    assert_eq!(list.status, 200);
+    list.json
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["id"] == ticket_id)
+}
+
+fn get_ticket(shop: &Shop, id: &str) -> Value {
+    let resp = shop.get(&format!("/api/tickets/{id}"), None);
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    resp.json
+}
+
+/// Pays, retrying while the payments service has not yet heard of the order.
+fn pay(shop: &Shop, buyer: &str, order_id: &str, token: &str) -> support::Resp {
+    wait_until("the payments replica of the order", EVENTUAL, || {
+        let resp = shop.post(
+            "/api/payments",
+            Some(buyer),
+            json!({"token": token, "orderId": order_id}),
+        );
+        (resp.status != 404).then_some(resp)
+    })
+}
+
+fn parse_time(iso: &str) -> chrono_like::Millis {
+    chrono_like::parse(iso).unwrap_or_else(|| panic!("not ISO 8601: {iso}"))
+}
+
+/// The little ISO 8601 reading these tests need (UTC `YYYY-MM-DDTHH:MM:SS(.mmm)Z`).
+mod chrono_like {
+    pub type Millis = i64;
+
+    pub fn parse(s: &str) -> Option<Millis> {
+        let s = s.strip_suffix('Z')?;
+        let (date, time) = s.split_once('T')?;
+        let mut d = date.split('-').map(|p| p.parse::<i64>());
+        let (y, m, day) = (d.next()?.ok()?, d.next()?.ok()?, d.next()?.ok()?);
+        let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+        let mut t = hms.split(':').map(|p| p.parse::<i64>());
+        let (h, min, sec) = (t.next()?.ok()?, t.next()?.ok()?, t.next()?.ok()?);
+        let ms: i64 = format!("{frac:0<3}")[..3].parse().ok()?;
+        // Days from civil (Howard Hinnant's algorithm).
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y - era * 400;
+        let mp = (m + 9) % 12;
+        let doy = (153 * mp + 2) / 5 + day - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        let days = era * 146_097 + doe - 719_468;
+        Some(((days * 24 + h) * 60 + min) * 60_000 + sec * 1000 + ms)
+    }
+
+    pub fn now() -> Millis {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    }
+}
+
+#[test]
+fn two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it() {
+    let window = 4;
+    let shop = shop_with(None, window);
+    let seller = user(&shop);
+    let ticket = sell(&shop, &seller, json!(25));
+    let ticket_id = ticket["id"].as_str().unwrap().to_string();
+    let (alice, bob) = (user(&shop), user(&shop));
+
+    let barrier = std::sync::Barrier::new(2);
+    let results: Vec<support::Resp> = std::thread::scope(|s| {
+        let racers: Vec<_> = [&alice, &bob]
+            .into_iter()
+            .map(|buyer| {
+                let (shop, barrier, ticket_id) = (&shop, &barrier, &ticket_id);
+                s.spawn(move || {
+                    barrier.wait();
+                    order(shop, buyer, ticket_id)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    let loser = results.iter().find(|r| r.status != 201).unwrap();
+    assert_eq!(loser.status, 400, "{}", loser.text);
+    assert_eq!(loser.error_messages(), vec!["Ticket is already reserved"]);
+
+    let (winner_cookie, won) = if results[0].status == 201 {
+        (&alice, &results[0].json)
+    } else {
+        (&bob, &results[1].json)
+    };
+    assert_eq!(won["status"], "created");
+    assert_eq!(won["version"], 0);
+    assert_eq!(won["ticket"]["id"], ticket_id);
+    assert_eq!(won["ticket"]["price"], json!(25));
+    let created_at = chrono_like::now();
+    let expires_at = parse_time(won["expiresAt"].as_str().unwrap());
+    let window_ms = (window * 1000) as i64;
+    assert!(
+        (expires_at - created_at - window_ms).abs() < 2000,
+        "expiresAt {expires_at} is not now + {window}s ({created_at})"
+    );
+    let order_id = won["id"].as_str().unwrap().to_string();
+
+    // The ticket leaves the listing and shows its order.
+    wait_until("the ticket to leave the listing", EVENTUAL, || {
+        (!listed(&shop, &ticket_id)).then_some(())
+    });
+    let reserved = get_ticket(&shop, &ticket_id);
+    assert_eq!(reserved["orderId"], order_id.as_str());
+    assert_eq!(reserved["version"], 1);
+    // A reserved ticket cannot be edited, even by its owner.
+    let edit = shop.put(
+        &format!("/api/tickets/{ticket_id}"),
+        Some(&seller),
+        json!({"title": "Show", "price": 30}),
+    );
+    assert_eq!(edit.status, 400, "{}", edit.text);
+    assert_eq!(edit.error_messages(), vec!["Cannot edit a reserved ticket"]);
+
+    // Expiry cancels the order within 2 seconds after expiresAt...
+    let cancelled_at = wait_until(
+        "the order to expire",
+        Duration::from_secs(window + 15),
+        || {
+            let order = get_order(&shop, winner_cookie, &order_id);
+            (order["status"] == "cancelled").then(chrono_like::now)
+        },
+    );
+    assert!(
+        cancelled_at >= expires_at - 50,
+        "cancelled {}ms before expiresAt",
+        expires_at - cancelled_at
+    );
+    assert!(
+        cancelled_at <= expires_at + 2000 + 100,
+        "cancelled {}ms after expiresAt",
+        cancelled_at - expires_at
+    );
+    let cancelled = get_order(&shop, winner_cookie, &order_id);
+    assert_eq!(cancelled["version"], 1);
+
+    // ...and relists the ticket, which can be edited and ordered again.
+    wait_until("the ticket to be relisted", EVENTUAL, || {
+        listed(&shop, &ticket_id).then_some(())
+    });
+    let released = get_ticket(&shop, &ticket_id);
+    assert!(
+        released.get("orderId").is_none_or(Value::is_null),
+        "{released}"
+    );
+    assert_eq!(released["version"], 2);
+    let again = order(&shop, &bob, &ticket_id);
+    assert_eq!(again.status, 201, "{}", again.text);
+
+    // Each buyer sees only their own orders, oldest first.
+    let mine = shop.get("/api/orders", Some(&bob));
+    assert_eq!(mine.status, 200);
+    let mine: Vec<&Value> = mine.json.as_array().unwrap().iter().collect();
+    assert!(mine.iter().all(|o| o["ticket"]["id"] == ticket_id));
+    assert!(!mine.is_empty());
+    let other = shop.get(
+        &format!("/api/orders/{}", again.json["id"].as_str().unwrap()),
+        Some(&alice),
+    );
+    assert_eq!(other.status, 401, "{}", other.text);
+}
+
+#[test]
+fn payment_completes_the_order_and_the_ticket_stays_sold() {
+    let stripe = FakeStripe::start();
+    let shop = shop_with(Some(&stripe), 120);
+    let seller = user(&shop);
+    let ticket = sell(&shop, &seller, json!(42.5));
+    let ticket_id = ticket["id"].as_str().unwrap().to_string();
+    let buyer = user(&shop);
+    let placed = order(&shop, &buyer, &ticket_id);
+    assert_eq!(placed.status, 201, "{}", placed.text);
+    let order_id = placed.json["id"].as_str().unwrap().to_string();
+
+    // Validation and ownership come first.
+    let anonymous = shop.post(
+        "/api/payments",
+        None,
+        json!({"token": "tok_visa", "orderId": order_id}),
+    );
+    assert_eq!(anonymous.status, 401);
+    shop.post("/api/payments", Some(&buyer), json!({"orderId": order_id}))
+        .assert_error(400, Some("token"));
+    shop.post("/api/payments", Some(&buyer), json!({"token": "tok_visa"}))
+        .assert_error(400, Some("orderId"));
+    let stranger = user(&shop);
+    let theirs = pay(&shop, &stranger, &order_id, "tok_visa");
+    assert_eq!(theirs.status, 401, "{}", theirs.text);
+    let unknown = shop.post(
+        "/api/payments",
+        Some(&buyer),
+        json!({"token": "tok_visa", "orderId": "0123456789abcdef01234567"}),
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert_eq!(stripe.charges().len(), 0);
+
+    let paid = pay(&shop, &buyer, &order_id, "tok_visa");
+    assert_eq!(paid.status, 201, "{}", paid.text);
+    assert!(
+        paid.json["id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{}",
+        paid.text
+    );
+    let charges = stripe.charges();
+    assert_eq!(charges.len(), 1, "{charges:?}");
+    assert_eq!(charges[0]["amount"], 4250);
+    assert_eq!(charges[0]["currency"], "usd");
+
+    let complete = wait_until("the order to complete", EVENTUAL, || {
+        let order = get_order(&shop, &buyer, &order_id);
+        (order["status"] == "complete").then_some(order)
+    });
+    assert_eq!(complete["version"], 1, "payment bumps the version (bug 4)");
+
+    // Bug 2: a paid order cannot be cancelled. Bug 3: nor paid twice.
+    let cancel = shop.request(
+        "DELETE",
+        &format!("/api/orders/{order_id}"),
+        Some(&buyer),
+        Body::None,
+    );
+    assert_eq!(cancel.status, 400, "{}", cancel.text);
+    let twice = pay(&shop, &buyer, &order_id, "tok_visa");
+    assert_eq!(twice.status, 400, "{}", twice.text);
+    let twice_other_card = pay(&shop, &buyer, &order_id, "tok_mastercard");
+    assert_eq!(twice_other_card.status, 400, "{}", twice_other_card.text);
+    assert_eq!(stripe.charges().len(), 1, "charged twice");
+
+    // The ticket stays sold, even past the reservation window's expiry machinery.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(!listed(&shop, &ticket_id));
+    assert_eq!(get_ticket(&shop, &ticket_id)["orderId"], order_id.as_str());
+    assert_eq!(get_order(&shop, &buyer, &order_id)["status"], "complete");
+    let another = order(&shop, &stranger, &ticket_id);
+    assert_eq!(another.status, 400, "{}", another.text);
+}
+
+#[test]
+fn a_declined_card_is_a_clear_400_and_the_order_stays_payable() {
+    let stripe = FakeStripe::start();
+    let shop = shop_with(Some(&stripe), 120);
+    let seller = user(&shop);
+    let ticket_id = sell(&shop, &seller, json!(10))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let buyer = user(&shop);
+    let order_id = order(&shop, &buyer, &ticket_id).json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let declined = pay(&shop, &buyer, &order_id, "tok_chargeDeclined");
+    assert_eq!(declined.status, 400, "{}", declined.text);
+    assert_eq!(declined.error_messages(), vec!["Your card was declined."]);
+    assert!(stripe.charges().is_empty());
+    assert_eq!(get_order(&shop, &buyer, &order_id)["status"], "created");
+
+    let paid = pay(&shop, &buyer, &order_id, "tok_visa");
+    assert_eq!(paid.status, 201, "{}", paid.text);
+    assert_eq!(stripe.charges().len(), 1);
+    wait_until("the order to complete", EVENTUAL, || {
+        (get_order(&shop, &buyer, &order_id)["status"] == "complete").then_some(())
+    });
+}
+
+#[test]
+fn cancelled_and_expired_orders_cannot_be_paid() {
+    let stripe = FakeStripe::start();
+    let shop = shop_with(Some(&stripe), 3);
+    let seller = user(&shop);
+    let buyer = user(&shop);
+
+    let first = sell(&shop, &seller, json!(10))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cancelled = order(&shop, &buyer, &first).json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = shop.request(
+        "DELETE",
+        &format!("/api/orders/{cancelled}"),
+        Some(&buyer),
+        Body::None,
+    );
+    assert_eq!(resp.status, 204, "{}", resp.text);
+    assert_eq!(get_order(&shop, &buyer, &cancelled)["status"], "cancelled");
+    let refused = wait_until("payments to learn of the cancellation", EVENTUAL, || {
+        let resp = pay(&shop, &buyer, &cancelled, "tok_visa");
+        (resp.status == 400).then_some(resp)
+    });
+    refused.error_messages();
+
+    let second = sell(&shop, &seller, json!(10))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let expiring = order(&shop, &buyer, &second).json;
+    let expires_at = parse_time(expiring["expiresAt"].as_str().unwrap());
+    let expiring = expiring["id"].as_str().unwrap().to_string();
+    let wait = (expires_at - chrono_like::now()).max(0) as u64;
+    std::thread::sleep(Duration::from_millis(wait + 100));
+    let late = pay(&shop, &buyer, &expiring, "tok_visa");
+    assert_eq!(late.status, 400, "{}", late.text);
+    assert!(
+        stripe.charges().is_empty(),
+        "charged a cancelled or expired order"
+    );
+}
+
+#[test]
+fn two_hundred_orders_for_twenty_tickets_from_fifty_users_make_exactly_twenty() {
+    let shop = shop_with(None, 600);
+    let seller = user(&shop);
+    let tickets: Vec<String> = (0..20)
+        .map(|i| {
+            sell(&shop, &seller, json!(10 + i))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let buyers: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..50).map(|_| s.spawn(|| user(&shop))).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    // Wait until the orders service knows every ticket (its replica table), so that the
+    // race is about reservation, not about event delivery.
+    let db = rusqlite::Connection::open(shop.sqlite_path()).unwrap();
+    wait_until("the orders replica of all 20 tickets", EVENTUAL, || {
+        let known = tickets
+            .iter()
+            .filter(|id| {
+                db.query_row(
+                    "SELECT COUNT(*) FROM orders_tickets WHERE id = ?1",
+                    [id],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap_or(0)
+                    == 1
+            })
+            .count();
+        (known == tickets.len()).then_some(())
+    });
+
+    let attempts = 200;
+    let barrier = std::sync::Barrier::new(attempts);
+    let statuses: Vec<(usize, u16, Value)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..attempts)
+            .map(|n| {
+                let (shop, buyers, tickets, barrier) = (&shop, &buyers, &tickets, &barrier);
+                s.spawn(move || {
+                    let ticket = &tickets[n % tickets.len()];
+                    let buyer = &buyers[n % buyers.len()];
+                    barrier.wait();
+                    let resp = shop.post("/api/orders", Some(buyer), json!({"ticketId": ticket}));
+                    (n % tickets.len(), resp.status, resp.json)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let created = statuses.iter().filter(|(_, s, _)| *s == 201).count();
+    let refused = statuses.iter().filter(|(_, s, _)| *s == 400).count();
+    let others: Vec<&u16> = statuses
+        .iter()
+        .map(|(_, s, _)| s)
+        .filter(|s| **s != 201 && **s != 400)
+        .collect();
+    assert!(others.is_empty(), "unexpected statuses: {others:?}");
+    assert_eq!(created, 20, "exactly one order per ticket");
+    assert_eq!(created + refused, attempts);
+
+    // Across every buyer's orders, each ticket has exactly one live order.
+    let mut per_ticket: BTreeMap<String, usize> = BTreeMap::new();
+    for buyer in &buyers {
+        let resp = shop.get("/api/orders", Some(buyer));
+        for o in resp.json.as_array().unwrap() {
+            if o["status"] == "created" {
+                *per_ticket
+                    .entry(o["ticket"]["id"].as_str().unwrap().to_string())
+                    .or_default() += 1;
+            }
+        }
+    }
+    let expected: BTreeSet<String> = tickets.iter().cloned().collect();
+    assert_eq!(
+        per_ticket.keys().cloned().collect::<BTreeSet<_>>(),
+        expected
+    );
+    assert!(per_ticket.values().all(|n| *n == 1), "{per_ticket:?}");
+    // And every ticket leaves the listing.
+    wait_until("all tickets reserved", EVENTUAL, || {
+        tickets.iter().all(|t| !listed(&shop, t)).then_some(())
+    });
+}
+
+/// Events delivered twice and out of order through the broker's ingress leave every
+/// replica right: orders' ticket replica, tickets' reservations, payments' order replica.
+#[test]
+fn duplicated_and_reordered_events_leave_every_replica_correct() {
+    let stripe = FakeStripe::start();
+    let shop = shop_with(Some(&stripe), 600);
+    let broker = shop.runtime().broker.clone().expect("up runs a broker");
+    let source = "/tests/injector";
+    let seller_id = "5e11e5000000000000000001";
+
+    // A ticket known only through events: v2 first, then v1 twice, then v0 twice.
+    let ticket_id = "7ee7000000000000000000aa";
+    let version = |v: u64, title: &str, price: f64| json!({"id": ticket_id, "version": v, "title": title, "price": price, "userId": seller_id});
+    for (event_id, event_type, data) in [
+        ("inj-t2", "ticket:updated", version(2, "Final title", 30.0)),
+        ("inj-t1", "ticket:updated", version(1, "Middle title", 20.0)),
+        ("inj-t1", "ticket:updated", version(1, "Middle title", 20.0)),
+        ("inj-t0", "ticket:created", version(0, "First title", 10.0)),
+        ("inj-t0", "ticket:created", version(0, "First title", 10.0)),
+    ] {
+        let resp = publish(&broker, event_type, event_id, source, &data);
+        assert!(
+            resp.status / 100 == 2,
+            "{event_id}: {} {}",
+            resp.status,
+            resp.text
+        );
+    }
+    // The same events again under new ids (a publisher that re-sent them): the version rule,
+    // not only the event id, must keep them from applying twice.
+    for (event_id, event_type, data) in [
+        (
+            "inj-t1-again",
+            "ticket:updated",
+            version(1, "Middle title", 20.0),
+        ),
+        (
+            "inj-t0-again",
+            "ticket:created",
+            version(0, "First title", 10.0),
+        ),
+    ] {
+        publish(&broker, event_type, event_id, source, &data);
+    }
+    let buyer_id = "b0b000000000000000000001";
+    let buyer = forge_session(TEST_JWT_KEY, buyer_id, "bob@example.test", 3600);
+    let placed = wait_until("orders to apply v2", EVENTUAL, || {
+        let resp = shop.post("/api/orders", Some(&buyer), json!({"ticketId": ticket_id}));
+        (resp.status == 201).then_some(resp)
+    });
+    assert_eq!(placed.json["ticket"]["version"], 2, "{}", placed.text);
+    assert_eq!(placed.json["ticket"]["title"], "Final title");
+    assert_eq!(placed.json["ticket"]["price"], json!(30));
+
+    // A real ticket, reserved and released by injected order events out of order and twice:
+    // the cancellation (v1) arrives before the creation (v0).
+    let seller = user(&shop);
+    let real = sell(&shop, &seller, json!(15));
+    let real_id = real["id"].as_str().unwrap().to_string();
+    let ghost_order = "0dd000000000000000000001";
+    let created = json!({
+        "id": ghost_order, "version": 0, "status": "created", "userId": buyer_id,
+        "expiresAt": "2099-01-01T00:00:00.000Z", "ticket": {"id": real_id, "price": 15}
+    });
+    let cancelled = json!({"id": ghost_order, "version": 1, "ticket": {"id": real_id}});
+    for (event_id, event_type, data) in [
+        ("inj-o1", "order:cancelled", &cancelled),
+        ("inj-o0", "order:created", &created),
+        ("inj-o1", "order:cancelled", &cancelled),
+        ("inj-o0", "order:created", &created),
+    ] {
+        let resp = publish(&broker, event_type, event_id, source, data);
+        assert!(resp.status / 100 == 2, "{event_id}: {}", resp.text);
+    }
+    // Eventually: released, reserved once and released once (version 2), listed.
+    let settled = wait_until("tickets to settle", EVENTUAL, || {
+        let t = get_ticket(&shop, &real_id);
+        (t["version"] == 2 && t.get("orderId").is_none_or(Value::is_null)).then_some(t)
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        get_ticket(&shop, &real_id),
+        settled,
+        "a late duplicate changed the ticket"
+    );
+    assert!(listed(&shop, &real_id));
+
+    // Payments' replica of the ghost order is cancelled: paying it is refused.
+    let refused = wait_until("payments to know the order", EVENTUAL, || {
+        let resp = shop.post(
+            "/api/payments",
+            Some(&buyer),
+            json!({"token": "tok_visa", "orderId": ghost_order}),
+        );
+        (resp.status != 404).then_some(resp)
+    });
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(stripe.charges().is_empty());
+}
+
+/// A change committed while its event cannot be delivered (the broker unreachable), then the
+/// runtime SIGKILLed: after a restart the event is delivered, once.
+#[test]
+fn an_event_committed_before_a_sigkill_is_delivered_after_restart() {
+    // First life: the services publish to a port where nothing listens, so every outbox row
+    // stays unsent.
+    let dead_broker = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        format!("http://127.0.0.1:{port}")
+    };
+    let shop = Shop::start_with(ShopOptions {
+        variables: vec![("broker_url".into(), dead_broker)],
+        ..Default::default()
+    });
+    let seller = user(&shop);
+    let ids: Vec<String> = (0..5)
+        .map(|i| {
+            sell(&shop, &seller, json!(10 + i))["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    // An update too, so the replica must end at version 1 for this one.
+    let resp = shop.put(
+        &format!("/api/tickets/{}", ids[0]),
+        Some(&seller),
+        json!({"title": "Moved", "price": 11}),
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text);
+    let unsent: i64 = rusqlite::Connection::open(shop.sqlite_path())
+        .unwrap()
+        .query_row(
+            "SELECT COUNT(*) FROM tickets_outbox WHERE sent_at IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(unsent, 6, "the events wait in the outbox");
+
+    let kept = shop.kill_keeping_state();
+    let shop = kept.restart();
+    let buyer = user(&shop);
+    let started = Instant::now();
+    for (n, id) in ids.iter().enumerate() {
+        let resp = order(&shop, &buyer, id);
+        assert_eq!(resp.status, 201, "{}", resp.text);
+        let expected_version = if n == 0 { 1 } else { 0 };
+        assert_eq!(
+            resp.json["ticket"]["version"], expected_version,
+            "{}",
+            resp.text
+        );
+        if n == 0 {
+            assert_eq!(resp.json["ticket"]["title"], "Moved");
+        }
+    }
+    eprintln!("delivered after restart within {:?}", started.elapsed());
+    wait_until("the outbox to drain", EVENTUAL, || {
+        let unsent: i64 = rusqlite::Connection::open(shop.sqlite_path())
+            .unwrap()
+            .query_row(
+                "SELECT COUNT(*) FROM tickets_outbox WHERE sent_at IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (unsent == 0).then_some(())
+    });
+    // Nothing duplicated: the orders replica holds each ticket once, at its version.
+    let db = rusqlite::Connection::open(shop.sqlite_path()).unwrap();
+    for (n, id) in ids.iter().enumerate() {
+        let (rows, version): (i64, i64) = db
+            .query_row(
+                "SELECT COUNT(*), MAX(version) FROM orders_tickets WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(rows, 1);
+        // Reserved by the order above: the reservation's ticket:updated bumps it once more.
+        assert!(version >= if n == 0 { 1 } else { 0 });
+    }
+}
+
+/// The fake must behave like Stripe where the shop depends on it.
+fn stripe_post(
+    stripe: &FakeStripe,
+    key: Option<&str>,
+    idem: Option<&str>,
+    body: &str,
+) -> support::Resp {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
+    if let Some(auth) = &auth {
+        headers.push(("authorization", auth.as_str()));
+    }
+    if let Some(idem) = idem {
+        headers.push(("idempotency-key", idem));
+    }
+    support::send(
+        "POST",
+        &format!("{}/v1/charges", stripe.base_url()),
+        &headers,
+        Some(body.as_bytes().to_vec()),
+    )
+}
+
+#[test]
+fn the_fake_stripe_behaves_like_stripe() {
+    let stripe = FakeStripe::start();
+    let ok = stripe_post(
+        &stripe,
+        Some(SECRET_KEY),
+        Some("k1"),
+        "amount=2000&currency=usd&source=tok_visa",
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.json["status"], "succeeded");
+    assert_eq!(ok.json["amount"], 2000);
+
+    let replay = stripe_post(
+        &stripe,
+        Some(SECRET_KEY),
+        Some("k1"),
+        "amount=2000&currency=usd&source=tok_visa",
+    );
+    assert_eq!(replay.json["id"], ok.json["id"]);
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    let misuse = stripe_post(
+        &stripe,
+        Some(SECRET_KEY),
+        Some("k1"),
+        "amount=3000&currency=usd&source=tok_visa",
+    );
+    assert_eq!(misuse.status, 400);
+    assert_eq!(misuse.json["error"]["type"], "idempotency_error");
+    assert_eq!(stripe.charges().len(), 1);
+
+    let declined = stripe_post(
+        &stripe,
+        Some(SECRET_KEY),
+        None,
+        "amount=2000&currency=usd&source=tok_chargeDeclined",
+    );
+    assert_eq!(declined.status, 402);
+    assert_eq!(declined.json["error"]["type"], "card_error");
+    assert_eq!(declined.json["error"]["message"], "Your card was declined.");
+    assert_eq!(stripe.charges().len(), 1);
+
+    assert_eq!(stripe_post(&stripe, None, None, "amount=2000").status, 401);
+    assert_eq!(
+        stripe_post(&stripe, Some("sk_test_wrong"), None, "amount=2000").status,
+        401
+    );
+    let small = stripe_post(
+        &stripe,
+        Some(SECRET_KEY),
+        None,
+        "amount=10&currency=usd&source=tok_visa",
+    );
+    assert_eq!(small.status, 400);
+    assert_eq!(small.json["error"]["code"], "amount_too_small");
+    let unknown = stripe_post(
+        &stripe,
+        Some(SECRET_KEY),
+        None,
+        "amount=2000&currency=usd&source=tok_nope",
+    );
+    assert_eq!(unknown.json["error"]["param"], "source");
+}

@@ -1,0 +1,388 @@
+//! A faithful fake of the part of Stripe's HTTP API that boxoffice uses, on 127.0.0.1, for
+//! tests (Stripe itself cannot be reached from here). It follows Stripe's documented
+//! behaviour: bearer-key authentication, form-encoded `POST /v1/charges`, the test tokens
+//! (`tok_visa`, `tok_chargeDeclined`, ...), the error body
+//! `{"error":{"type","code","decline_code","message","param"}}` with 400/401/402 statuses,
+//! and idempotency keys (a repeated key with the same parameters replays the first answer
+//! with `Idempotent-Replayed: true`; with other parameters it is a 400 `idempotency_error`).
+//! `GET /v1/charges` lists what was charged, so tests can count charges.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+
+/// The fake's secret key: tests give it to the shop as `stripe_secret_key`.
+pub const SECRET_KEY: &str = "sk_test_boxoffice_fake_0123456789";
+
+#[derive(Default)]
+struct State {
+    charges: Vec<Value>,
+    /// Idempotency key → (the request's parameters, the status and body first answered).
+    idempotent: HashMap<String, (Vec<(String, String)>, u16, Value)>,
+    requests: usize,
+}
+
+/// A running fake Stripe; stops when dropped.
+pub struct FakeStripe {
+    addr: SocketAddr,
+    state: Arc<Mutex<State>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeStripe {
+    pub fn start() -> FakeStripe {
+        let state = Arc::new(Mutex::new(State::default()));
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let shared = state.clone();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addr_tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    tokio::select! {
+                        _ = &mut stop_rx => break,
+                        accepted = listener.accept() => {
+                            let Ok((stream, _)) = accepted else { continue };
+                            let state = shared.clone();
+                            tokio::spawn(async move {
+                                let service = hyper::service::service_fn(move |req| {
+                                    let state = state.clone();
+                                    async move { Ok::<_, Infallible>(handle(&state, req).await) }
+                                });
+                                let _ = hyper::server::conn::http1::Builder::new()
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await;
+                            });
+                        }
+                    }
+                }
+            });
+        });
+        let addr = addr_rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the fake Stripe starts");
+        FakeStripe {
+            addr,
+            state,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// The base URL to give the shop as `stripe_api_base`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Every successful charge so far.
+    pub fn charges(&self) -> Vec<Value> {
+        self.state.lock().unwrap().charges.clone()
+    }
+
+    /// How many requests reached the fake.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+}
+
+impl Drop for FakeStripe {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn respond(status: u16, body: &Value, replayed: bool) -> Response<Full<Bytes>> {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(status).unwrap())
+        .header("content-type", "application/json")
+        .header("request-id", format!("req_{}", random_suffix()));
+    if replayed {
+        builder = builder.header("idempotent-replayed", "true");
+    }
+    builder
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+fn error(kind: &str, message: &str, extra: Value) -> Value {
+    let mut error = json!({"type": kind, "message": message});
+    if let (Some(error), Some(extra)) = (error.as_object_mut(), extra.as_object()) {
+        for (k, v) in extra {
+            error.insert(k.clone(), v.clone());
+        }
+    }
+    json!({ "error": error })
+}
+
+fn random_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(1);
+    format!(
+        "{:014x}{:010x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    state.lock().unwrap().requests += 1;
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+
+    let key = parts
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match key {
+        None => {
+            return respond(
+                401,
+                &error(
+                    "invalid_request_error",
+                    "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+                    json!({}),
+                ),
+                false,
+            )
+        }
+        Some(key) if key != SECRET_KEY => {
+            let shown = format!("{}****", &key[..key.len().min(8)]);
+            return respond(
+                401,
+                &error(
+                    "invalid_request_error",
+                    &format!("Invalid API Key provided: {shown}"),
+                    json!({}),
+                ),
+                false,
+            );
+        }
+        Some(_) => {}
+    }
+
+    let path = parts.uri.path();
+    match (parts.method.as_str(), path) {
+        ("POST", "/v1/charges") => {
+            let params: Vec<(String, String)> = form_urlencoded::parse(&body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let idempotency_key = parts
+                .headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            if let Some(key) = &idempotency_key {
+                let state = state.lock().unwrap();
+                if let Some((first_params, status, body)) = state.idempotent.get(key) {
+                    if *first_params == params {
+                        return respond(*status, body, true);
+                    }
+                    return respond(
+                        400,
+                        &error(
+                            "idempotency_error",
+                            &format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request."),
+                            json!({}),
+                        ),
+                        false,
+                    );
+                }
+            }
+            let (status, body, saved) = create_charge(state, &params);
+            // Stripe saves the result once the request started executing (charges and
+            // declines alike), not for requests refused by parameter validation.
+            if let (Some(key), true) = (idempotency_key, saved) {
+                state
+                    .lock()
+                    .unwrap()
+                    .idempotent
+                    .insert(key, (params, status, body.clone()));
+            }
+            respond(status, &body, false)
+        }
+        ("GET", "/v1/charges") => {
+            let data = state.lock().unwrap().charges.clone();
+            respond(
+                200,
+                &json!({"object": "list", "data": data, "has_more": false, "url": "/v1/charges"}),
+                false,
+            )
+        }
+        (method, path) => {
+            let found = if method == "GET" {
+                path.strip_prefix("/v1/charges/").and_then(|id| {
+                    state
+                        .lock()
+                        .unwrap()
+                        .charges
+                        .iter()
+                        .find(|c| c["id"] == id)
+                        .cloned()
+                })
+            } else {
+                None
+            };
+            match found {
+                Some(charge) => respond(200, &charge, false),
+                None => respond(
+                    404,
+                    &error(
+                        "invalid_request_error",
+                        &format!("Unrecognized request URL ({method}: {path})."),
+                        json!({}),
+                    ),
+                    false,
+                ),
+            }
+        }
+    }
+}
+
+/// Creates a charge; returns the status, the body and whether Stripe would save the
+/// answer for its idempotency key.
+fn create_charge(state: &Mutex<State>, params: &[(String, String)]) -> (u16, Value, bool) {
+    let param = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let invalid = |message: &str, param: &str, code: Option<&str>| {
+        let mut extra = json!({"param": param});
+        if let Some(code) = code {
+            extra["code"] = json!(code);
+        }
+        (400, error("invalid_request_error", message, extra), false)
+    };
+    let Some(amount) = param("amount") else {
+        return invalid(
+            "Missing required param: amount.",
+            "amount",
+            Some("parameter_missing"),
+        );
+    };
+    let Ok(amount) = amount.parse::<i64>() else {
+        return invalid("Invalid integer: ".to_string().as_str(), "amount", None);
+    };
+    let Some(currency) = param("currency") else {
+        return invalid(
+            "Missing required param: currency.",
+            "currency",
+            Some("parameter_missing"),
+        );
+    };
+    if currency != "usd" && currency != "eur" && currency != "gbp" {
+        return invalid(
+            &format!("Invalid currency: {currency}. Stripe currently supports these currencies: usd, eur, gbp, ..."),
+            "currency",
+            None,
+        );
+    }
+    if amount < 50 {
+        return invalid(
+            "Amount must be at least $0.50 usd",
+            "amount",
+            Some("amount_too_small"),
+        );
+    }
+    if amount > 99_999_999 {
+        return invalid(
+            "Amount must be no more than $999,999.99",
+            "amount",
+            Some("amount_too_large"),
+        );
+    }
+    let Some(source) = param("source") else {
+        return invalid("Must provide source or customer.", "source", None);
+    };
+    let card = |brand: &str, last4: &str| json!({"id": format!("card_{}", random_suffix()), "object": "card", "brand": brand, "last4": last4});
+    let decline = |code: &str, decline_code: Option<&str>, message: &str| {
+        let mut extra = json!({"code": code, "charge": format!("ch_{}", random_suffix())});
+        if let Some(d) = decline_code {
+            extra["decline_code"] = json!(d);
+        }
+        (402, error("card_error", message, extra), true)
+    };
+    let card = match source {
+        "tok_visa" => card("Visa", "4242"),
+        "tok_mastercard" => card("MasterCard", "4444"),
+        "tok_amex" => card("American Express", "8431"),
+        "tok_chargeDeclined" => {
+            return decline(
+                "card_declined",
+                Some("generic_decline"),
+                "Your card was declined.",
+            )
+        }
+        "tok_chargeDeclinedInsufficientFunds" => {
+            return decline(
+                "card_declined",
+                Some("insufficient_funds"),
+                "Your card has insufficient funds.",
+            )
+        }
+        "tok_chargeDeclinedExpiredCard" => {
+            return decline("expired_card", None, "Your card has expired.")
+        }
+        "tok_chargeDeclinedIncorrectCvc" => {
+            return decline(
+                "incorrect_cvc",
+                None,
+                "Your card's security code is incorrect.",
+            )
+        }
+        other => {
+            return invalid(
+                &format!("No such token: '{other}'"),
+                "source",
+                Some("resource_missing"),
+            )
+        }
+    };
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let charge = json!({
+        "id": format!("ch_{}", random_suffix()),
+        "object": "charge",
+        "amount": amount,
+        "amount_captured": amount,
+        "amount_refunded": 0,
+        "captured": true,
+        "currency": currency,
+        "description": param("description"),
+        "livemode": false,
+        "paid": true,
+        "refunded": false,
+        "source": card,
+        "status": "succeeded",
+        "created": created,
+    });
+    state.lock().unwrap().charges.push(charge.clone());
+    (200, charge, true)
+}
