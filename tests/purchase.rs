@@ -89,6 +89,17 @@ fn pay(shop: &Shop, buyer: &str, order_id: &str, token: &str) -> support::Resp {
     })
 }
 
+/// The version of the orders service's replica of a ticket, read from its table.
+fn replica_version(shop: &Shop, table: &str, id: &str) -> Option<i64> {
+    let db = rusqlite::Connection::open(shop.sqlite_path()).ok()?;
+    db.query_row(
+        &format!("SELECT version FROM {table} WHERE id = ?1"),
+        [id],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
 fn parse_time(iso: &str) -> chrono_like::Millis {
     chrono_like::parse(iso).unwrap_or_else(|| panic!("not ISO 8601: {iso}"))
 }
@@ -367,11 +378,29 @@ fn cancelled_and_expired_orders_cannot_be_paid() {
     );
     assert_eq!(resp.status, 204, "{}", resp.text);
     assert_eq!(get_order(&shop, &buyer, &cancelled)["status"], "cancelled");
-    let refused = wait_until("payments to learn of the cancellation", EVENTUAL, || {
-        let resp = pay(&shop, &buyer, &cancelled, "tok_visa");
-        (resp.status == 400).then_some(resp)
+    // Once payments has heard of the cancellation, paying is refused. (A payment racing the
+    // cancellation's event is refunded: see the refund test.)
+    let db = rusqlite::Connection::open(shop.sqlite_path()).unwrap();
+    wait_until("payments to learn of the cancellation", EVENTUAL, || {
+        let status: Option<String> = db
+            .query_row(
+                "SELECT status FROM payments_orders WHERE id = ?1",
+                [&cancelled],
+                |r| r.get(0),
+            )
+            .ok();
+        (status.as_deref() == Some("cancelled")).then_some(())
     });
-    refused.error_messages();
+    let refused = shop.post(
+        "/api/payments",
+        Some(&buyer),
+        json!({"token": "tok_visa", "orderId": cancelled}),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(
+        refused.error_messages(),
+        vec!["Cannot pay for a cancelled order"]
+    );
 
     let second = sell(&shop, &seller, json!(10))["id"]
         .as_str()
@@ -523,10 +552,11 @@ fn duplicated_and_reordered_events_leave_every_replica_correct() {
     }
     let buyer_id = "b0b000000000000000000001";
     let buyer = forge_session(TEST_JWT_KEY, buyer_id, "bob@example.test", 3600);
-    let placed = wait_until("orders to apply v2", EVENTUAL, || {
-        let resp = shop.post("/api/orders", Some(&buyer), json!({"ticketId": ticket_id}));
-        (resp.status == 201).then_some(resp)
+    wait_until("the orders replica to reach v2", EVENTUAL, || {
+        (replica_version(&shop, "orders_tickets", ticket_id) == Some(2)).then_some(())
     });
+    let placed = shop.post("/api/orders", Some(&buyer), json!({"ticketId": ticket_id}));
+    assert_eq!(placed.status, 201, "{}", placed.text);
     assert_eq!(placed.json["ticket"]["version"], 2, "{}", placed.text);
     assert_eq!(placed.json["ticket"]["title"], "Final title");
     assert_eq!(placed.json["ticket"]["price"], json!(30));
@@ -624,14 +654,13 @@ fn an_event_committed_before_a_sigkill_is_delivered_after_restart() {
     let buyer = user(&shop);
     let started = Instant::now();
     for (n, id) in ids.iter().enumerate() {
-        let resp = order(&shop, &buyer, id);
+        let version = if n == 0 { 1 } else { 0 };
+        wait_until("the replica after restart", EVENTUAL, || {
+            (replica_version(&shop, "orders_tickets", id) == Some(version)).then_some(())
+        });
+        let resp = shop.post("/api/orders", Some(&buyer), json!({"ticketId": id}));
         assert_eq!(resp.status, 201, "{}", resp.text);
-        let expected_version = if n == 0 { 1 } else { 0 };
-        assert_eq!(
-            resp.json["ticket"]["version"], expected_version,
-            "{}",
-            resp.text
-        );
+        assert_eq!(resp.json["ticket"]["version"], version, "{}", resp.text);
         if n == 0 {
             assert_eq!(resp.json["ticket"]["title"], "Moved");
         }
