@@ -779,3 +779,54 @@ fn the_fake_stripe_behaves_like_stripe() {
     );
     assert_eq!(unknown.json["error"]["param"], "source");
 }
+
+/// An expiry scheduled before a restart of the runtime still fires, on time, after it.
+#[test]
+fn an_expiry_survives_a_restart_of_the_runtime() {
+    let window = 5;
+    let shop = shop_with(None, window);
+    let seller = user(&shop);
+    let ticket_id = sell(&shop, &seller, json!(12))["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let buyer = user(&shop);
+    let placed = order(&shop, &buyer, &ticket_id);
+    assert_eq!(placed.status, 201, "{}", placed.text);
+    let order_id = placed.json["id"].as_str().unwrap().to_string();
+    let expires_at = parse_time(placed.json["expiresAt"].as_str().unwrap());
+    // Wait until the expiration service has the job, then kill the runtime.
+    let db = rusqlite::Connection::open(shop.sqlite_path()).unwrap();
+    wait_until("the expiry to be scheduled", EVENTUAL, || {
+        db.query_row(
+            "SELECT COUNT(*) FROM expiration_jobs WHERE order_id = ?1",
+            [&order_id],
+            |r| r.get::<_, i64>(0),
+        )
+        .ok()
+        .filter(|n| *n == 1)
+    });
+    drop(db);
+    let kept = shop.kill_keeping_state();
+    let shop = kept.restart_with(vec![(
+        "reservation_window_seconds".into(),
+        window.to_string(),
+    )]);
+    assert!(
+        chrono_like::now() < expires_at,
+        "the restart took longer than the reservation window"
+    );
+    let cancelled_at = wait_until(
+        "the order to expire",
+        Duration::from_secs(window + 15),
+        || (get_order(&shop, &buyer, &order_id)["status"] == "cancelled").then(chrono_like::now),
+    );
+    assert!(
+        cancelled_at <= expires_at + 2000 + 100,
+        "cancelled {}ms after expiresAt",
+        cancelled_at - expires_at
+    );
+    wait_until("the ticket to be relisted", EVENTUAL, || {
+        listed(&shop, &ticket_id).then_some(())
+    });
+}

@@ -399,9 +399,14 @@ pub struct KeptState {
 impl KeptState {
     /// Starts a new runtime on this state.
     pub fn restart(&self) -> Shop {
+        self.restart_with(Vec::new())
+    }
+
+    /// Starts a new runtime on this state with these variables.
+    pub fn restart_with(&self, variables: Vec<(String, String)>) -> Shop {
         Shop::start_with(ShopOptions {
+            variables,
             state_dir: Some(self.state_dir.clone()),
-            ..Default::default()
         })
     }
 }
