@@ -6,6 +6,9 @@
 //! and idempotency keys (a repeated key with the same parameters replays the first answer
 //! with `Idempotent-Replayed: true`; with other parameters it is a 400 `idempotency_error`).
 //! `GET /v1/charges` lists what was charged, so tests can count charges.
+//! `POST /v1/refunds` refunds a whole charge (`charge` required; an unknown one is a 400
+//! `resource_missing`, a refunded one a 400 `charge_already_refunded`), honours
+//! idempotency keys like charges, and marks the charge `refunded`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -25,6 +28,7 @@ pub const SECRET_KEY: &str = "sk_test_boxoffice_fake_0123456789";
 #[derive(Default)]
 struct State {
     charges: Vec<Value>,
+    refunds: Vec<Value>,
     /// Idempotency key → (the request's parameters, the status and body first answered).
     idempotent: HashMap<String, (Vec<(String, String)>, u16, Value)>,
     requests: usize,
@@ -91,6 +95,11 @@ impl FakeStripe {
     /// Every successful charge so far.
     pub fn charges(&self) -> Vec<Value> {
         self.state.lock().unwrap().charges.clone()
+    }
+
+    /// Every successful refund so far.
+    pub fn refunds(&self) -> Vec<Value> {
+        self.state.lock().unwrap().refunds.clone()
     }
 
     /// How many requests reached the fake.
@@ -186,7 +195,7 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
 
     let path = parts.uri.path();
     match (parts.method.as_str(), path) {
-        ("POST", "/v1/charges") => {
+        ("POST", "/v1/charges" | "/v1/refunds") => {
             let params: Vec<(String, String)> = form_urlencoded::parse(&body)
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
                 .collect();
@@ -212,7 +221,11 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
                     );
                 }
             }
-            let (status, body, saved) = create_charge(state, &params);
+            let (status, body, saved) = if path == "/v1/refunds" {
+                create_refund(state, &params)
+            } else {
+                create_charge(state, &params)
+            };
             // Stripe saves the result once the request started executing (charges and
             // declines alike), not for requests refused by parameter validation.
             if let (Some(key), true) = (idempotency_key, saved) {
@@ -385,4 +398,71 @@ fn create_charge(state: &Mutex<State>, params: &[(String, String)]) -> (u16, Val
     });
     state.lock().unwrap().charges.push(charge.clone());
     (200, charge, true)
+}
+
+/// Refunds a whole charge; returns the status, the body and whether Stripe would save the
+/// answer for its idempotency key.
+fn create_refund(state: &Mutex<State>, params: &[(String, String)]) -> (u16, Value, bool) {
+    let invalid = |message: &str, code: &str| {
+        (
+            400,
+            error(
+                "invalid_request_error",
+                message,
+                json!({"param": "charge", "code": code}),
+            ),
+            false,
+        )
+    };
+    let Some(charge_id) = params
+        .iter()
+        .find(|(k, _)| k == "charge")
+        .map(|(_, v)| v.as_str())
+    else {
+        return (
+            400,
+            error(
+                "invalid_request_error",
+                "One of the following params should be provided for this request: payment_intent or charge.",
+                json!({"code": "parameter_missing"}),
+            ),
+            false,
+        );
+    };
+    let mut state = state.lock().unwrap();
+    let Some(charge) = state.charges.iter_mut().find(|c| c["id"] == charge_id) else {
+        return invalid(
+            &format!("No such charge: '{charge_id}'"),
+            "resource_missing",
+        );
+    };
+    if charge["refunded"] == true {
+        let message = format!("Charge {charge_id} has already been refunded.");
+        return (
+            400,
+            error(
+                "invalid_request_error",
+                &message,
+                json!({"code": "charge_already_refunded"}),
+            ),
+            false,
+        );
+    }
+    let amount = charge["amount"].clone();
+    charge["refunded"] = json!(true);
+    charge["amount_refunded"] = amount.clone();
+    let refund = json!({
+        "id": format!("re_{}", random_suffix()),
+        "object": "refund",
+        "amount": amount,
+        "charge": charge_id,
+        "currency": charge["currency"].clone(),
+        "status": "succeeded",
+        "created": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    });
+    state.refunds.push(refund.clone());
+    (200, refund, true)
 }

@@ -1,7 +1,9 @@
 //! The rules of payments: which orders may be paid (bug 3 of the old app: never a
 //! cancelled, expired or paid one), and recording a charge together with its
-//! `payment:created`, at most once per order.
+//! `payment:created`, at most once per order; and which payments must be given back: a
+//! charge that landed on an order cancelled meanwhile (the replica had not heard yet).
 
+use boxoffice_shared::consume::{check_version, VersionCheck};
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::sql::{transaction, Db, SqlError};
 use boxoffice_shared::{ids, ApiError};
@@ -95,6 +97,25 @@ pub fn record(
     })
 }
 
+/// The charge to refund when `order:cancelled` at `cancelled_version` comes for an order
+/// whose replica is `replica` and whose payment not refunded yet is `unrefunded` (its
+/// Stripe charge id): that charge, when the event cancels the order now (the version rule
+/// says apply) or the replica has it cancelled already; nothing when there is no such
+/// payment, or when the event cannot apply yet (it will come again).
+pub fn refund_due(
+    replica: Option<&Order>,
+    cancelled_version: i64,
+    unrefunded: Option<String>,
+) -> Option<String> {
+    let replica = replica?;
+    let cancels = match check_version(Some(replica.version), cancelled_version) {
+        VersionCheck::Apply => true,
+        VersionCheck::AlreadyApplied => replica.status == OrderStatus::Cancelled,
+        VersionCheck::NotYet => false,
+    };
+    unrefunded.filter(|_| cancels)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,6 +168,28 @@ mod tests {
             payable(&db, &order.id, "u1", NOW),
             Err(ApiError::bad_request(ALREADY_PAID))
         );
+    }
+
+    #[test]
+    fn a_charge_is_refunded_when_its_order_is_cancelled() {
+        let charge = || Some("ch_1".to_owned());
+        let (_, order) = db_with_order(OrderStatus::Created);
+        assert_eq!(refund_due(Some(&order), 1, charge()), charge());
+        assert_eq!(refund_due(Some(&order), 1, None), None);
+        assert_eq!(refund_due(Some(&order), 2, charge()), None);
+        assert_eq!(refund_due(None, 1, charge()), None);
+        let cancelled = Order {
+            status: OrderStatus::Cancelled,
+            version: 1,
+            ..order.clone()
+        };
+        assert_eq!(refund_due(Some(&cancelled), 1, charge()), charge());
+        let complete = Order {
+            status: OrderStatus::Complete,
+            version: 1,
+            ..order
+        };
+        assert_eq!(refund_due(Some(&complete), 1, charge()), None);
     }
 
     #[test]

@@ -33,16 +33,16 @@ pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
     let result = match (&request.method, request.segments().as_slice()) {
         (Method::Post, ["api", "payments"]) => pay(request, env).await,
         (Method::Post, ["internal", "events", "payments"]) => {
-            return consume::answer(SERVICE, receive(request, env))
+            return consume::answer(SERVICE, receive(request, env).await)
         }
         _ => Err(ApiError::NotFound),
     };
     result.unwrap_or_else(|e| e.to_response())
 }
 
-fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
+async fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
     let delivery = Delivery::parse(request)?;
-    events::receive(env.db.get()?, &delivery, env.now_ms)
+    events::receive(env.db.get()?, &env.stripe, &delivery, env.now_ms).await
 }
 
 async fn pay(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {

@@ -1,6 +1,8 @@
 //! The payments service's tables: its replica of orders (what a payment needs to know),
 //! the payments made (one per order at most: `order_id` is UNIQUE), and the outbox and
-//! processed-event ids. Money is integer cents, times unix milliseconds.
+//! processed-event ids. Money is integer cents, times unix milliseconds. A payment whose
+//! order was cancelled meanwhile is refunded: `refunded_at` (and Stripe's `refund_id`,
+//! unknown when Stripe said the charge was refunded already) are then set.
 
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::sql::{Db, Row, SqlError};
@@ -25,7 +27,9 @@ pub fn migrations() -> Vec<String> {
             order_id TEXT NOT NULL UNIQUE, \
             stripe_id TEXT NOT NULL, \
             amount_cents BIGINT NOT NULL, \
-            created_at BIGINT NOT NULL)"
+            created_at BIGINT NOT NULL, \
+            refunded_at BIGINT, \
+            refund_id TEXT)"
             .to_owned(),
         outbox::create_table(SERVICE),
         consume::create_processed_table(SERVICE),
@@ -117,4 +121,31 @@ pub fn insert_payment(db: &dyn Db, payment: &Payment, now_ms: i64) -> Result<(),
         ],
     )?;
     Ok(())
+}
+
+/// The charge of order `order_id` still to refund: its Stripe charge id, if the order has
+/// a payment not refunded yet.
+pub fn unrefunded_charge(db: &dyn Db, order_id: &str) -> Result<Option<String>, SqlError> {
+    db.query(
+        "SELECT stripe_id FROM payments_payments WHERE order_id = $1 AND refunded_at IS NULL",
+        &[order_id.into()],
+    )?
+    .first()
+    .map(|row| row.text("stripe_id"))
+    .transpose()
+}
+
+/// Records that order `order_id`'s payment was refunded at `now_ms` (as `refund_id`, when
+/// known); false when there was nothing left to refund.
+pub fn mark_refunded(
+    db: &dyn Db,
+    order_id: &str,
+    refund_id: Option<&str>,
+    now_ms: i64,
+) -> Result<bool, SqlError> {
+    Ok(db.execute(
+        "UPDATE payments_payments SET refunded_at = $1, refund_id = $2 \
+         WHERE order_id = $3 AND refunded_at IS NULL",
+        &[now_ms.into(), refund_id.into(), order_id.into()],
+    )? == 1)
 }

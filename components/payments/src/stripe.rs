@@ -6,6 +6,9 @@
 //! concurrent request never charges twice. Stripe remembers a declined charge under its
 //! key too, so after each decline the next attempt uses a fresh key
 //! (`boxoffice-order-<orderId>-<declines>`): nothing was charged under the old one.
+//!
+//! Refunding a charge (`POST /v1/refunds`) is the compensation for a payment that landed
+//! on an order cancelled meanwhile; its key is `boxoffice-refund-<orderId>`, one per order.
 
 use boxoffice_shared::http::{self, OutboundResponse};
 use boxoffice_shared::kv::KeyValue;
@@ -57,6 +60,10 @@ impl Stripe {
 
     /// The headers of a charge request.
     pub fn headers(&self, charge: &Charge) -> Vec<(String, String)> {
+        self.keyed_headers(&charge.idempotency_key)
+    }
+
+    fn keyed_headers(&self, idempotency_key: &str) -> Vec<(String, String)> {
         vec![
             (
                 "content-type".to_owned(),
@@ -66,8 +73,30 @@ impl Stripe {
                 "authorization".to_owned(),
                 format!("Bearer {}", self.secret_key.trim()),
             ),
-            ("idempotency-key".to_owned(), charge.idempotency_key.clone()),
+            ("idempotency-key".to_owned(), idempotency_key.to_owned()),
         ]
+    }
+
+    /// The refunds endpoint.
+    pub fn refunds_url(&self) -> String {
+        format!("{}/v1/refunds", self.api_base.trim().trim_end_matches('/'))
+    }
+
+    /// The headers of a refund of order `order_id`'s charge.
+    pub fn refund_headers(&self, order_id: &str) -> Vec<(String, String)> {
+        self.keyed_headers(&refund_idempotency_key(order_id))
+    }
+
+    /// Refunds the whole charge `charge_id` of order `order_id`; what became of it, or
+    /// the broker's answer when it cannot be done now (503) or ever (400).
+    pub async fn refund(&self, order_id: &str, charge_id: &str) -> Result<Refunded, ApiError> {
+        let answer = http::post(
+            &self.refunds_url(),
+            &self.refund_headers(order_id),
+            refund_body(charge_id),
+        )
+        .await;
+        interpret_refund(answer)
     }
 
     /// Charges the card; the Stripe charge id, or what to answer the buyer.
@@ -94,6 +123,69 @@ pub fn form_body(charge: &Charge) -> Vec<u8> {
         )
         .finish()
         .into_bytes()
+}
+
+/// The form-encoded body of a refund: the whole charge.
+pub fn refund_body(charge_id: &str) -> Vec<u8> {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("charge", charge_id)
+        .finish()
+        .into_bytes()
+}
+
+/// The idempotency key of the refund of order `order_id` (one refund per order).
+pub fn refund_idempotency_key(order_id: &str) -> String {
+    format!("boxoffice-refund-{order_id}")
+}
+
+/// What became of a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refunded {
+    /// Refunded now (or replayed under the same key): Stripe's refund id.
+    Now(String),
+    /// Stripe says the charge was refunded already (`charge_already_refunded`).
+    Before,
+}
+
+impl Refunded {
+    /// The refund id, when known.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::Now(id) => Some(id),
+            Self::Before => None,
+        }
+    }
+}
+
+/// What Stripe's answer to a refund means: 2xx refunded (its id); 400
+/// `charge_already_refunded` done already; other 400/402/404 refusals can never succeed
+/// (400, so the broker dead-letters the event for an operator); anything else, or no
+/// answer (unreachable, 5xx, 429, a bad key), 503 so the broker retries.
+pub fn interpret_refund(answer: Result<OutboundResponse, String>) -> Result<Refunded, ApiError> {
+    let response = answer.map_err(refund_later)?;
+    let body_text = || String::from_utf8_lossy(&response.body).into_owned();
+    match response.status {
+        200..=299 => serde_json::from_slice::<ChargeBody>(&response.body)
+            .map(|refund| Refunded::Now(refund.id))
+            .map_err(|_| refund_later(format!("a refund without an id: {}", body_text()))),
+        status @ (400 | 402 | 404) => {
+            let error = parse_error(&response.body);
+            if status == 400
+                && error.as_ref().and_then(|e| e.code.as_deref()) == Some("charge_already_refunded")
+            {
+                return Ok(Refunded::Before);
+            }
+            Err(ApiError::bad_request(format!(
+                "stripe refused a refund ({status}): {}",
+                body_text()
+            )))
+        }
+        status => Err(refund_later(format!("status {status}: {}", body_text()))),
+    }
+}
+
+fn refund_later(cause: String) -> ApiError {
+    ApiError::ServiceUnavailable(format!("stripe: refund not made, try again: {cause}"))
 }
 
 fn declines_key(order_id: &str) -> String {
@@ -320,6 +412,63 @@ mod tests {
             unconfigured.require_configured(),
             Err(ApiError::Unavailable(NOT_CONFIGURED.into()))
         );
+    }
+
+    #[test]
+    fn refunds_are_form_encoded_with_one_key_per_order() {
+        let stripe = Stripe {
+            secret_key: "sk_test_1".into(),
+            api_base: "http://stripe.local:12111/".into(),
+        };
+        assert_eq!(stripe.refunds_url(), "http://stripe.local:12111/v1/refunds");
+        assert_eq!(
+            String::from_utf8(refund_body("ch_1&x")).unwrap(),
+            "charge=ch_1%26x"
+        );
+        let headers = stripe.refund_headers("o1");
+        assert!(headers.contains(&("authorization".into(), "Bearer sk_test_1".into())));
+        assert!(headers.contains(&("idempotency-key".into(), "boxoffice-refund-o1".into())));
+        assert!(headers.contains(&(
+            "content-type".into(),
+            "application/x-www-form-urlencoded".into()
+        )));
+    }
+
+    #[test]
+    fn refund_answers_mean_done_try_again_or_never() {
+        let ok = answer(
+            200,
+            r#"{"id":"re_1","object":"refund","amount":2000,"charge":"ch_1","status":"succeeded"}"#,
+        );
+        assert_eq!(interpret_refund(ok), Ok(Refunded::Now("re_1".into())));
+        assert_eq!(Refunded::Now("re_1".into()).id(), Some("re_1"));
+        let already = answer(
+            400,
+            r#"{"error":{"type":"invalid_request_error","code":"charge_already_refunded",
+                "message":"Charge ch_1 has already been refunded."}}"#,
+        );
+        assert_eq!(interpret_refund(already), Ok(Refunded::Before));
+        assert_eq!(Refunded::Before.id(), None);
+        let missing = answer(
+            400,
+            r#"{"error":{"type":"invalid_request_error","code":"resource_missing",
+                "message":"No such charge: 'ch_x'","param":"charge"}}"#,
+        );
+        assert_eq!(interpret_refund(missing).unwrap_err().status(), 400);
+        assert_eq!(
+            interpret_refund(answer(400, "nope")).unwrap_err().status(),
+            400
+        );
+        for status in [401, 403, 409, 429, 500, 502, 503] {
+            let e = interpret_refund(answer(status, r#"{"error":{"type":"api_error"}}"#));
+            assert_eq!(e.unwrap_err().status(), 503, "{status}");
+        }
+        assert_eq!(
+            interpret_refund(answer(200, "{}")).unwrap_err().status(),
+            503
+        );
+        let unreachable = interpret_refund(Err("connection refused".into()));
+        assert_eq!(unreachable.unwrap_err().status(), 503);
     }
 
     #[test]
