@@ -830,3 +830,61 @@ fn an_expiry_survives_a_restart_of_the_runtime() {
         listed(&shop, &ticket_id).then_some(())
     });
 }
+
+/// Compensation: a charge that lands on an order the orders service has cancelled meanwhile
+/// is refunded through Stripe when payments learns of the cancellation. The crossing is
+/// staged with injected events: payments hears of the order, the buyer pays, then the
+/// cancellation arrives.
+#[test]
+fn a_charge_for_an_order_cancelled_meanwhile_is_refunded() {
+    let stripe = FakeStripe::start();
+    let shop = shop_with(Some(&stripe), 600);
+    let broker = shop.runtime().broker.clone().expect("up runs a broker");
+    let buyer_id = "b0b000000000000000000002";
+    let buyer = forge_session(TEST_JWT_KEY, buyer_id, "carol@example.test", 3600);
+    let order_id = "0dd000000000000000000002";
+    let created = json!({
+        "id": order_id, "version": 0, "status": "created", "userId": buyer_id,
+        "expiresAt": "2099-01-01T00:00:00.000Z",
+        "ticket": {"id": "7ee7000000000000000000bb", "price": 33}
+    });
+    publish(
+        &broker,
+        "order:created",
+        "inj-c0",
+        "/tests/injector",
+        &created,
+    );
+    let paid = pay(&shop, &buyer, order_id, "tok_visa");
+    assert_eq!(paid.status, 201, "{}", paid.text);
+    assert_eq!(stripe.charges().len(), 1);
+    assert!(stripe.refunds().is_empty());
+
+    let cancelled =
+        json!({"id": order_id, "version": 1, "ticket": {"id": "7ee7000000000000000000bb"}});
+    publish(
+        &broker,
+        "order:cancelled",
+        "inj-c1",
+        "/tests/injector",
+        &cancelled,
+    );
+    let refunds = wait_until("the refund", EVENTUAL, || {
+        let refunds = stripe.refunds();
+        (!refunds.is_empty()).then_some(refunds)
+    });
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["charge"], stripe.charges()[0]["id"]);
+    assert_eq!(refunds[0]["amount"], 3300);
+    // Duplicates of the cancellation, and the ticks that follow, refund nothing more.
+    publish(
+        &broker,
+        "order:cancelled",
+        "inj-c1-again",
+        "/tests/injector",
+        &cancelled,
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(stripe.refunds().len(), 1);
+    assert_eq!(stripe.charges()[0]["refunded"], true);
+}

@@ -27,8 +27,8 @@ pub fn publish(tx: &dyn Db, event: &Event, now_ms: i64) -> Result<(), SqlError> 
     outbox::enqueue(tx, SERVICE, event, now_ms).map(drop)
 }
 
-/// Applies a delivery from the broker, once. A tick needs no work here: the relay that
-/// follows every delivery re-sends the outbox.
+/// Applies a delivery from the broker, once. On a tick it refunds what
+/// [`refund_cancelled`] finds; the relay that follows every delivery re-sends the outbox.
 pub async fn receive(
     db: &dyn Db,
     stripe: &Stripe,
@@ -36,7 +36,7 @@ pub async fn receive(
     now_ms: i64,
 ) -> Result<(), ApiError> {
     match delivery {
-        Delivery::Tick => Ok(()),
+        Delivery::Tick => refund_cancelled(db, stripe, now_ms).await,
         Delivery::Event(event) => {
             let refunded = match &event.event {
                 Event::OrderCancelled(order) => {
@@ -47,6 +47,21 @@ pub async fn receive(
             apply(db, event, refunded.as_ref(), now_ms)
         }
     }
+}
+
+/// Refunds every recorded payment whose order is cancelled and that is not refunded yet.
+///
+/// `order:cancelled` refunds a payment it finds, but a charge in flight when the
+/// cancellation is applied is recorded after it, and nothing else would give that money
+/// back. Whatever the order of the two commits, this finds it on the next tick; Stripe's
+/// idempotency key (`boxoffice-refund-<order>`) keeps a refund from happening twice.
+async fn refund_cancelled(db: &dyn Db, stripe: &Stripe, now_ms: i64) -> Result<(), ApiError> {
+    for (order_id, charge) in storage::unrefunded_charges_of_cancelled_orders(db)? {
+        let refunded = stripe.refund(&order_id, &charge).await?;
+        storage::mark_refunded(db, &order_id, refunded.id(), now_ms)?;
+        eprintln!("payments: refunded charge {charge} of cancelled order {order_id}");
+    }
+    Ok(())
 }
 
 /// Refunds the charge of order `order_id` if `order:cancelled` at `version` makes it due

@@ -217,4 +217,24 @@ mod tests {
             serde_json::json!({"id": payment.id, "orderId": order.id, "stripeId": "ch_1"})
         );
     }
+
+    #[test]
+    fn a_payment_recorded_after_its_order_was_cancelled_is_found_for_a_refund() {
+        let (db, order) = db_with_order(OrderStatus::Cancelled);
+        record(&db, &order, "ch_late", NOW).unwrap();
+        assert_eq!(
+            storage::unrefunded_charges_of_cancelled_orders(&db).unwrap(),
+            vec![(order.id.clone(), "ch_late".to_string())]
+        );
+        assert!(storage::mark_refunded(&db, &order.id, Some("re_1"), NOW).unwrap());
+        assert!(storage::unrefunded_charges_of_cancelled_orders(&db)
+            .unwrap()
+            .is_empty());
+
+        let (live, order) = db_with_order(OrderStatus::Created);
+        record(&live, &order, "ch_ok", NOW).unwrap();
+        assert!(storage::unrefunded_charges_of_cancelled_orders(&live)
+            .unwrap()
+            .is_empty());
+    }
 }

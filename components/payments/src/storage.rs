@@ -135,6 +135,23 @@ pub fn unrefunded_charge(db: &dyn Db, order_id: &str) -> Result<Option<String>, 
     .transpose()
 }
 
+/// (order id, Stripe charge id) of every payment not refunded whose order the replica has
+/// cancelled.
+pub fn unrefunded_charges_of_cancelled_orders(
+    db: &dyn Db,
+) -> Result<Vec<(String, String)>, SqlError> {
+    db.query(
+        "SELECT p.order_id, p.stripe_id FROM payments_payments p \
+         JOIN payments_orders o ON o.id = p.order_id \
+         WHERE o.status = $1 AND p.refunded_at IS NULL \
+         ORDER BY p.created_at",
+        &[OrderStatus::Cancelled.as_str().into()],
+    )?
+    .iter()
+    .map(|row| Ok((row.text("order_id")?, row.text("stripe_id")?)))
+    .collect()
+}
+
 /// Records that order `order_id`'s payment was refunded at `now_ms` (as `refund_id`, when
 /// known); false when there was nothing left to refund.
 pub fn mark_refunded(
