@@ -25,12 +25,19 @@ use serde_json::{json, Value};
 /// The fake's secret key: tests give it to the shop as `stripe_secret_key`.
 pub const SECRET_KEY: &str = "sk_test_boxoffice_fake_0123456789";
 
+/// What Stripe remembers of a request made with an idempotency key: its parameters, and
+/// the status and body it first answered.
+struct Remembered {
+    params: Vec<(String, String)>,
+    status: u16,
+    body: Value,
+}
+
 #[derive(Default)]
 struct State {
     charges: Vec<Value>,
     refunds: Vec<Value>,
-    /// Idempotency key → (the request's parameters, the status and body first answered).
-    idempotent: HashMap<String, (Vec<(String, String)>, u16, Value)>,
+    idempotent: HashMap<String, Remembered>,
     requests: usize,
 }
 
@@ -204,11 +211,13 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
                 .get("idempotency-key")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
+            // One lock over look-up, execution and saving: a concurrent request with the same
+            // key sees the first one's answer, as on Stripe, never a second execution.
+            let mut state = state.lock().unwrap();
             if let Some(key) = &idempotency_key {
-                let state = state.lock().unwrap();
-                if let Some((first_params, status, body)) = state.idempotent.get(key) {
-                    if *first_params == params {
-                        return respond(*status, body, true);
+                if let Some(first) = state.idempotent.get(key) {
+                    if first.params == params {
+                        return respond(first.status, &first.body, true);
                     }
                     return respond(
                         400,
@@ -222,18 +231,21 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
                 }
             }
             let (status, body, saved) = if path == "/v1/refunds" {
-                create_refund(state, &params)
+                create_refund(&mut state, &params)
             } else {
-                create_charge(state, &params)
+                create_charge(&mut state, &params)
             };
             // Stripe saves the result once the request started executing (charges and
             // declines alike), not for requests refused by parameter validation.
             if let (Some(key), true) = (idempotency_key, saved) {
-                state
-                    .lock()
-                    .unwrap()
-                    .idempotent
-                    .insert(key, (params, status, body.clone()));
+                state.idempotent.insert(
+                    key,
+                    Remembered {
+                        params,
+                        status,
+                        body: body.clone(),
+                    },
+                );
             }
             respond(status, &body, false)
         }
@@ -277,7 +289,7 @@ async fn handle(state: &Mutex<State>, req: Request<Incoming>) -> Response<Full<B
 
 /// Creates a charge; returns the status, the body and whether Stripe would save the
 /// answer for its idempotency key.
-fn create_charge(state: &Mutex<State>, params: &[(String, String)]) -> (u16, Value, bool) {
+fn create_charge(state: &mut State, params: &[(String, String)]) -> (u16, Value, bool) {
     let param = |name: &str| {
         params
             .iter()
@@ -396,13 +408,13 @@ fn create_charge(state: &Mutex<State>, params: &[(String, String)]) -> (u16, Val
         "status": "succeeded",
         "created": created,
     });
-    state.lock().unwrap().charges.push(charge.clone());
+    state.charges.push(charge.clone());
     (200, charge, true)
 }
 
 /// Refunds a whole charge; returns the status, the body and whether Stripe would save the
 /// answer for its idempotency key.
-fn create_refund(state: &Mutex<State>, params: &[(String, String)]) -> (u16, Value, bool) {
+fn create_refund(state: &mut State, params: &[(String, String)]) -> (u16, Value, bool) {
     let invalid = |message: &str, code: &str| {
         (
             400,
@@ -429,7 +441,7 @@ fn create_refund(state: &Mutex<State>, params: &[(String, String)]) -> (u16, Val
             false,
         );
     };
-    let mut state = state.lock().unwrap();
+
     let Some(charge) = state.charges.iter_mut().find(|c| c["id"] == charge_id) else {
         return invalid(
             &format!("No such charge: '{charge_id}'"),
