@@ -260,10 +260,17 @@ fn port_in_use_is_a_one_line_error() {
     let addr = taken.local_addr().unwrap().to_string();
     let state = tempfile::tempdir().unwrap();
     let mut cmd = boxoffice();
-    cmd.args(["up", "--listen", &addr, "--manifest"])
-        .arg(probe_manifest())
-        .arg("--state-dir")
-        .arg(state.path());
+    cmd.args([
+        "up",
+        "--broker-listen",
+        "127.0.0.1:0",
+        "--listen",
+        &addr,
+        "--manifest",
+    ])
+    .arg(probe_manifest())
+    .arg("--state-dir")
+    .arg(state.path());
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["cannot listen on", &addr]);
 }
@@ -273,11 +280,18 @@ fn run_manifest(text: &str, args: &[&str]) -> (Option<i32>, String) {
     let manifest = dir.path().join("spin.toml");
     std::fs::write(&manifest, text).unwrap();
     let mut cmd = boxoffice();
-    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"])
-        .arg(&manifest)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .args(args);
+    cmd.args([
+        "up",
+        "--broker-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--manifest",
+    ])
+    .arg(&manifest)
+    .arg("--state-dir")
+    .arg(dir.path().join("state"))
+    .args(args);
     run_to_exit(cmd)
 }
 
@@ -300,8 +314,15 @@ fn bad_manifests_are_one_line_errors() {
 
     let missing = tempfile::tempdir().unwrap().path().join("absent.toml");
     let mut cmd = boxoffice();
-    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"])
-        .arg(&missing);
+    cmd.args([
+        "up",
+        "--broker-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--manifest",
+    ])
+    .arg(&missing);
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["cannot read manifest"]);
 }
@@ -344,12 +365,19 @@ fn unknown_runtime_config_type_is_a_one_line_error() {
     let config = dir.path().join("runtime-config.toml");
     std::fs::write(&config, "[key_value_store.default]\ntype = \"dynamo\"\n").unwrap();
     let mut cmd = boxoffice();
-    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"])
-        .arg(probe_manifest())
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--runtime-config")
-        .arg(&config);
+    cmd.args([
+        "up",
+        "--broker-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--manifest",
+    ])
+    .arg(probe_manifest())
+    .arg("--state-dir")
+    .arg(dir.path().join("state"))
+    .arg("--runtime-config")
+    .arg(&config);
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["unsupported type `dynamo`"]);
 }
@@ -380,10 +408,17 @@ fn a_component_importing_an_unprovided_interface_fails_at_startup() {
     build_fixtures();
     let state = tempfile::tempdir().unwrap();
     let mut cmd = boxoffice();
-    cmd.args(["up", "--listen", "127.0.0.1:0", "--manifest"])
-        .arg(fixtures().join("probe-llm.toml"))
-        .arg("--state-dir")
-        .arg(state.path());
+    cmd.args([
+        "up",
+        "--broker-listen",
+        "127.0.0.1:0",
+        "--listen",
+        "127.0.0.1:0",
+        "--manifest",
+    ])
+    .arg(fixtures().join("probe-llm.toml"))
+    .arg("--state-dir")
+    .arg(state.path());
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["probe-llm", "fermyon:spin/llm@2.0.0"]);
 }
