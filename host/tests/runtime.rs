@@ -38,6 +38,22 @@ fn probe_wasm() -> PathBuf {
     workspace_root().join("target/wasm32-wasip2/release/probe.wasm")
 }
 
+/// `boxoffice up` listening on `listen` (its broker on a free port) for `manifest`: the
+/// start of every command line here that is expected to fail before serving.
+fn up_command(listen: &str, manifest: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = boxoffice();
+    cmd.args([
+        "up",
+        "--broker-listen",
+        "127.0.0.1:0",
+        "--listen",
+        listen,
+        "--manifest",
+    ])
+    .arg(manifest);
+    cmd
+}
+
 /// Starts `boxoffice up` on a fixture manifest, with the fixtures built.
 fn start(manifest: &Path, state: &Path) -> Runtime {
     start_with(manifest, state, &[], &[])
@@ -259,18 +275,8 @@ fn port_in_use_is_a_one_line_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = boxoffice();
-    cmd.args([
-        "up",
-        "--broker-listen",
-        "127.0.0.1:0",
-        "--listen",
-        &addr,
-        "--manifest",
-    ])
-    .arg(probe_manifest())
-    .arg("--state-dir")
-    .arg(state.path());
+    let mut cmd = up_command(&addr, probe_manifest());
+    cmd.arg("--state-dir").arg(state.path());
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["cannot listen on", &addr]);
 }
@@ -279,19 +285,10 @@ fn run_manifest(text: &str, args: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().unwrap();
     let manifest = dir.path().join("spin.toml");
     std::fs::write(&manifest, text).unwrap();
-    let mut cmd = boxoffice();
-    cmd.args([
-        "up",
-        "--broker-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--manifest",
-    ])
-    .arg(&manifest)
-    .arg("--state-dir")
-    .arg(dir.path().join("state"))
-    .args(args);
+    let mut cmd = up_command("127.0.0.1:0", &manifest);
+    cmd.arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .args(args);
     run_to_exit(cmd)
 }
 
@@ -313,17 +310,7 @@ fn bad_manifests_are_one_line_errors() {
     assert_one_line_error(code, &stderr, &["component `c`", "no build command"]);
 
     let missing = tempfile::tempdir().unwrap().path().join("absent.toml");
-    let mut cmd = boxoffice();
-    cmd.args([
-        "up",
-        "--broker-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--manifest",
-    ])
-    .arg(&missing);
-    let (code, stderr) = run_to_exit(cmd);
+    let (code, stderr) = run_to_exit(up_command("127.0.0.1:0", &missing));
     assert_one_line_error(code, &stderr, &["cannot read manifest"]);
 }
 
@@ -364,20 +351,11 @@ fn unknown_runtime_config_type_is_a_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("runtime-config.toml");
     std::fs::write(&config, "[key_value_store.default]\ntype = \"dynamo\"\n").unwrap();
-    let mut cmd = boxoffice();
-    cmd.args([
-        "up",
-        "--broker-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--manifest",
-    ])
-    .arg(probe_manifest())
-    .arg("--state-dir")
-    .arg(dir.path().join("state"))
-    .arg("--runtime-config")
-    .arg(&config);
+    let mut cmd = up_command("127.0.0.1:0", probe_manifest());
+    cmd.arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--runtime-config")
+        .arg(&config);
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["unsupported type `dynamo`"]);
 }
@@ -407,18 +385,8 @@ fn a_runtime_config_moves_the_default_store() {
 fn a_component_importing_an_unprovided_interface_fails_at_startup() {
     build_fixtures();
     let state = tempfile::tempdir().unwrap();
-    let mut cmd = boxoffice();
-    cmd.args([
-        "up",
-        "--broker-listen",
-        "127.0.0.1:0",
-        "--listen",
-        "127.0.0.1:0",
-        "--manifest",
-    ])
-    .arg(fixtures().join("probe-llm.toml"))
-    .arg("--state-dir")
-    .arg(state.path());
+    let mut cmd = up_command("127.0.0.1:0", fixtures().join("probe-llm.toml"));
+    cmd.arg("--state-dir").arg(state.path());
     let (code, stderr) = run_to_exit(cmd);
     assert_one_line_error(code, &stderr, &["probe-llm", "fermyon:spin/llm@2.0.0"]);
 }
