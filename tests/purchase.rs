@@ -45,6 +45,21 @@ fn sell(shop: &Shop, seller: &str, price: Value) -> Value {
     resp.json
 }
 
+/// Sells a ticket and returns its id.
+fn sell_id(shop: &Shop, seller: &str, price: Value) -> String {
+    sell(shop, seller, price)["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Sells `count` tickets priced 10, 11, ... and returns their ids.
+fn sell_many(shop: &Shop, seller: &str, count: u64) -> Vec<String> {
+    (0..count)
+        .map(|i| sell_id(shop, seller, json!(10 + i)))
+        .collect()
+}
+
 /// Places an order, retrying while the orders service has not yet heard of the ticket
 /// (its replica is filled by `ticket:created`, asynchronously). Returns the first answer
 /// that is not that 404.
@@ -331,10 +346,7 @@ fn a_declined_card_is_a_clear_400_and_the_order_stays_payable() {
     let stripe = FakeStripe::start();
     let shop = shop_with(Some(&stripe), 120);
     let seller = user(&shop);
-    let ticket_id = sell(&shop, &seller, json!(10))["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ticket_id = sell_id(&shop, &seller, json!(10));
     let buyer = user(&shop);
     let order_id = order(&shop, &buyer, &ticket_id).json["id"]
         .as_str()
@@ -362,10 +374,7 @@ fn cancelled_and_expired_orders_cannot_be_paid() {
     let seller = user(&shop);
     let buyer = user(&shop);
 
-    let first = sell(&shop, &seller, json!(10))["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = sell_id(&shop, &seller, json!(10));
     let cancelled = order(&shop, &buyer, &first).json["id"]
         .as_str()
         .unwrap()
@@ -402,10 +411,7 @@ fn cancelled_and_expired_orders_cannot_be_paid() {
         vec!["Cannot pay for a cancelled order"]
     );
 
-    let second = sell(&shop, &seller, json!(10))["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let second = sell_id(&shop, &seller, json!(10));
     let expiring = order(&shop, &buyer, &second).json;
     let expires_at = parse_time(expiring["expiresAt"].as_str().unwrap());
     let expiring = expiring["id"].as_str().unwrap().to_string();
@@ -423,14 +429,7 @@ fn cancelled_and_expired_orders_cannot_be_paid() {
 fn two_hundred_orders_for_twenty_tickets_from_fifty_users_make_exactly_twenty() {
     let shop = shop_with(None, 600);
     let seller = user(&shop);
-    let tickets: Vec<String> = (0..20)
-        .map(|i| {
-            sell(&shop, &seller, json!(10 + i))["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let tickets: Vec<String> = sell_many(&shop, &seller, 20);
     let buyers: Vec<String> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..50).map(|_| s.spawn(|| user(&shop))).collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
@@ -624,14 +623,7 @@ fn an_event_committed_before_a_sigkill_is_delivered_after_restart() {
         ..Default::default()
     });
     let seller = user(&shop);
-    let ids: Vec<String> = (0..5)
-        .map(|i| {
-            sell(&shop, &seller, json!(10 + i))["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let ids: Vec<String> = sell_many(&shop, &seller, 5);
     // An update too, so the replica must end at version 1 for this one.
     let resp = shop.put(
         &format!("/api/tickets/{}", ids[0]),
@@ -786,10 +778,7 @@ fn an_expiry_survives_a_restart_of_the_runtime() {
     let window = 5;
     let shop = shop_with(None, window);
     let seller = user(&shop);
-    let ticket_id = sell(&shop, &seller, json!(12))["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ticket_id = sell_id(&shop, &seller, json!(12));
     let buyer = user(&shop);
     let placed = order(&shop, &buyer, &ticket_id);
     assert_eq!(placed.status, 201, "{}", placed.text);
