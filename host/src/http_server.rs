@@ -18,7 +18,7 @@ use wasmtime_wasi_http::WasiBody;
 use crate::broker::subscriptions::TICK_TYPE;
 use crate::outbound_http::Destination;
 use crate::router::RouteMatch;
-use crate::runtime::App;
+use crate::runtime::{App, InvokeError};
 
 /// The largest request body a component is given; larger ones get a 413.
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -156,7 +156,14 @@ pub async fn handle_chained(
 async fn invoke(app: &App, component: &str, request: Request<WasiBody>) -> Response<WasiBody> {
     match app.invoke(component, request).await {
         Ok(response) => response,
-        Err(e) => {
+        Err(e @ InvokeError::Timeout { .. }) => {
+            tracing::warn!("{e}");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service did not answer in time; try again shortly",
+            )
+        }
+        Err(InvokeError::Failed(e)) => {
             tracing::error!("{e}: {}", e.root_cause());
             tracing::debug!("{e:?}");
             json_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")

@@ -1,12 +1,24 @@
-//! `fermyon:spin/postgres@2.0.0` over `tokio-postgres`: one database connection per
-//! `connection` resource, reachable only if `postgres://host:port` is in the component's
-//! `allowed_outbound_hosts`. Values map per the WIT `rdbms-types`, as Spin maps them.
+//! `fermyon:spin/postgres@2.0.0` over `tokio-postgres`: a `connection` resource holds one
+//! pooled database connection, reachable only if `postgres://host:port` is in the
+//! component's `allowed_outbound_hosts`. Values map per the WIT `rdbms-types`, as Spin
+//! maps them.
+//!
+//! Connections are pooled per address (at most [`POOL_SIZE`] each) and rolled back before
+//! reuse, so a guest that never committed leaves nothing behind. Connecting, waiting for a
+//! pooled connection and every statement are bounded by the backend timeout; a lost
+//! server, a timeout or a server shutting down is reported as `connection-failed`, which
+//! the services answer with 503, and the pool reconnects on the next request.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{IsNull, ToSql, Type};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{NoTls, Row};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 use crate::bindings::fermyon::spin2_0_0::postgres;
@@ -15,12 +27,61 @@ use crate::bindings::fermyon::spin2_0_0::rdbms_types::{
 };
 use crate::outbound_http::AllowedHosts;
 
+/// Connections kept per address.
+pub const POOL_SIZE: usize = 16;
+
+/// The app's connection pools, one per address, made on first use.
+pub struct PostgresPools {
+    pools: Mutex<HashMap<String, Pool>>,
+    timeout: Duration,
+}
+
+impl PostgresPools {
+    /// No pools yet; every wait and statement is bounded by `timeout`.
+    pub fn new(timeout: Duration) -> PostgresPools {
+        PostgresPools {
+            pools: Mutex::new(HashMap::new()),
+            timeout,
+        }
+    }
+
+    fn pool(&self, address: &str, config: tokio_postgres::Config) -> Result<Pool, Error> {
+        let mut pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(pool) = pools.get(address) {
+            return Ok(pool.clone());
+        }
+        let mut config = config;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(self.timeout);
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Custom("ROLLBACK; RESET ALL".to_owned()),
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(self.timeout))
+            .create_timeout(Some(self.timeout))
+            .recycle_timeout(Some(self.timeout))
+            .build()
+            .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
+        pools.insert(address.to_owned(), pool.clone());
+        Ok(pool)
+    }
+}
+
 /// What one component may reach.
 pub struct PostgresCtx {
     /// The component id (for logs).
     pub component: Arc<str>,
     /// The component's outbound policy.
     pub allowed: Arc<AllowedHosts>,
+    /// The app's pools.
+    pub pools: Arc<PostgresPools>,
 }
 
 impl PostgresCtx {
@@ -47,22 +108,65 @@ impl PostgresCtx {
                 )));
             }
         }
-        let (client, connection) = config
-            .connect(NoTls)
-            .await
-            .map_err(|e| Error::ConnectionFailed(e.to_string()))?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!("postgres connection closed: {e}");
-            }
-        });
-        Ok(ConnectionHandle { client })
+        let pool = self.pools.pool(address, config)?;
+        let client = pool.get().await.map_err(|e| {
+            tracing::debug!(component = %self.component, "postgres: no connection: {e}");
+            Error::ConnectionFailed(format!("cannot connect to the database: {e}"))
+        })?;
+        Ok(ConnectionHandle {
+            client,
+            timeout: self.pools.timeout,
+        })
     }
 }
 
-/// The host value behind a `connection` resource.
+/// The host value behind a `connection` resource: a pooled connection, returned to the
+/// pool when the guest drops it (or its instance ends).
 pub struct ConnectionHandle {
-    client: Client,
+    client: Object,
+    timeout: Duration,
+}
+
+/// Whether a failed statement says the database is unreachable or going away (retry
+/// later: `connection-failed`) rather than that the statement is wrong (`query-failed`).
+fn is_unavailable(e: &tokio_postgres::Error) -> bool {
+    match e.code() {
+        None => true,
+        Some(code) => {
+            let class = &code.code()[..2];
+            class == "08" // connection exception
+                || class == "57" // operator intervention: shutdown, cannot connect now
+                || class == "53" // insufficient resources: too many connections
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+        }
+    }
+}
+
+fn statement_error(e: tokio_postgres::Error) -> Error {
+    if is_unavailable(&e) {
+        Error::ConnectionFailed(format!("database unavailable: {e}"))
+    } else {
+        // The SQLSTATE leads, so a caller can tell a unique violation (23505) apart.
+        let code = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
+        let message = e
+            .as_db_error()
+            .map_or_else(|| e.to_string(), |db| db.message().to_owned());
+        Error::QueryFailed(format!("{code}: {message}"))
+    }
+}
+
+impl ConnectionHandle {
+    /// Runs `work` within the timeout.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::ConnectionFailed(format!(
+                "database unavailable: no answer within {} ms",
+                self.timeout.as_millis()
+            ))),
+        }
+    }
 }
 
 /// A parameter as tokio-postgres binds it.
@@ -172,6 +276,18 @@ fn db_value(row: &Row, i: usize) -> Result<DbValue, Error> {
 
 impl ConnectionHandle {
     async fn query(&self, statement: &str, params: Vec<ParameterValue>) -> Result<RowSet, Error> {
+        self.bounded(self.query_now(statement, params)).await
+    }
+
+    async fn execute(&self, statement: &str, params: Vec<ParameterValue>) -> Result<u64, Error> {
+        self.bounded(self.execute_now(statement, params)).await
+    }
+
+    async fn query_now(
+        &self,
+        statement: &str,
+        params: Vec<ParameterValue>,
+    ) -> Result<RowSet, Error> {
         let params = params
             .into_iter()
             .map(to_param)
@@ -180,14 +296,14 @@ impl ConnectionHandle {
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
         let stmt = self
             .client
-            .prepare(statement)
+            .prepare_cached(statement)
             .await
-            .map_err(|e| Error::QueryFailed(e.to_string()))?;
+            .map_err(statement_error)?;
         let rows = self
             .client
             .query(&stmt, &refs)
             .await
-            .map_err(|e| Error::QueryFailed(e.to_string()))?;
+            .map_err(statement_error)?;
         let columns = stmt
             .columns()
             .iter()
@@ -203,17 +319,43 @@ impl ConnectionHandle {
         Ok(RowSet { columns, rows })
     }
 
-    async fn execute(&self, statement: &str, params: Vec<ParameterValue>) -> Result<u64, Error> {
+    async fn execute_now(
+        &self,
+        statement: &str,
+        params: Vec<ParameterValue>,
+    ) -> Result<u64, Error> {
         let params = params
             .into_iter()
             .map(to_param)
             .collect::<Result<Vec<_>, _>>()?;
         let refs: Vec<&(dyn ToSql + Sync)> =
             params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        self.client
-            .execute(statement, &refs)
+        if refs.is_empty() {
+            // Transaction control and DDL: no statement to prepare (and none to cache).
+            return self
+                .client
+                .simple_query(statement)
+                .await
+                .map(|messages| {
+                    messages
+                        .iter()
+                        .filter_map(|m| match m {
+                            tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+                            _ => None,
+                        })
+                        .sum()
+                })
+                .map_err(statement_error);
+        }
+        let stmt = self
+            .client
+            .prepare_cached(statement)
             .await
-            .map_err(|e| Error::QueryFailed(e.to_string()))
+            .map_err(statement_error)?;
+        self.client
+            .execute(&stmt, &refs)
+            .await
+            .map_err(statement_error)
     }
 }
 
@@ -280,6 +422,7 @@ mod tests {
         let ctx = PostgresCtx {
             component: "test".into(),
             allowed: Arc::new(AllowedHosts::parse(["postgres://db.internal:5432"]).unwrap()),
+            pools: Arc::new(PostgresPools::new(Duration::from_secs(1))),
         };
         let err = match ctx.open("postgres://user@elsewhere:5432/app").await {
             Err(e) => e,

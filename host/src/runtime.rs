@@ -2,10 +2,10 @@
 //! pre-instantiated once, and a fresh instance per request.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context as _};
+use anyhow::{anyhow, Context as _};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -15,7 +15,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 use crate::key_value::{KeyValueCtx, KeyValueStores};
 use crate::manifest::Manifest;
 use crate::outbound_http::{AllowedHosts, Destination, ResponseFuture, ServiceChaining};
-use crate::postgres::PostgresCtx;
+use crate::postgres::{PostgresCtx, PostgresPools};
 use crate::router::Router;
 use crate::runtime_config::RuntimeConfig;
 use crate::sqlite::{SqlDatabases, SqliteCtx};
@@ -35,13 +35,20 @@ pub const MAX_MEMORY_SIZE: usize = 128 << 20;
 /// Instances that may exist at once.
 const MAX_INSTANCES: u32 = 1000;
 
-/// How the application is configured at startup.
-#[derive(Debug, Clone)]
-pub struct AppOptions {
-    /// Where the embedded backends keep their files.
-    pub state_dir: PathBuf,
-    /// A runtime config file in Spin's format.
-    pub runtime_config: Option<PathBuf>,
+/// Why a request got no answer from its component.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    /// The component did not answer within the request timeout; its instance was stopped.
+    #[error("component `{component}` did not answer within {} ms", .timeout.as_millis())]
+    Timeout {
+        /// The component.
+        component: String,
+        /// The request timeout.
+        timeout: Duration,
+    },
+    /// The component trapped, failed to instantiate or returned no response.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
 }
 
 struct LoadedComponent {
@@ -54,6 +61,7 @@ pub struct App {
     engine: Engine,
     router: Router,
     components: HashMap<String, LoadedComponent>,
+    request_timeout: Duration,
     me: Weak<App>,
 }
 
@@ -117,19 +125,19 @@ pub fn resolve_variables(
 
 impl App {
     /// Compiles and pre-instantiates every component of `manifest`, opening the backends
-    /// that `options` select. Errors name the component and the cause on one line.
+    /// that `runtime_config` selects. Errors name the component and the cause on one line.
     pub fn load(
         engine: &Engine,
         manifest: &Manifest,
         variables: &AppVariables,
-        options: &AppOptions,
+        runtime_config: &RuntimeConfig,
     ) -> anyhow::Result<Arc<App>> {
-        let runtime_config =
-            RuntimeConfig::load(&options.state_dir, options.runtime_config.as_deref())?;
+        let timeouts = runtime_config.timeouts;
         let kv = Arc::new(
-            KeyValueStores::open(&runtime_config.key_value_stores)
+            KeyValueStores::open(&runtime_config.key_value_stores, timeouts.backend)
                 .context("cannot open key-value stores")?,
         );
+        let pools = Arc::new(PostgresPools::new(timeouts.backend));
         let sql = Arc::new(
             SqlDatabases::open(&runtime_config.sqlite_databases)
                 .context("cannot open sqlite databases")?,
@@ -196,6 +204,7 @@ impl App {
                 postgres: PostgresCtx {
                     component: id.clone(),
                     allowed,
+                    pools: pools.clone(),
                 },
             });
             components.insert(id.to_string(), LoadedComponent { pre, ctx });
@@ -205,6 +214,7 @@ impl App {
             engine: engine.clone(),
             router,
             components,
+            request_timeout: timeouts.request,
             me: me.clone(),
         }))
     }
@@ -221,12 +231,13 @@ impl App {
 
     /// Runs one request in a fresh instance of `component` and returns its response once
     /// the headers are set (the body may still be streaming). An error means the
-    /// component trapped or never answered.
+    /// component trapped, or did not answer within the request timeout (its instance is
+    /// then stopped).
     pub async fn invoke(
         &self,
         component: &str,
         request: http::Request<WasiBody>,
-    ) -> anyhow::Result<http::Response<WasiBody>> {
+    ) -> Result<http::Response<WasiBody>, InvokeError> {
         let loaded = self
             .components
             .get(component)
@@ -243,8 +254,13 @@ impl App {
         let req = store
             .data_mut()
             .http()
-            .new_incoming_request(Scheme::Http, request)?;
-        let out = store.data_mut().http().new_response_outparam(sender)?;
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(anyhow::Error::from)?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(anyhow::Error::from)?;
         let pre = loaded.pre.clone();
         let task = tokio::spawn(async move {
             let proxy = pre.instantiate_async(&mut store).await?;
@@ -253,7 +269,17 @@ impl App {
                 .call_handle(&mut store, req, out)
                 .await
         });
-        match receiver.await {
+        let answer = match tokio::time::timeout(self.request_timeout, receiver).await {
+            Ok(answer) => answer,
+            Err(_) => {
+                task.abort();
+                return Err(InvokeError::Timeout {
+                    component: component.to_owned(),
+                    timeout: self.request_timeout,
+                });
+            }
+        };
+        match answer {
             Ok(Ok(response)) => {
                 let component = component.to_owned();
                 tokio::spawn(async move {
@@ -267,14 +293,19 @@ impl App {
                 });
                 Ok(response)
             }
-            Ok(Err(code)) => bail!("component `{component}` answered with error {code:?}"),
-            Err(_) => match task.await {
-                Ok(Ok(())) => bail!("component `{component}` returned without setting a response"),
-                Ok(Err(e)) => {
-                    Err(anyhow::Error::from(e).context(format!("component `{component}` trapped")))
+            Ok(Err(code)) => {
+                Err(anyhow!("component `{component}` answered with error {code:?}").into())
+            }
+            Err(_) => Err(match task.await {
+                Ok(Ok(())) => {
+                    anyhow!("component `{component}` returned without setting a response")
                 }
-                Err(e) => Err(anyhow::Error::from(e).context(format!("component `{component}`"))),
-            },
+                Ok(Err(e)) => {
+                    anyhow::Error::from(e).context(format!("component `{component}` trapped"))
+                }
+                Err(e) => anyhow::Error::from(e).context(format!("component `{component}`")),
+            }
+            .into()),
         }
     }
 }

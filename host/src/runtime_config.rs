@@ -1,9 +1,33 @@
 //! The runtime config file, in Spin's TOML format: which backend serves each key-value
-//! store and SQLite database label. Without a file, the `default` labels are SQLite files
-//! in the state directory, with Spin's file names.
+//! store and SQLite database label, plus boxoffice's own `[boxoffice.*]` tables for what
+//! Spin configures elsewhere (the SQL connection, the broker, timeouts). Without a file,
+//! the `default` labels are SQLite files in the state directory, with Spin's file names,
+//! and the broker is embedded.
+//!
+//! ```toml
+//! [key_value_store.default]
+//! type = "redis"                     # or "spin" (SQLite; `path` optional)
+//! url = "redis://127.0.0.1:6379"
+//!
+//! [boxoffice.sql]
+//! database_url = "postgres://boxoffice:boxoffice@127.0.0.1:5432/boxoffice"
+//!
+//! [boxoffice.broker]
+//! type = "nats"                      # or "embedded"
+//! url = "nats://127.0.0.1:4222"
+//! stream = "BOXOFFICE"
+//!
+//! [boxoffice.timeouts]
+//! backend_ms = 2000                  # one key-value, SQL or broker operation
+//! request_ms = 15000                 # one whole request
+//! ```
+//!
+//! Real Spin rejects tables it does not know, so a file with `[boxoffice.*]` is for
+//! `boxoffice` only (see `runtime-config/`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -11,6 +35,12 @@ use serde::Deserialize;
 pub const DEFAULT_KEY_VALUE_FILE: &str = "sqlite_key_value.db";
 /// The file that holds the `default` SQLite database, inside the state directory.
 pub const DEFAULT_SQLITE_FILE: &str = "sqlite_db.db";
+/// The JetStream stream of the events when `[boxoffice.broker]` names none.
+pub const DEFAULT_STREAM: &str = "BOXOFFICE";
+/// The default of `backend_ms`.
+pub const DEFAULT_BACKEND_TIMEOUT: Duration = Duration::from_secs(2);
+/// The default of `request_ms`.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why a runtime config file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -28,20 +58,8 @@ pub enum RuntimeConfigError {
     Parse {
         /// The file.
         path: PathBuf,
-        /// The parser's message, on one line.
+        /// What is wrong, on one line.
         message: String,
-    },
-    /// A store or database names a backend type boxoffice does not have.
-    #[error("runtime config {path}: [{section}.{label}] has unsupported type `{kind}` (supported: \"spin\")")]
-    UnknownType {
-        /// The file.
-        path: PathBuf,
-        /// `key_value_store` or `sqlite_database`.
-        section: &'static str,
-        /// The label.
-        label: String,
-        /// The type given.
-        kind: String,
     },
 }
 
@@ -54,13 +72,64 @@ pub enum SqliteLocation {
     InMemory,
 }
 
+/// The backend of one key-value store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValueBackend {
+    /// Spin's `type = "spin"`: a SQLite file (or memory).
+    Sqlite(SqliteLocation),
+    /// Spin's `type = "redis"`: a Redis server.
+    Redis {
+        /// `redis://host:port[/db]`.
+        url: String,
+    },
+}
+
+/// Where the broker keeps events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerBackend {
+    /// `<state>/broker.db`, in-process.
+    Embedded,
+    /// NATS JetStream.
+    Nats {
+        /// `nats://host:port`.
+        url: String,
+        /// The stream of the events; the dead letters go to `<stream>_DLQ`.
+        stream: String,
+    },
+}
+
+/// How long the runtime waits on a backend before answering 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// One key-value, SQL or broker operation (connecting included).
+    pub backend: Duration,
+    /// One whole request to a component.
+    pub request: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            backend: DEFAULT_BACKEND_TIMEOUT,
+            request: DEFAULT_REQUEST_TIMEOUT,
+        }
+    }
+}
+
 /// The backends chosen for each label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeConfig {
     /// Key-value stores by label.
-    pub key_value_stores: BTreeMap<String, SqliteLocation>,
+    pub key_value_stores: BTreeMap<String, KeyValueBackend>,
     /// SQLite databases by label.
     pub sqlite_databases: BTreeMap<String, SqliteLocation>,
+    /// `[boxoffice.sql] database_url`: the value of the `database_url` variable unless
+    /// `SPIN_VARIABLE_DATABASE_URL` is set.
+    pub database_url: Option<String>,
+    /// `[boxoffice.broker]`.
+    pub broker: BrokerBackend,
+    /// `[boxoffice.timeouts]`.
+    pub timeouts: Timeouts,
 }
 
 #[derive(Deserialize)]
@@ -69,15 +138,45 @@ struct RawConfig {
     key_value_store: BTreeMap<String, RawBackend>,
     #[serde(default)]
     sqlite_database: BTreeMap<String, RawBackend>,
+    #[serde(default)]
+    boxoffice: RawBoxoffice,
     #[serde(flatten)]
     other: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Deserialize)]
-struct RawBackend {
-    #[serde(rename = "type")]
-    kind: String,
-    path: Option<PathBuf>,
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum RawBackend {
+    Spin { path: Option<PathBuf> },
+    Redis { url: String },
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBoxoffice {
+    sql: Option<RawSql>,
+    broker: Option<RawBroker>,
+    timeouts: Option<RawTimeouts>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSql {
+    database_url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+enum RawBroker {
+    Embedded,
+    Nats { url: String, stream: Option<String> },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeouts {
+    backend_ms: Option<u64>,
+    request_ms: Option<u64>,
 }
 
 impl RuntimeConfig {
@@ -86,12 +185,17 @@ impl RuntimeConfig {
         RuntimeConfig {
             key_value_stores: BTreeMap::from([(
                 "default".to_owned(),
-                SqliteLocation::File(state_dir.join(DEFAULT_KEY_VALUE_FILE)),
+                KeyValueBackend::Sqlite(SqliteLocation::File(
+                    state_dir.join(DEFAULT_KEY_VALUE_FILE),
+                )),
             )]),
             sqlite_databases: BTreeMap::from([(
                 "default".to_owned(),
                 SqliteLocation::File(state_dir.join(DEFAULT_SQLITE_FILE)),
             )]),
+            database_url: None,
+            broker: BrokerBackend::Embedded,
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -117,74 +221,106 @@ impl RuntimeConfig {
         let cwd = std::env::current_dir().unwrap_or_default();
         config
             .apply(&text, &config_dir, &cwd)
-            .map_err(|e| match e {
-                ApplyError::Parse(message) => RuntimeConfigError::Parse {
-                    path: path.to_owned(),
-                    message,
-                },
-                ApplyError::UnknownType {
-                    section,
-                    label,
-                    kind,
-                } => RuntimeConfigError::UnknownType {
-                    path: path.to_owned(),
-                    section,
-                    label,
-                    kind,
-                },
+            .map_err(|message| RuntimeConfigError::Parse {
+                path: path.to_owned(),
+                message,
             })?;
         Ok(config)
     }
 
-    fn apply(&mut self, text: &str, kv_base: &Path, sqlite_base: &Path) -> Result<(), ApplyError> {
+    fn apply(&mut self, text: &str, kv_base: &Path, sqlite_base: &Path) -> Result<(), String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            ApplyError::Parse(
-                e.to_string()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            )
+            e.to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
         })?;
         for section in raw.other.keys() {
             tracing::warn!("runtime config section `{section}` is not used by boxoffice");
         }
-        let resolve = |section: &'static str,
-                       base: &Path,
-                       label: String,
-                       backend: RawBackend|
-         -> Result<(String, SqliteLocation), ApplyError> {
-            if backend.kind != "spin" {
-                return Err(ApplyError::UnknownType {
-                    section,
-                    label,
-                    kind: backend.kind,
-                });
-            }
-            let location = match backend.path {
-                Some(p) => SqliteLocation::File(base.join(p)),
-                None => SqliteLocation::InMemory,
-            };
-            Ok((label, location))
+        let sqlite = |base: &Path, path: Option<PathBuf>| match path {
+            Some(p) => SqliteLocation::File(base.join(p)),
+            None => SqliteLocation::InMemory,
         };
         for (label, backend) in raw.key_value_store {
-            let (label, location) = resolve("key_value_store", kv_base, label, backend)?;
-            self.key_value_stores.insert(label, location);
+            let backend = match backend {
+                RawBackend::Spin { path } => KeyValueBackend::Sqlite(sqlite(kv_base, path)),
+                RawBackend::Redis { url } => {
+                    check_url(&url, &["redis", "rediss"])
+                        .map_err(|e| format!("[key_value_store.{label}] url: {e}"))?;
+                    KeyValueBackend::Redis { url }
+                }
+            };
+            self.key_value_stores.insert(label, backend);
         }
         for (label, backend) in raw.sqlite_database {
-            let (label, location) = resolve("sqlite_database", sqlite_base, label, backend)?;
-            self.sqlite_databases.insert(label, location);
+            match backend {
+                RawBackend::Spin { path } => {
+                    self.sqlite_databases
+                        .insert(label, sqlite(sqlite_base, path));
+                }
+                RawBackend::Redis { .. } => return Err(format!(
+                    "[sqlite_database.{label}] has unsupported type `redis` (supported: \"spin\")"
+                )),
+            }
+        }
+        if let Some(sql) = raw.boxoffice.sql {
+            let url = sql.database_url.trim().to_owned();
+            if !url.is_empty() {
+                check_url(&url, &["postgres", "postgresql"])
+                    .map_err(|e| format!("[boxoffice.sql] database_url: {e}"))?;
+            }
+            self.database_url = Some(url);
+        }
+        if let Some(broker) = raw.boxoffice.broker {
+            self.broker = match broker {
+                RawBroker::Embedded => BrokerBackend::Embedded,
+                RawBroker::Nats { url, stream } => {
+                    check_url(&url, &["nats"])
+                        .map_err(|e| format!("[boxoffice.broker] url: {e}"))?;
+                    let stream = stream.unwrap_or_else(|| DEFAULT_STREAM.to_owned());
+                    if stream.is_empty()
+                        || !stream
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    {
+                        return Err(format!(
+                            "[boxoffice.broker] stream `{stream}` must be letters, digits, `_` or `-`"
+                        ));
+                    }
+                    BrokerBackend::Nats { url, stream }
+                }
+            };
+        }
+        if let Some(timeouts) = raw.boxoffice.timeouts {
+            let positive = |name: &str, ms: Option<u64>, default: Duration| match ms {
+                None => Ok(default),
+                Some(0) => Err(format!("[boxoffice.timeouts] {name} must be positive")),
+                Some(ms) => Ok(Duration::from_millis(ms)),
+            };
+            self.timeouts = Timeouts {
+                backend: positive("backend_ms", timeouts.backend_ms, self.timeouts.backend)?,
+                request: positive("request_ms", timeouts.request_ms, self.timeouts.request)?,
+            };
         }
         Ok(())
     }
 }
 
-enum ApplyError {
-    Parse(String),
-    UnknownType {
-        section: &'static str,
-        label: String,
-        kind: String,
-    },
+/// Checks that `url` is `<scheme>://...` with one of `schemes`.
+fn check_url(url: &str, schemes: &[&str]) -> Result<(), String> {
+    let scheme = url.split_once("://").map(|(s, _)| s);
+    match scheme {
+        Some(s) if schemes.contains(&s) => Ok(()),
+        _ => Err(format!(
+            "`{url}` is not a {} URL",
+            schemes
+                .iter()
+                .map(|s| format!("{s}://"))
+                .collect::<Vec<_>>()
+                .join(" or ")
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -196,12 +332,15 @@ mod tests {
         let c = RuntimeConfig::defaults(Path::new("/state"));
         assert_eq!(
             c.key_value_stores["default"],
-            SqliteLocation::File("/state/sqlite_key_value.db".into())
+            KeyValueBackend::Sqlite(SqliteLocation::File("/state/sqlite_key_value.db".into()))
         );
         assert_eq!(
             c.sqlite_databases["default"],
             SqliteLocation::File("/state/sqlite_db.db".into())
         );
+        assert_eq!(c.broker, BrokerBackend::Embedded);
+        assert_eq!(c.database_url, None);
+        assert_eq!(c.timeouts, Timeouts::default());
     }
 
     #[test]
@@ -228,9 +367,12 @@ path = "local.db"
         let c = RuntimeConfig::load(Path::new("/state"), Some(&file)).unwrap();
         assert_eq!(
             c.key_value_stores["cache"],
-            SqliteLocation::File(dir.path().join("cache.db"))
+            KeyValueBackend::Sqlite(SqliteLocation::File(dir.path().join("cache.db")))
         );
-        assert_eq!(c.key_value_stores["default"], SqliteLocation::InMemory);
+        assert_eq!(
+            c.key_value_stores["default"],
+            KeyValueBackend::Sqlite(SqliteLocation::InMemory)
+        );
         assert_eq!(
             c.sqlite_databases["default"],
             SqliteLocation::File("/abs/db.sqlite".into())
@@ -241,19 +383,88 @@ path = "local.db"
         );
     }
 
-    #[test]
-    fn unknown_type_is_a_clear_error() {
+    fn load_text(text: &str) -> Result<RuntimeConfig, RuntimeConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("rc.toml");
-        std::fs::write(
-            &file,
-            "[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://x\"\n",
+        std::fs::write(&file, text).unwrap();
+        RuntimeConfig::load(Path::new("/state"), Some(&file))
+    }
+
+    #[test]
+    fn production_backends_are_read_from_spin_and_boxoffice_tables() {
+        let c = load_text(
+            r#"
+[key_value_store.default]
+type = "redis"
+url = "redis://127.0.0.1:6379/2"
+[boxoffice.sql]
+database_url = "postgres://u:p@127.0.0.1:5432/shop"
+[boxoffice.broker]
+type = "nats"
+url = "nats://127.0.0.1:4222"
+[boxoffice.timeouts]
+backend_ms = 500
+"#,
         )
         .unwrap();
-        let err = RuntimeConfig::load(Path::new("/state"), Some(&file)).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("unsupported type `redis`"), "{msg}");
-        assert!(msg.contains("key_value_store.default"), "{msg}");
+        assert_eq!(
+            c.key_value_stores["default"],
+            KeyValueBackend::Redis {
+                url: "redis://127.0.0.1:6379/2".into()
+            }
+        );
+        assert_eq!(
+            c.database_url.as_deref(),
+            Some("postgres://u:p@127.0.0.1:5432/shop")
+        );
+        assert_eq!(
+            c.broker,
+            BrokerBackend::Nats {
+                url: "nats://127.0.0.1:4222".into(),
+                stream: DEFAULT_STREAM.into()
+            }
+        );
+        assert_eq!(c.timeouts.backend, Duration::from_millis(500));
+        assert_eq!(c.timeouts.request, DEFAULT_REQUEST_TIMEOUT);
+    }
+
+    #[test]
+    fn wrong_types_urls_and_values_are_clear_errors() {
+        for (text, expected) in [
+            (
+                "[key_value_store.default]\ntype = \"azure_cosmos\"\n",
+                "unknown variant `azure_cosmos`",
+            ),
+            (
+                "[key_value_store.default]\ntype = \"redis\"\nurl = \"http://x\"\n",
+                "[key_value_store.default] url: `http://x` is not a redis:// or rediss:// URL",
+            ),
+            (
+                "[sqlite_database.default]\ntype = \"redis\"\nurl = \"redis://x\"\n",
+                "unsupported type `redis`",
+            ),
+            (
+                "[boxoffice.sql]\ndatabase_url = \"mysql://x\"\n",
+                "is not a postgres:// or postgresql:// URL",
+            ),
+            (
+                "[boxoffice.broker]\ntype = \"kafka\"\n",
+                "unknown variant `kafka`",
+            ),
+            (
+                "[boxoffice.broker]\ntype = \"nats\"\nurl = \"nats://x:4222\"\nstream = \"a.b\"\n",
+                "stream `a.b` must be",
+            ),
+            (
+                "[boxoffice.timeouts]\nrequest_ms = 0\n",
+                "request_ms must be positive",
+            ),
+            ("[boxoffice.cache]\nsize = 1\n", "unknown field `cache`"),
+        ] {
+            let err = load_text(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{text:?}: {err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
     }
 
     #[test]
