@@ -10,16 +10,20 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use boxoffice::broker::store::{EventStore, SqliteStore};
+use boxoffice::broker::nats::NatsQueue;
+use boxoffice::broker::store::{EventQueue, SqliteStore};
 use boxoffice::broker::subscriptions::{Subscription, Subscriptions};
-use boxoffice::broker::{dlq, Broker};
+use boxoffice::broker::{dlq, Broker, Queue};
 use boxoffice::builder;
 use boxoffice::manifest::Manifest;
-use boxoffice::runtime::{self, App, AppOptions};
+use boxoffice::runtime::{self, App};
+use boxoffice::runtime_config::{BrokerBackend, RuntimeConfig};
 
 /// The environment variable that, when set, keeps `up` from pointing `broker_url` at its
 /// own broker.
 const BROKER_URL_ENV: &str = "SPIN_VARIABLE_BROKER_URL";
+/// The environment variable that overrides `database_url`, runtime config included.
+const DATABASE_URL_ENV: &str = "SPIN_VARIABLE_DATABASE_URL";
 
 /// Runs the boxoffice Spin application locally.
 #[derive(Parser)]
@@ -90,6 +94,9 @@ struct BrokerArgs {
     /// Where the broker's queue (broker.db) lives.
     #[arg(long, default_value = ".boxoffice")]
     state_dir: PathBuf,
+    /// A runtime config file whose `[boxoffice.broker]` puts the queue on NATS JetStream.
+    #[arg(long)]
+    runtime_config: Option<PathBuf>,
     /// The event subscriptions [default: events.toml; if that file does not exist, the
     /// broker runs without subscriptions].
     #[arg(long)]
@@ -109,10 +116,24 @@ enum EventsCommand {
     },
     /// Delivery counts per subscription and status.
     Stats {
-        /// Where the broker's queue (broker.db) lives.
-        #[arg(long, default_value = ".boxoffice")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        queue: QueueArgs,
     },
+}
+
+/// Which broker queue the `events` commands work on.
+#[derive(clap::Args)]
+struct QueueArgs {
+    /// Where the embedded broker's queue (broker.db) lives.
+    #[arg(long, default_value = ".boxoffice")]
+    state_dir: PathBuf,
+    /// The runtime config the broker runs with; with `[boxoffice.broker] type = "nats"`
+    /// the commands work on its JetStream streams.
+    #[arg(long)]
+    runtime_config: Option<PathBuf>,
+    /// The event subscriptions (for the statistics of a NATS queue).
+    #[arg(long, default_value = "events.toml")]
+    events: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -120,9 +141,8 @@ enum DlqCommand {
     /// List the dead-lettered deliveries: event id, type, subscription, attempts, last
     /// error and when.
     List {
-        /// Where the broker's queue (broker.db) lives.
-        #[arg(long, default_value = ".boxoffice")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        queue: QueueArgs,
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -130,9 +150,8 @@ enum DlqCommand {
     /// Queue dead-lettered deliveries again (attempts reset, due now); a running broker
     /// picks them up within a second.
     Replay {
-        /// Where the broker's queue (broker.db) lives.
-        #[arg(long, default_value = ".boxoffice")]
-        state_dir: PathBuf,
+        #[command(flatten)]
+        queue: QueueArgs,
         /// Replay every dead-lettered delivery.
         #[arg(long, conflicts_with = "event_ids")]
         all: bool,
@@ -147,7 +166,11 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // Postgres notices (such as the pool's ROLLBACK outside a transaction)
+                // are not worth a line each.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn,async_nats=warn")
+                }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -189,7 +212,9 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
     let events_file = options.events.as_deref();
     let subscriptions = load_subscriptions(events_file, &manifest.dir.join("events.toml"))?;
-    let store = open_store(&state_dir)?;
+    let runtime_config = RuntimeConfig::load(&state_dir, options.runtime_config.as_deref())?;
+    let rt = runtime()?;
+    let queue = rt.block_on(open_queue(&state_dir, &runtime_config, &subscriptions))?;
 
     let used: Vec<&str> = manifest
         .triggers
@@ -206,17 +231,19 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
         builder::build(&manifest, |c| stale.contains(&c.id.as_str()))?;
     }
 
+    // The environment wins, then the runtime config, then the manifest's defaults.
     let variables = runtime::resolve_variables(&manifest, options.production, |k| {
         std::env::var(k)
             .ok()
             .or_else(|| (k == BROKER_URL_ENV).then(|| broker_url.clone()))
+            .or_else(|| {
+                (k == DATABASE_URL_ENV)
+                    .then(|| runtime_config.database_url.clone())
+                    .flatten()
+            })
     })?;
     let engine = runtime::engine()?;
-    let app_options = AppOptions {
-        state_dir,
-        runtime_config: options.runtime_config,
-    };
-    let app = App::load(&engine, &manifest, &variables, &app_options)?;
+    let app = App::load(&engine, &manifest, &variables, &runtime_config)?;
 
     let served = |s: &Subscription| used.contains(&s.component.as_str());
     for s in subscriptions.subscriptions.iter().filter(|s| !served(s)) {
@@ -227,12 +254,12 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
         );
     }
     let mut broker =
-        Broker::new(store, subscriptions, &format!("http://{app_addr}")).deliver_only_to(served);
+        Broker::new(queue, subscriptions, &format!("http://{app_addr}")).deliver_only_to(served);
     if let Some(ms) = options.tick_interval_ms {
         broker = broker.with_tick_interval(tick_interval(ms)?);
     }
 
-    runtime()?.block_on(async move {
+    rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let broker_listener = tokio::net::TcpListener::from_std(broker_listener)?;
         announce(&[
@@ -258,12 +285,14 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create state directory {}", args.state_dir.display()))?;
     let subscriptions =
         load_subscriptions(args.events.as_deref(), std::path::Path::new("events.toml"))?;
-    let store = open_store(&args.state_dir)?;
-    let mut broker = Broker::new(store, subscriptions, &app);
+    let runtime_config = RuntimeConfig::load(&args.state_dir, args.runtime_config.as_deref())?;
+    let rt = runtime()?;
+    let queue = rt.block_on(open_queue(&args.state_dir, &runtime_config, &subscriptions))?;
+    let mut broker = Broker::new(queue, subscriptions, &app);
     if let Some(ms) = args.tick_interval_ms {
         broker = broker.with_tick_interval(tick_interval(ms)?);
     }
-    runtime()?.block_on(async move {
+    rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         announce(&[format!("boxoffice: broker listening on {url}")])?;
         tracing::info!("broker: delivering to {app}");
@@ -278,33 +307,50 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
 }
 
 fn events(command: EventsCommand) -> anyhow::Result<()> {
-    let open = |dir: &std::path::Path| -> anyhow::Result<SqliteStore> {
-        Ok(SqliteStore::open_existing(dir)?)
-    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let mut stdout = std::io::stdout().lock();
     match command {
-        EventsCommand::Stats { state_dir } => {
-            rt.block_on(dlq::stats(&open(&state_dir)?, &mut stdout))
-        }
+        EventsCommand::Stats { queue } => rt.block_on(async {
+            let queue = open_existing_queue(&queue).await?;
+            dlq::stats(&*queue, &mut stdout).await
+        }),
         EventsCommand::Dlq {
-            command: DlqCommand::List { state_dir, json },
-        } => rt.block_on(dlq::list(&open(&state_dir)?, json, &mut stdout)),
+            command: DlqCommand::List { queue, json },
+        } => rt.block_on(async {
+            let queue = open_existing_queue(&queue).await?;
+            dlq::list(&*queue, json, &mut stdout).await
+        }),
         EventsCommand::Dlq {
             command:
                 DlqCommand::Replay {
-                    state_dir,
+                    queue,
                     all,
                     event_ids,
                 },
         } => {
-            let store = open(&state_dir)?;
-            let count = rt.block_on(dlq::replay(&store, all, event_ids))?;
+            let count = rt.block_on(async {
+                let queue = open_existing_queue(&queue).await?;
+                anyhow::Ok(dlq::replay(&*queue, all, event_ids).await?)
+            })?;
             writeln!(stdout, "replayed {count} dead-lettered deliveries")?;
             Ok(())
+        }
+    }
+}
+
+/// The queue a running (or stopped) broker keeps, for the operator's commands: an
+/// embedded store must already exist, so that a mistyped directory is an error.
+async fn open_existing_queue(args: &QueueArgs) -> anyhow::Result<Arc<dyn EventQueue>> {
+    let config = RuntimeConfig::load(&args.state_dir, args.runtime_config.as_deref())?;
+    match &config.broker {
+        BrokerBackend::Embedded => Ok(Arc::new(SqliteStore::open_existing(&args.state_dir)?)),
+        BrokerBackend::Nats { .. } => {
+            let subscriptions = load_subscriptions(None, &args.events)?;
+            let queue = open_queue(&args.state_dir, &config, &subscriptions).await?;
+            Ok(queue.events())
         }
     }
 }
@@ -350,10 +396,33 @@ fn load_subscriptions(
     }
 }
 
-fn open_store(state_dir: &std::path::Path) -> anyhow::Result<Arc<dyn EventStore>> {
-    let store = SqliteStore::open(state_dir)
-        .with_context(|| format!("cannot open the broker's queue in {}", state_dir.display()))?;
-    Ok(Arc::new(store))
+/// The broker's queue as the runtime config says: `<state>/broker.db`, or NATS JetStream
+/// (connected in the background, so the broker starts while NATS is away).
+async fn open_queue(
+    state_dir: &std::path::Path,
+    config: &RuntimeConfig,
+    subscriptions: &Subscriptions,
+) -> anyhow::Result<Queue> {
+    match &config.broker {
+        BrokerBackend::Embedded => {
+            let store = SqliteStore::open(state_dir).with_context(|| {
+                format!("cannot open the broker's queue in {}", state_dir.display())
+            })?;
+            Ok(Queue::Embedded(Arc::new(store)))
+        }
+        BrokerBackend::Nats { url, stream } => {
+            let names = subscriptions
+                .subscriptions
+                .iter()
+                .map(|s| s.name.clone())
+                .collect();
+            let queue = NatsQueue::connect(url, stream, names, config.timeouts.backend)
+                .await
+                .with_context(|| format!("cannot use NATS at {url}"))?;
+            tracing::info!("broker: events on NATS JetStream at {url}, stream {stream}");
+            Ok(Queue::Nats(Arc::new(queue)))
+        }
+    }
 }
 
 fn tick_interval(ms: u64) -> anyhow::Result<Duration> {

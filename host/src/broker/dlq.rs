@@ -6,10 +6,10 @@ use std::io::Write;
 
 use chrono::{SecondsFormat, TimeZone as _, Utc};
 
-use super::store::{now_ms, DeadLetter, EventStore, Millis, Replay, StoreError};
+use super::store::{now_ms, DeadLetter, EventQueue, Millis, Replay, StoreError};
 
 /// Writes the dead-letter queue to `out`: a table, or a JSON array with `--json`.
-pub async fn list(store: &dyn EventStore, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn list(store: &dyn EventQueue, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     let letters = store.dead_letters().await?;
     if json {
         let rows: Vec<_> = letters
@@ -87,7 +87,7 @@ fn write_table(letters: &[DeadLetter], out: &mut dyn Write) -> std::io::Result<(
 /// Re-queues dead deliveries (all of them, or those of `event_ids`); returns how many.
 /// Unknown ids fail the whole replay.
 pub async fn replay(
-    store: &dyn EventStore,
+    store: &dyn EventQueue,
     all: bool,
     event_ids: Vec<String>,
 ) -> Result<usize, StoreError> {
@@ -100,7 +100,7 @@ pub async fn replay(
 }
 
 /// Writes the delivery counts per subscription and status to `out`.
-pub async fn stats(store: &dyn EventStore, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn stats(store: &dyn EventQueue, out: &mut dyn Write) -> anyhow::Result<()> {
     let counts = store.stats().await?;
     if counts.is_empty() {
         writeln!(out, "no deliveries yet")?;

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::Notify;
 use wasmtime_wasi_http::WasiBody;
 
-use super::store::{now_ms, Accepted, EventStore};
+use super::store::{now_ms, Accepted, EventQueue};
 use super::subscriptions::Subscriptions;
 use super::{Event, SPEC_VERSION};
 use crate::http_server::{json_error, MAX_BODY_BYTES};
@@ -30,7 +30,7 @@ pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
 /// every newly stored event.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    store: Arc<dyn EventStore>,
+    store: Arc<dyn EventQueue>,
     subscriptions: Arc<Subscriptions>,
     wake: Arc<Notify>,
 ) -> anyhow::Result<()> {
@@ -62,7 +62,7 @@ pub async fn serve(
 
 async fn handle(
     request: Request<Incoming>,
-    store: &dyn EventStore,
+    store: &dyn EventQueue,
     subscriptions: &Subscriptions,
     wake: &Notify,
 ) -> Response<WasiBody> {

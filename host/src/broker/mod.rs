@@ -5,6 +5,7 @@
 //!
 //! - [`subscriptions`]: `events.toml`, the contract of who receives what.
 //! - [`store`]: the durable queue behind a small trait; SQLite (`broker.db`) embedded.
+//! - [`nats`]: the queue on NATS JetStream, with its own consumers.
 //! - [`ingress`]: the HTTP endpoint services POST events to.
 //! - [`dispatch`]: delivery, retries and dead-lettering.
 //! - [`ticks`]: the clock.
@@ -13,6 +14,7 @@
 pub mod dispatch;
 pub mod dlq;
 pub mod ingress;
+pub mod nats;
 pub mod store;
 pub mod subscriptions;
 pub mod ticks;
@@ -24,7 +26,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
-use self::store::EventStore;
+use self::nats::NatsQueue;
+use self::store::{EventQueue, EventStore};
 use self::subscriptions::{Subscription, Subscriptions};
 
 /// The CloudEvents version the broker speaks.
@@ -77,9 +80,28 @@ impl Event {
     }
 }
 
+/// Where the broker keeps its events.
+#[derive(Clone)]
+pub enum Queue {
+    /// The embedded store, with the broker's own delivery bookkeeping.
+    Embedded(Arc<dyn EventStore>),
+    /// NATS JetStream, with a durable consumer per subscription.
+    Nats(Arc<NatsQueue>),
+}
+
+impl Queue {
+    /// The queue as the ingress and the operator's commands see it.
+    pub fn events(&self) -> Arc<dyn EventQueue> {
+        match self {
+            Queue::Embedded(store) => store.clone(),
+            Queue::Nats(queue) => queue.clone(),
+        }
+    }
+}
+
 /// A broker ready to serve: its queue, its subscriptions and where the app listens.
 pub struct Broker {
-    store: Arc<dyn EventStore>,
+    queue: Queue,
     subscriptions: Arc<Subscriptions>,
     app_base: String,
     deliver_to: Vec<Subscription>,
@@ -89,9 +111,9 @@ pub struct Broker {
 impl Broker {
     /// A broker that delivers to every subscription on `app_base` (such as
     /// `http://127.0.0.1:3000`), ticking as `[broker]` says.
-    pub fn new(store: Arc<dyn EventStore>, subscriptions: Subscriptions, app_base: &str) -> Broker {
+    pub fn new(queue: Queue, subscriptions: Subscriptions, app_base: &str) -> Broker {
         Broker {
-            store,
+            queue,
             deliver_to: subscriptions.subscriptions.clone(),
             tick_interval: subscriptions.broker.tick_interval(),
             subscriptions: Arc::new(subscriptions),
@@ -117,20 +139,32 @@ impl Broker {
     pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
         let wake = Arc::new(Notify::new());
         let client = dispatch::client();
-        let dispatcher = dispatch::Dispatcher::new(
-            self.store.clone(),
-            self.subscriptions.broker,
-            self.deliver_to.clone(),
-            &self.app_base,
-            client.clone(),
-            wake.clone(),
-        );
+        let dispatcher = match &self.queue {
+            Queue::Embedded(store) => tokio::spawn(
+                dispatch::Dispatcher::new(
+                    store.clone(),
+                    self.subscriptions.broker,
+                    self.deliver_to.clone(),
+                    &self.app_base,
+                    client.clone(),
+                    wake.clone(),
+                )
+                .run(),
+            ),
+            Queue::Nats(queue) => tokio::spawn(
+                nats::Dispatcher::new(
+                    queue.clone(),
+                    self.subscriptions.broker,
+                    self.deliver_to.clone(),
+                    &self.app_base,
+                    client.clone(),
+                )
+                .run(),
+            ),
+        };
         let clock = ticks::Clock::new(client, &self.app_base, &self.deliver_to, self.tick_interval);
-        let _tasks = AbortOnDrop(vec![
-            tokio::spawn(dispatcher.run()),
-            tokio::spawn(clock.run()),
-        ]);
-        ingress::serve(listener, self.store, self.subscriptions, wake).await
+        let _tasks = AbortOnDrop(vec![dispatcher, tokio::spawn(clock.run())]);
+        ingress::serve(listener, self.queue.events(), self.subscriptions, wake).await
     }
 }
 

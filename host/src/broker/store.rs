@@ -44,6 +44,9 @@ pub enum StoreError {
     /// The blocking task running a query failed.
     #[error("broker database task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// NATS JetStream failed or did not answer.
+    #[error("NATS JetStream: {0}")]
+    Nats(String),
 }
 
 /// Where a delivery stands.
@@ -163,11 +166,12 @@ pub struct StatusCount {
     pub count: u64,
 }
 
-/// The broker's durable queue.
+/// What the ingress and the operator's commands need of the broker's queue, whatever
+/// keeps it (the embedded [`SqliteStore`] or NATS JetStream).
 #[async_trait]
-pub trait EventStore: Send + Sync {
-    /// Stores `event` and a pending delivery (due `now`) for each of `subscriptions`, all
-    /// or nothing. An event whose (source, id) is already stored changes nothing.
+pub trait EventQueue: Send + Sync {
+    /// Stores `event` durably, to be delivered to each of `subscriptions`, all or nothing.
+    /// An event whose (source, id) is already stored changes nothing.
     async fn accept(
         &self,
         event: Event,
@@ -175,6 +179,22 @@ pub trait EventStore: Send + Sync {
         now: Millis,
     ) -> Result<Accepted, StoreError>;
 
+    /// The dead-letter queue, oldest first.
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
+
+    /// Re-queues dead deliveries (attempts reset, due `now`); returns how many.
+    async fn replay(&self, which: Replay, now: Millis) -> Result<usize, StoreError>;
+
+    /// Delivery counts per subscription and status.
+    async fn stats(&self) -> Result<Vec<StatusCount>, StoreError>;
+}
+
+/// A queue that also keeps each delivery's state, for the embedded [`Dispatcher`]
+/// (`super::dispatch`): one pending delivery per matching subscription, due at a time.
+///
+/// [`Dispatcher`]: super::dispatch::Dispatcher
+#[async_trait]
+pub trait EventStore: EventQueue {
     /// Up to `limit` pending deliveries to `subscriptions` due by `now`, oldest first,
     /// leaving out the ids in `skip` (those already in flight).
     async fn due(
@@ -194,15 +214,6 @@ pub trait EventStore: Send + Sync {
 
     /// Records how an attempt of delivery `id` ended.
     async fn finish(&self, id: i64, transition: Transition, now: Millis) -> Result<(), StoreError>;
-
-    /// The dead-letter queue, oldest first.
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError>;
-
-    /// Re-queues dead deliveries (attempts reset, due `now`); returns how many.
-    async fn replay(&self, which: Replay, now: Millis) -> Result<usize, StoreError>;
-
-    /// Delivery counts per subscription and status.
-    async fn stats(&self) -> Result<Vec<StatusCount>, StoreError>;
 }
 
 const SCHEMA: &str = "
@@ -283,7 +294,7 @@ fn placeholders(n: usize) -> String {
 }
 
 #[async_trait]
-impl EventStore for SqliteStore {
+impl EventQueue for SqliteStore {
     async fn accept(
         &self,
         event: Event,
@@ -325,6 +336,96 @@ impl EventStore for SqliteStore {
         .await
     }
 
+    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT e.id, e.source, e.type, d.subscription, d.attempts,
+                        COALESCE(d.last_error, ''), d.updated_at
+                 FROM deliveries d JOIN events e ON e.seq = d.event_seq
+                 WHERE d.status = 'dead' ORDER BY d.updated_at, d.id",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok(DeadLetter {
+                    event_id: row.get(0)?,
+                    source: row.get(1)?,
+                    ty: row.get(2)?,
+                    subscription: row.get(3)?,
+                    attempts: row.get(4)?,
+                    last_error: row.get(5)?,
+                    dead_at: row.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn replay(&self, which: Replay, now: Millis) -> Result<usize, StoreError> {
+        self.with_conn(move |conn| {
+            let tx = conn.transaction()?;
+            let requeue = "UPDATE deliveries
+                 SET status = 'pending', attempts = 0, due_at = ?1, last_error = NULL,
+                     updated_at = ?1
+                 WHERE status = 'dead'";
+            let count = match which {
+                Replay::All => tx.execute(requeue, params![now])?,
+                Replay::Events(ids) => {
+                    let mut unknown = Vec::new();
+                    let mut count = 0;
+                    for id in &ids {
+                        let n = tx.execute(
+                            &format!(
+                                "{requeue} AND event_seq IN (SELECT seq FROM events WHERE id = ?2)"
+                            ),
+                            params![now, id],
+                        )?;
+                        if n == 0 {
+                            unknown.push(id.clone());
+                        }
+                        count += n;
+                    }
+                    if !unknown.is_empty() {
+                        return Err(StoreError::UnknownEvents(unknown));
+                    }
+                    count
+                }
+            };
+            tx.commit()?;
+            Ok(count)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<Vec<StatusCount>, StoreError> {
+        self.with_conn(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT subscription, status, COUNT(*) FROM deliveries
+                 GROUP BY subscription, status ORDER BY subscription, status",
+            )?;
+            let rows = stmt.query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (subscription, status, count) = row?;
+                out.push(StatusCount {
+                    subscription,
+                    status: DeliveryStatus::parse(&status)?,
+                    count: count as u64,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
     async fn due(
         &self,
         subscriptions: &[String],
@@ -443,93 +544,6 @@ impl EventStore for SqliteStore {
                 )?,
             };
             Ok(())
-        })
-        .await
-    }
-
-    async fn dead_letters(&self) -> Result<Vec<DeadLetter>, StoreError> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT e.id, e.source, e.type, d.subscription, d.attempts,
-                        COALESCE(d.last_error, ''), d.updated_at
-                 FROM deliveries d JOIN events e ON e.seq = d.event_seq
-                 WHERE d.status = 'dead' ORDER BY d.updated_at, d.id",
-            )?;
-            let rows = stmt.query_map([], |row| {
-                Ok(DeadLetter {
-                    event_id: row.get(0)?,
-                    source: row.get(1)?,
-                    ty: row.get(2)?,
-                    subscription: row.get(3)?,
-                    attempts: row.get(4)?,
-                    last_error: row.get(5)?,
-                    dead_at: row.get(6)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
-    }
-
-    async fn replay(&self, which: Replay, now: Millis) -> Result<usize, StoreError> {
-        self.with_conn(move |conn| {
-            let tx = conn.transaction()?;
-            let requeue = "UPDATE deliveries
-                 SET status = 'pending', attempts = 0, due_at = ?1, last_error = NULL,
-                     updated_at = ?1
-                 WHERE status = 'dead'";
-            let count = match which {
-                Replay::All => tx.execute(requeue, params![now])?,
-                Replay::Events(ids) => {
-                    let mut unknown = Vec::new();
-                    let mut count = 0;
-                    for id in &ids {
-                        let n = tx.execute(
-                            &format!(
-                                "{requeue} AND event_seq IN (SELECT seq FROM events WHERE id = ?2)"
-                            ),
-                            params![now, id],
-                        )?;
-                        if n == 0 {
-                            unknown.push(id.clone());
-                        }
-                        count += n;
-                    }
-                    if !unknown.is_empty() {
-                        return Err(StoreError::UnknownEvents(unknown));
-                    }
-                    count
-                }
-            };
-            tx.commit()?;
-            Ok(count)
-        })
-        .await
-    }
-
-    async fn stats(&self) -> Result<Vec<StatusCount>, StoreError> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT subscription, status, COUNT(*) FROM deliveries
-                 GROUP BY subscription, status ORDER BY subscription, status",
-            )?;
-            let rows = stmt.query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (subscription, status, count) = row?;
-                out.push(StatusCount {
-                    subscription,
-                    status: DeliveryStatus::parse(&status)?,
-                    count: count as u64,
-                });
-            }
-            Ok(out)
         })
         .await
     }
