@@ -19,6 +19,9 @@ use spin_sdk::http_component;
 
 use routes::Env;
 
+/// The service's name: its Postgres schema.
+pub const SERVICE: &str = "auth";
+
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     serve(request).await.unwrap_or_else(|e| e.to_response())
@@ -28,7 +31,11 @@ async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
     let request = ApiRequest::read(request).await?;
     let database_url = config::database_url()?;
     let env = Env {
-        db: LazyDb::new(move || sql::open(&database_url), storage::migrations()),
+        db: LazyDb::new(
+            SERVICE,
+            move || sql::open(&database_url, SERVICE),
+            storage::migrations(),
+        ),
         kv: Box::new(LazySpinStore::new("default")),
         sessions: SessionConfig::from_variables()?,
         now_ms: time::now_ms(),

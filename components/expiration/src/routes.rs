@@ -69,6 +69,7 @@ mod tests {
     fn an_order_expires_once_at_its_time() {
         let mut env = Env {
             db: LazyDb::new(
+                "test",
                 || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
                 crate::storage::migrations(),
             ),
@@ -111,7 +112,7 @@ mod tests {
     #[test]
     fn other_routes_are_json_404s() {
         let env = Env {
-            db: LazyDb::new(|| unreachable!(), Vec::new()),
+            db: LazyDb::new("test", || unreachable!(), Vec::new()),
             now_ms: 0,
         };
         let get = ApiRequest::new(Method::Get, "/internal/events/expiration");

@@ -39,7 +39,11 @@ async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
         DEFAULT_RESERVATION_WINDOW_SECONDS,
     )?;
     let env = Env {
-        db: LazyDb::new(move || sql::open(&database_url), storage::migrations()),
+        db: LazyDb::new(
+            SERVICE,
+            move || sql::open(&database_url, SERVICE),
+            storage::migrations(),
+        ),
         sessions: SessionConfig::from_variables()?,
         reservation_window_ms: i64::try_from(window_seconds.saturating_mul(1000))
             .unwrap_or(i64::MAX / 2),

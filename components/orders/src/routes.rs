@@ -100,6 +100,7 @@ mod tests {
     fn env() -> Env {
         Env {
             db: LazyDb::new(
+                "test",
                 || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
                 storage::migrations(),
             ),

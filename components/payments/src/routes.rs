@@ -92,6 +92,7 @@ mod tests {
     fn env(secret_key: &str) -> Env {
         Env {
             db: LazyDb::new(
+                "test",
                 || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
                 storage::migrations(),
             ),

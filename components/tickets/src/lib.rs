@@ -31,7 +31,11 @@ async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
     let request = ApiRequest::read(request).await?;
     let database_url = config::database_url()?;
     let env = Env {
-        db: LazyDb::new(move || sql::open(&database_url), storage::migrations()),
+        db: LazyDb::new(
+            SERVICE,
+            move || sql::open(&database_url, SERVICE),
+            storage::migrations(),
+        ),
         sessions: SessionConfig::from_variables()?,
         now_ms: time::now_ms(),
     };

@@ -6,7 +6,9 @@
 //! portable subset of SQL: `CREATE TABLE IF NOT EXISTS`, `TEXT`, `BIGINT`, `PRIMARY KEY`,
 //! `UNIQUE`, no `AUTOINCREMENT`/`SERIAL`. Money is integer cents, times unix milliseconds.
 //! Tables are prefixed by their owning service (`auth_users`), as every service shares
-//! the local `default` database.
+//! the local `default` database. On Postgres each service also gets a schema of its own,
+//! named after it (`search_path` is set in the connection's startup options), created
+//! and migrated on first use, under an advisory lock so concurrent instances agree.
 
 #[cfg(feature = "native-sqlite")]
 pub mod native;
@@ -98,10 +100,26 @@ pub fn classify_sqlite_error(message: String) -> SqlError {
     }
 }
 
-/// Sorts a Postgres query error message into a [`SqlError`].
+/// Sorts a Postgres query error message into a [`SqlError`]. The runtime leads with the
+/// SQLSTATE (`23505: ...`); Spin's messages carry the code or the server's words.
 pub fn classify_postgres_error(message: String) -> SqlError {
-    if message.contains("duplicate key value") || message.contains("23505") {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("duplicate key value") || message.contains("23505") {
         SqlError::UniqueViolation(message)
+    } else if [
+        "connection closed",
+        "timed out",
+        "database unavailable",
+        "error communicating with the server",
+        "terminating connection",
+        "the database system is",
+        "could not serialize access",
+        "deadlock detected",
+    ]
+    .iter()
+    .any(|needle| lower.contains(needle))
+    {
+        SqlError::Unavailable(message)
     } else {
         SqlError::Other(message)
     }
@@ -223,6 +241,98 @@ pub fn migrate<S: AsRef<str>>(db: &dyn Db, statements: &[S]) -> Result<(), SqlEr
     Ok(())
 }
 
+/// Migrates `service`'s schema on Postgres, once per change of `statements`: a single
+/// query answers "already done" on every later connection. Otherwise, in one transaction
+/// under an advisory lock per service: the schema, the statements, and the fingerprint of
+/// the statements in `boxoffice_migrations`.
+pub fn migrate_postgres<S: AsRef<str>>(
+    db: &dyn Db,
+    service: &str,
+    statements: &[S],
+) -> Result<(), SqlError> {
+    let fingerprint = format!(
+        "{:016x}",
+        fnv1a(statements.iter().map(|s| s.as_ref().as_bytes()))
+    );
+    match db.query(
+        "SELECT fingerprint FROM boxoffice_migrations WHERE service = $1",
+        &[service.into()],
+    ) {
+        Ok(rows)
+            if rows.first().and_then(|r| r.text("fingerprint").ok())
+                == Some(fingerprint.clone()) =>
+        {
+            return Ok(())
+        }
+        // Not migrated yet (the table may not exist), or migrated by other code.
+        Ok(_) | Err(SqlError::Other(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let lock = fnv1a([b"boxoffice-migrate:".as_slice(), service.as_bytes()]) as i64;
+    transaction(db, |tx| {
+        // `execute`: the function returns `void`, a type no SQL layer can read.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[lock.into()])?;
+        tx.execute(
+            &format!("CREATE SCHEMA IF NOT EXISTS {}", schema_name(service)),
+            &[],
+        )?;
+        for statement in statements {
+            tx.execute(statement.as_ref(), &[])?;
+        }
+        tx.execute(
+            "CREATE TABLE IF NOT EXISTS boxoffice_migrations (\
+                service TEXT PRIMARY KEY, \
+                fingerprint TEXT NOT NULL)",
+            &[],
+        )?;
+        tx.execute(
+            "INSERT INTO boxoffice_migrations (service, fingerprint) VALUES ($1, $2) \
+             ON CONFLICT (service) DO UPDATE SET fingerprint = excluded.fingerprint",
+            &[service.into(), fingerprint.clone().into()],
+        )?;
+        Ok(())
+    })
+}
+
+/// The schema of `service` on Postgres: its name, kept to `[a-z0-9_]`.
+pub fn schema_name(service: &str) -> String {
+    service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// `url` with `search_path` set to `service`'s schema in the startup options, unless the
+/// operator set `options` already.
+pub fn with_service_schema(url: &str, service: &str) -> String {
+    if url.contains("options=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!(
+        "{url}{separator}options=-c%20search_path%3D{}",
+        schema_name(service)
+    )
+}
+
+/// 64-bit FNV-1a over the concatenation of `parts`, each followed by a zero byte.
+fn fnv1a<'a>(parts: impl IntoIterator<Item = &'a [u8]>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &byte in part.iter().chain(&[0u8]) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    hash
+}
+
 /// Rewrites `$1, $2` placeholders to SQLite's `?1, ?2`, leaving string literals alone.
 pub fn to_sqlite_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
@@ -241,14 +351,17 @@ pub fn to_sqlite_placeholders(sql: &str) -> String {
     out
 }
 
-/// Opens the database named by `database_url`: Spin's SQLite `default` database when it
-/// is empty, Postgres when it is a `postgres://` or `postgresql://` URL.
-pub fn open(database_url: &str) -> Result<Box<dyn Db>, SqlError> {
+/// Opens `service`'s database named by `database_url`: Spin's SQLite `default` database
+/// when it is empty, the service's schema on Postgres when it is a `postgres://` or
+/// `postgresql://` URL.
+pub fn open(database_url: &str, service: &str) -> Result<Box<dyn Db>, SqlError> {
     let url = database_url.trim();
     if url.is_empty() {
         Ok(Box::new(spin::SpinSqlite::open("default")?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Box::new(spin::SpinPostgres::open(url)?))
+        Ok(Box::new(spin::SpinPostgres::open(&with_service_schema(
+            url, service,
+        ))?))
     } else {
         Err(SqlError::Other(
             "database_url must be empty or a postgres:// URL".to_owned(),
@@ -261,18 +374,21 @@ pub fn open(database_url: &str) -> Result<Box<dyn Db>, SqlError> {
 pub struct LazyDb {
     cell: OnceCell<Box<dyn Db>>,
     open: Box<dyn Fn() -> Result<Box<dyn Db>, SqlError>>,
+    service: &'static str,
     migrations: Vec<String>,
 }
 
 impl LazyDb {
-    /// Opens with `open` and runs `migrations`, when first needed.
+    /// Opens `service`'s database with `open` and runs `migrations`, when first needed.
     pub fn new(
+        service: &'static str,
         open: impl Fn() -> Result<Box<dyn Db>, SqlError> + 'static,
         migrations: Vec<String>,
     ) -> Self {
         Self {
             cell: OnceCell::new(),
             open: Box::new(open),
+            service,
             migrations,
         }
     }
@@ -283,7 +399,10 @@ impl LazyDb {
             return Ok(db.as_ref());
         }
         let db = (self.open)()?;
-        migrate(db.as_ref(), &self.migrations)?;
+        match db.dialect() {
+            Dialect::Sqlite => migrate(db.as_ref(), &self.migrations)?,
+            Dialect::Postgres => migrate_postgres(db.as_ref(), self.service, &self.migrations)?,
+        }
         Ok(self.cell.get_or_init(|| db).as_ref())
     }
 }
@@ -317,10 +436,46 @@ mod tests {
             ),
             SqlError::UniqueViolation(_)
         ));
+        assert!(matches!(
+            classify_postgres_error("23505: duplicate key value violates ...".into()),
+            SqlError::UniqueViolation(_)
+        ));
+        for message in [
+            "connection closed",
+            "database unavailable: no answer within 2000 ms",
+            "db error: FATAL: terminating connection due to administrator command",
+        ] {
+            assert!(
+                matches!(
+                    classify_postgres_error(message.into()),
+                    SqlError::Unavailable(_)
+                ),
+                "{message}"
+            );
+        }
+        assert!(matches!(
+            classify_postgres_error("42P01: relation \"x\" does not exist".into()),
+            SqlError::Other(_)
+        ));
         assert_eq!(
             ApiError::from(SqlError::Unavailable("x".into())).status(),
             503
         );
+    }
+
+    #[test]
+    fn each_service_gets_its_own_schema_unless_options_are_given() {
+        assert_eq!(
+            with_service_schema("postgres://u:p@h:5432/shop", "orders"),
+            "postgres://u:p@h:5432/shop?options=-c%20search_path%3Dorders"
+        );
+        assert_eq!(
+            with_service_schema("postgres://h/shop?sslmode=disable", "auth"),
+            "postgres://h/shop?sslmode=disable&options=-c%20search_path%3Dauth"
+        );
+        let own = "postgres://h/shop?options=-c%20search_path%3Dmine";
+        assert_eq!(with_service_schema(own, "auth"), own);
+        assert_eq!(schema_name("Pay-Ments"), "pay_ments");
     }
 
     fn db() -> NativeSqlite {
@@ -384,6 +539,7 @@ mod tests {
     #[test]
     fn lazy_connections_migrate_once() {
         let lazy = LazyDb::new(
+            "test",
             || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
             vec!["CREATE TABLE IF NOT EXISTS test_lazy (id TEXT PRIMARY KEY)".to_owned()],
         );
