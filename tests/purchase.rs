@@ -10,13 +10,14 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::stripe::{FakeStripe, SECRET_KEY};
 use support::{
-    forge_session, publish, unique_email, wait_until, Body, Shop, ShopOptions, TEST_JWT_KEY,
+    forge_session, publish, unique_email, wait_until, Backend, Body, Shop, ShopOptions,
+    TEST_JWT_KEY,
 };
 
 /// How long an event may take to travel through the broker in these tests.
 const EVENTUAL: Duration = Duration::from_secs(20);
 
-fn shop_with(stripe: Option<&FakeStripe>, window_seconds: u64) -> Shop {
+fn shop_with(backend: Backend, stripe: Option<&FakeStripe>, window_seconds: u64) -> Shop {
     let mut variables = vec![(
         "reservation_window_seconds".to_string(),
         window_seconds.to_string(),
@@ -27,6 +28,7 @@ fn shop_with(stripe: Option<&FakeStripe>, window_seconds: u64) -> Shop {
     }
     Shop::start_with(ShopOptions {
         variables,
+        backend,
         ..Default::default()
     })
 }
@@ -106,13 +108,8 @@ fn pay(shop: &Shop, buyer: &str, order_id: &str, token: &str) -> support::Resp {
 
 /// The version of the orders service's replica of a ticket, read from its table.
 fn replica_version(shop: &Shop, table: &str, id: &str) -> Option<i64> {
-    let db = rusqlite::Connection::open(shop.sqlite_path()).ok()?;
-    db.query_row(
-        &format!("SELECT version FROM {table} WHERE id = ?1"),
-        [id],
-        |r| r.get(0),
-    )
-    .ok()
+    shop.db()
+        .int(&format!("SELECT version FROM {table} WHERE id = $1"), &[id])
 }
 
 fn parse_time(iso: &str) -> chrono_like::Millis {
@@ -151,10 +148,9 @@ mod chrono_like {
     }
 }
 
-#[test]
-fn two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it() {
+fn two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it(backend: Backend) {
     let window = 4;
-    let shop = shop_with(None, window);
+    let shop = shop_with(backend, None, window);
     let seller = user(&shop);
     let ticket = sell(&shop, &seller, json!(25));
     let ticket_id = ticket["id"].as_str().unwrap().to_string();
@@ -266,10 +262,9 @@ fn two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it(
     assert_eq!(other.status, 401, "{}", other.text);
 }
 
-#[test]
-fn payment_completes_the_order_and_the_ticket_stays_sold() {
+fn payment_completes_the_order_and_the_ticket_stays_sold(backend: Backend) {
     let stripe = FakeStripe::start();
-    let shop = shop_with(Some(&stripe), 120);
+    let shop = shop_with(backend, Some(&stripe), 120);
     let seller = user(&shop);
     let ticket = sell(&shop, &seller, json!(42.5));
     let ticket_id = ticket["id"].as_str().unwrap().to_string();
@@ -341,10 +336,9 @@ fn payment_completes_the_order_and_the_ticket_stays_sold() {
     assert_eq!(another.status, 400, "{}", another.text);
 }
 
-#[test]
-fn a_declined_card_is_a_clear_400_and_the_order_stays_payable() {
+fn a_declined_card_is_a_clear_400_and_the_order_stays_payable(backend: Backend) {
     let stripe = FakeStripe::start();
-    let shop = shop_with(Some(&stripe), 120);
+    let shop = shop_with(backend, Some(&stripe), 120);
     let seller = user(&shop);
     let ticket_id = sell_id(&shop, &seller, json!(10));
     let buyer = user(&shop);
@@ -367,10 +361,9 @@ fn a_declined_card_is_a_clear_400_and_the_order_stays_payable() {
     });
 }
 
-#[test]
-fn cancelled_and_expired_orders_cannot_be_paid() {
+fn cancelled_and_expired_orders_cannot_be_paid(backend: Backend) {
     let stripe = FakeStripe::start();
-    let shop = shop_with(Some(&stripe), 3);
+    let shop = shop_with(backend, Some(&stripe), 3);
     let seller = user(&shop);
     let buyer = user(&shop);
 
@@ -389,15 +382,12 @@ fn cancelled_and_expired_orders_cannot_be_paid() {
     assert_eq!(get_order(&shop, &buyer, &cancelled)["status"], "cancelled");
     // Once payments has heard of the cancellation, paying is refused. (A payment racing the
     // cancellation's event is refunded: see the refund test.)
-    let db = rusqlite::Connection::open(shop.sqlite_path()).unwrap();
+    let mut db = shop.db();
     wait_until("payments to learn of the cancellation", EVENTUAL, || {
-        let status: Option<String> = db
-            .query_row(
-                "SELECT status FROM payments_orders WHERE id = ?1",
-                [&cancelled],
-                |r| r.get(0),
-            )
-            .ok();
+        let status = db.text(
+            "SELECT status FROM payments_orders WHERE id = $1",
+            &[&cancelled],
+        );
         (status.as_deref() == Some("cancelled")).then_some(())
     });
     let refused = shop.post(
@@ -425,9 +415,8 @@ fn cancelled_and_expired_orders_cannot_be_paid() {
     );
 }
 
-#[test]
-fn two_hundred_orders_for_twenty_tickets_from_fifty_users_make_exactly_twenty() {
-    let shop = shop_with(None, 600);
+fn two_hundred_orders_for_twenty_tickets_from_fifty_users_make_exactly_twenty(backend: Backend) {
+    let shop = shop_with(backend, None, 600);
     let seller = user(&shop);
     let tickets: Vec<String> = sell_many(&shop, &seller, 20);
     let buyers: Vec<String> = std::thread::scope(|s| {
@@ -436,18 +425,12 @@ fn two_hundred_orders_for_twenty_tickets_from_fifty_users_make_exactly_twenty() 
     });
     // Wait until the orders service knows every ticket (its replica table), so that the
     // race is about reservation, not about event delivery.
-    let db = rusqlite::Connection::open(shop.sqlite_path()).unwrap();
+    let mut db = shop.db();
     wait_until("the orders replica of all 20 tickets", EVENTUAL, || {
         let known = tickets
             .iter()
             .filter(|id| {
-                db.query_row(
-                    "SELECT COUNT(*) FROM orders_tickets WHERE id = ?1",
-                    [id],
-                    |r| r.get::<_, i64>(0),
-                )
-                .unwrap_or(0)
-                    == 1
+                db.int("SELECT COUNT(*) FROM orders_tickets WHERE id = $1", &[id]) == Some(1)
             })
             .count();
         (known == tickets.len()).then_some(())
@@ -507,10 +490,9 @@ fn two_hundred_orders_for_twenty_tickets_from_fifty_users_make_exactly_twenty() 
 
 /// Events delivered twice and out of order through the broker's ingress leave every
 /// replica right: orders' ticket replica, tickets' reservations, payments' order replica.
-#[test]
-fn duplicated_and_reordered_events_leave_every_replica_correct() {
+fn duplicated_and_reordered_events_leave_every_replica_correct(backend: Backend) {
     let stripe = FakeStripe::start();
-    let shop = shop_with(Some(&stripe), 600);
+    let shop = shop_with(backend, Some(&stripe), 600);
     let broker = shop.runtime().broker.clone().expect("up runs a broker");
     let source = "/tests/injector";
     let seller_id = "5e11e5000000000000000001";
@@ -608,8 +590,7 @@ fn duplicated_and_reordered_events_leave_every_replica_correct() {
 
 /// A change committed while its event cannot be delivered (the broker unreachable), then the
 /// runtime SIGKILLed: after a restart the event is delivered, once.
-#[test]
-fn an_event_committed_before_a_sigkill_is_delivered_after_restart() {
+fn an_event_committed_before_a_sigkill_is_delivered_after_restart(backend: Backend) {
     // First life: the services publish to a port where nothing listens, so every outbox row
     // stays unsent.
     let dead_broker = {
@@ -620,6 +601,7 @@ fn an_event_committed_before_a_sigkill_is_delivered_after_restart() {
     };
     let shop = Shop::start_with(ShopOptions {
         variables: vec![("broker_url".into(), dead_broker)],
+        backend,
         ..Default::default()
     });
     let seller = user(&shop);
@@ -631,15 +613,11 @@ fn an_event_committed_before_a_sigkill_is_delivered_after_restart() {
         json!({"title": "Moved", "price": 11}),
     );
     assert_eq!(resp.status, 200, "{}", resp.text);
-    let unsent: i64 = rusqlite::Connection::open(shop.sqlite_path())
-        .unwrap()
-        .query_row(
-            "SELECT COUNT(*) FROM tickets_outbox WHERE sent_at IS NULL",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(unsent, 6, "the events wait in the outbox");
+    let unsent = shop.db().int(
+        "SELECT COUNT(*) FROM tickets_outbox WHERE sent_at IS NULL",
+        &[],
+    );
+    assert_eq!(unsent, Some(6), "the events wait in the outbox");
 
     let kept = shop.kill_keeping_state();
     let shop = kept.restart();
@@ -659,29 +637,20 @@ fn an_event_committed_before_a_sigkill_is_delivered_after_restart() {
     }
     eprintln!("delivered after restart within {:?}", started.elapsed());
     wait_until("the outbox to drain", EVENTUAL, || {
-        let unsent: i64 = rusqlite::Connection::open(shop.sqlite_path())
-            .unwrap()
-            .query_row(
-                "SELECT COUNT(*) FROM tickets_outbox WHERE sent_at IS NULL",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        (unsent == 0).then_some(())
+        let unsent = shop.db().int(
+            "SELECT COUNT(*) FROM tickets_outbox WHERE sent_at IS NULL",
+            &[],
+        );
+        (unsent == Some(0)).then_some(())
     });
     // Nothing duplicated: the orders replica holds each ticket once, at its version.
-    let db = rusqlite::Connection::open(shop.sqlite_path()).unwrap();
+    let mut db = shop.db();
     for (n, id) in ids.iter().enumerate() {
-        let (rows, version): (i64, i64) = db
-            .query_row(
-                "SELECT COUNT(*), MAX(version) FROM orders_tickets WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!(rows, 1);
+        let rows = db.int("SELECT COUNT(*) FROM orders_tickets WHERE id = $1", &[id]);
+        let version = db.int("SELECT version FROM orders_tickets WHERE id = $1", &[id]);
+        assert_eq!(rows, Some(1));
         // Reserved by the order above: the reservation's ticket:updated bumps it once more.
-        assert!(version >= if n == 0 { 1 } else { 0 });
+        assert!(version >= Some(if n == 0 { 1 } else { 0 }));
     }
 }
 
@@ -773,10 +742,9 @@ fn the_fake_stripe_behaves_like_stripe() {
 }
 
 /// An expiry scheduled before a restart of the runtime still fires, on time, after it.
-#[test]
-fn an_expiry_survives_a_restart_of_the_runtime() {
+fn an_expiry_survives_a_restart_of_the_runtime(backend: Backend) {
     let window = 5;
-    let shop = shop_with(None, window);
+    let shop = shop_with(backend, None, window);
     let seller = user(&shop);
     let ticket_id = sell_id(&shop, &seller, json!(12));
     let buyer = user(&shop);
@@ -785,14 +753,12 @@ fn an_expiry_survives_a_restart_of_the_runtime() {
     let order_id = placed.json["id"].as_str().unwrap().to_string();
     let expires_at = parse_time(placed.json["expiresAt"].as_str().unwrap());
     // Wait until the expiration service has the job, then kill the runtime.
-    let db = rusqlite::Connection::open(shop.sqlite_path()).unwrap();
+    let mut db = shop.db();
     wait_until("the expiry to be scheduled", EVENTUAL, || {
-        db.query_row(
-            "SELECT COUNT(*) FROM expiration_jobs WHERE order_id = ?1",
-            [&order_id],
-            |r| r.get::<_, i64>(0),
+        db.int(
+            "SELECT COUNT(*) FROM expiration_jobs WHERE order_id = $1",
+            &[&order_id],
         )
-        .ok()
         .filter(|n| *n == 1)
     });
     drop(db);
@@ -824,10 +790,9 @@ fn an_expiry_survives_a_restart_of_the_runtime() {
 /// is refunded through Stripe when payments learns of the cancellation. The crossing is
 /// staged with injected events: payments hears of the order, the buyer pays, then the
 /// cancellation arrives.
-#[test]
-fn a_charge_for_an_order_cancelled_meanwhile_is_refunded() {
+fn a_charge_for_an_order_cancelled_meanwhile_is_refunded(backend: Backend) {
     let stripe = FakeStripe::start();
-    let shop = shop_with(Some(&stripe), 600);
+    let shop = shop_with(backend, Some(&stripe), 600);
     let broker = shop.runtime().broker.clone().expect("up runs a broker");
     let buyer_id = "b0b000000000000000000002";
     let buyer = forge_session(TEST_JWT_KEY, buyer_id, "carol@example.test", 3600);
@@ -877,3 +842,41 @@ fn a_charge_for_an_order_cancelled_meanwhile_is_refunded() {
     assert_eq!(stripe.refunds().len(), 1);
     assert_eq!(stripe.charges()[0]["refunded"], true);
 }
+
+/// Every test of the flow above, once on the embedded backends and once on Redis,
+/// Postgres and NATS JetStream (skipped, with a message, when those servers are not
+/// running, unless `CI=true`).
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::Backend::Embedded);
+                }
+            )*
+        }
+        mod redis_postgres_nats {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(backend) = super::Backend::real() {
+                        super::$name(backend);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it,
+    payment_completes_the_order_and_the_ticket_stays_sold,
+    a_declined_card_is_a_clear_400_and_the_order_stays_payable,
+    cancelled_and_expired_orders_cannot_be_paid,
+    two_hundred_orders_for_twenty_tickets_from_fifty_users_make_exactly_twenty,
+    duplicated_and_reordered_events_leave_every_replica_correct,
+    an_event_committed_before_a_sigkill_is_delivered_after_restart,
+    an_expiry_survives_a_restart_of_the_runtime,
+    a_charge_for_an_order_cancelled_meanwhile_is_refunded,
+);

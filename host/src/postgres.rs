@@ -28,20 +28,24 @@ use crate::bindings::fermyon::spin2_0_0::rdbms_types::{
 use crate::outbound_http::AllowedHosts;
 
 /// Connections kept per address.
-pub const POOL_SIZE: usize = 16;
+pub const POOL_SIZE: usize = 10;
 
 /// The app's connection pools, one per address, made on first use.
 pub struct PostgresPools {
     pools: Mutex<HashMap<String, Pool>>,
     timeout: Duration,
+    queue_timeout: Duration,
 }
 
 impl PostgresPools {
-    /// No pools yet; every wait and statement is bounded by `timeout`.
-    pub fn new(timeout: Duration) -> PostgresPools {
+    /// No pools yet. Connecting and every statement are bounded by `timeout`; waiting in
+    /// line for a pooled connection while all are busy (a busy shop, not a lost server) by
+    /// `queue_timeout`, the request timeout.
+    pub fn new(timeout: Duration, queue_timeout: Duration) -> PostgresPools {
         PostgresPools {
             pools: Mutex::new(HashMap::new()),
             timeout,
+            queue_timeout,
         }
     }
 
@@ -64,7 +68,7 @@ impl PostgresPools {
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(self.timeout))
+            .wait_timeout(Some(self.queue_timeout))
             .create_timeout(Some(self.timeout))
             .recycle_timeout(Some(self.timeout))
             .build()
@@ -422,7 +426,10 @@ mod tests {
         let ctx = PostgresCtx {
             component: "test".into(),
             allowed: Arc::new(AllowedHosts::parse(["postgres://db.internal:5432"]).unwrap()),
-            pools: Arc::new(PostgresPools::new(Duration::from_secs(1))),
+            pools: Arc::new(PostgresPools::new(
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+            )),
         };
         let err = match ctx.open("postgres://user@elsewhere:5432/app").await {
             Err(e) => e,

@@ -137,7 +137,7 @@ impl App {
             KeyValueStores::open(&runtime_config.key_value_stores, timeouts.backend)
                 .context("cannot open key-value stores")?,
         );
-        let pools = Arc::new(PostgresPools::new(timeouts.backend));
+        let pools = Arc::new(PostgresPools::new(timeouts.backend, timeouts.request));
         let sql = Arc::new(
             SqlDatabases::open(&runtime_config.sqlite_databases)
                 .context("cannot open sqlite databases")?,

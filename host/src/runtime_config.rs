@@ -259,9 +259,11 @@ impl RuntimeConfig {
                     self.sqlite_databases
                         .insert(label, sqlite(sqlite_base, path));
                 }
-                RawBackend::Redis { .. } => return Err(format!(
+                RawBackend::Redis { .. } => {
+                    return Err(format!(
                     "[sqlite_database.{label}] has unsupported type `redis` (supported: \"spin\")"
-                )),
+                ))
+                }
             }
         }
         if let Some(sql) = raw.boxoffice.sql {

@@ -532,6 +532,117 @@ fn failures_end_in_the_dead_letter_queue_and_replay_redelivers() {
     );
 }
 
+/// The same contract on NATS JetStream: bounded redelivery, then the dead-letter stream,
+/// listed and replayed by the same commands with `--runtime-config`.
+#[test]
+fn on_nats_failures_end_in_the_dead_letter_stream_and_replay_redelivers() {
+    let Some(backend) = support::Backend::real() else {
+        return;
+    };
+    let config = backend
+        .runtime_config()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let app = Subscriber::start(|r, _| if r.path == "/strict" { 400 } else { 503 });
+    let events = events_toml(
+        dir.path(),
+        3,
+        &[
+            ("strict", &["order:created"]),
+            ("flaky", &["order:cancelled"]),
+        ],
+    );
+    let events_arg = events.to_str().unwrap().to_owned();
+    let broker = Broker::start(&state, &events, &app.base, &["--runtime-config", &config]);
+    for (ty, id) in [("order:created", "evt-400"), ("order:cancelled", "evt-503")] {
+        assert_eq!(
+            publish(&broker.url, ty, id, "/orders", &json!({})).status,
+            202
+        );
+    }
+    // The same id again is acknowledged and dropped by JetStream.
+    assert_eq!(
+        publish(
+            &broker.url,
+            "order:created",
+            "evt-400",
+            "/orders",
+            &json!({})
+        )
+        .status,
+        202
+    );
+    let list = || -> Value {
+        serde_json::from_str(&run_ok(
+            &[
+                "events",
+                "dlq",
+                "list",
+                "--json",
+                "--runtime-config",
+                &config,
+                "--events",
+                &events_arg,
+            ],
+            &state,
+        ))
+        .unwrap()
+    };
+    let deadline = Instant::now() + WAIT;
+    let letters = loop {
+        let letters = list();
+        if letters.as_array().unwrap().len() == 2 {
+            break letters;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never two dead letters: {letters}\n{}",
+            broker.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let by_subscription = |name: &str| {
+        letters
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["subscription"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_subscription("flaky")["event_id"], "evt-503");
+    assert_eq!(by_subscription("flaky")["attempts"], 3);
+    assert_eq!(by_subscription("flaky")["last_error"], "HTTP 503");
+    assert_eq!(by_subscription("strict")["attempts"], 1);
+    assert_eq!(app.at("/strict").len(), 1, "a 400 is not retried");
+    assert_eq!(app.at("/flaky").len(), 3, "max_attempts = 3");
+
+    app.answer_with(|_, _| 200);
+    let out = run_ok(
+        &[
+            "events",
+            "dlq",
+            "replay",
+            "--all",
+            "--runtime-config",
+            &config,
+        ],
+        &state,
+    );
+    assert!(out.contains("replayed 2"), "{out}");
+    app.wait_for("/flaky", 4);
+    app.wait_for("/strict", 2);
+    assert_eq!(list(), json!([]));
+    // Each replay goes to its own subscription only.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(app.at("/flaky").len(), 4);
+    assert_eq!(app.at("/strict").len(), 2);
+}
+
 #[test]
 fn a_pending_delivery_survives_a_sigkill() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod backends;
+pub mod servers;
 pub mod stripe;
+
+pub use backends::{Backend, TestDb};
 
 /// How long a runtime may take from spawn to its `listening on` line (on a cold compile
 /// cache it compiles every component with Cranelift first).
@@ -247,6 +251,16 @@ pub fn agent() -> ureq::Agent {
 
 /// Sends one request and reads the whole response.
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
+    try_send(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// Sends a request; an error when no answer came (refused, reset, timed out).
+pub fn try_send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+) -> Result<Resp, String> {
     let mut builder = http::Request::builder().method(method).uri(url);
     for (name, value) in headers {
         builder = builder.header(*name, *value);
@@ -256,7 +270,7 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<Vec<
         Some(body) => agent.run(builder.body(body).unwrap()),
         None => agent.run(builder.body(()).unwrap()),
     };
-    Resp::read(response.unwrap_or_else(|e| panic!("{method} {url}: {e}")))
+    response.map(Resp::read).map_err(|e| e.to_string())
 }
 
 /// Options for starting a shop.
@@ -266,6 +280,8 @@ pub struct ShopOptions {
     pub variables: Vec<(String, String)>,
     /// Reuse this state dir instead of a fresh one (for restart tests).
     pub state_dir: Option<PathBuf>,
+    /// The backends: embedded unless said.
+    pub backend: Backend,
 }
 
 /// The whole shop (the repository's spin.toml) under a running runtime.
@@ -273,6 +289,7 @@ pub struct Shop {
     runtime: Runtime,
     pub base: String,
     pub state_dir: PathBuf,
+    pub backend: Backend,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -297,11 +314,20 @@ impl Shop {
                 .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
                 .collect();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let runtime = Runtime::start(&workspace_root().join("spin.toml"), &state_dir, &[], &env);
+        let config = options
+            .backend
+            .runtime_config()
+            .map(|p| p.to_string_lossy().into_owned());
+        let args: Vec<&str> = match &config {
+            Some(path) => vec!["--runtime-config", path],
+            None => Vec::new(),
+        };
+        let runtime = Runtime::start(&workspace_root().join("spin.toml"), &state_dir, &args, &env);
         Shop {
             base: runtime.base.clone(),
             runtime,
             state_dir,
+            backend: options.backend,
             _temp: temp,
         }
     }
@@ -379,6 +405,11 @@ impl Shop {
         self.state_dir.join("sqlite_db.db")
     }
 
+    /// The services' SQL data, on whichever backend the shop runs.
+    pub fn db(&self) -> TestDb {
+        self.backend.db(&self.state_dir)
+    }
+
     /// Stops the runtime with SIGKILL and hands back its state dir (and the temp dir that
     /// owns it, which deletes it when dropped) so that a new runtime can start on it.
     pub fn kill_keeping_state(mut self) -> KeptState {
@@ -386,6 +417,7 @@ impl Shop {
         KeptState {
             _temp: self._temp.take(),
             state_dir: self.state_dir.clone(),
+            backend: self.backend.clone(),
         }
     }
 }
@@ -394,6 +426,7 @@ impl Shop {
 pub struct KeptState {
     _temp: Option<tempfile::TempDir>,
     pub state_dir: PathBuf,
+    pub backend: Backend,
 }
 
 impl KeptState {
@@ -407,6 +440,7 @@ impl KeptState {
         Shop::start_with(ShopOptions {
             variables,
             state_dir: Some(self.state_dir.clone()),
+            backend: self.backend.clone(),
         })
     }
 }

@@ -275,9 +275,18 @@ impl EventQueue for NatsQueue {
             async_nats::header::NATS_MESSAGE_ID,
             format!("{} {}", event.source, event.id).as_str(),
         );
-        let ack = self
-            .publish(self.events_subject(), headers, event.data.clone())
-            .await?;
+        let ack = match self
+            .publish(self.events_subject(), headers.clone(), event.data.clone())
+            .await
+        {
+            Ok(ack) => ack,
+            // Before the dispatcher's first connection the stream may not exist yet.
+            Err(first) => {
+                self.ensure_streams().await.map_err(|_| first)?;
+                self.publish(self.events_subject(), headers, event.data.clone())
+                    .await?
+            }
+        };
         Ok(if ack.duplicate {
             Accepted::Duplicate
         } else {

@@ -1,0 +1,285 @@
+//! Redis, Postgres and NATS servers that a test starts itself, on spare ports with data
+//! dirs of their own, so that it can stop and restart them without disturbing the shared
+//! ones. The binaries come from the Debian packages `scripts/services` installs.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to answer after a start.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_for_port(what: &str, port: u16) {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn stop_child(child: &mut Option<Child>) {
+    if let Some(mut child) = child.take() {
+        // SIGTERM: the server shuts down cleanly, as an operator's restart would.
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+fn log_file(dir: &Path, name: &str) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(name))
+        .expect("open a server log")
+}
+
+/// A redis-server with append-only persistence.
+pub struct RedisServer {
+    dir: tempfile::TempDir,
+    /// Its port.
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Starts one and waits until it answers.
+    pub fn start() -> RedisServer {
+        let mut server = RedisServer {
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+            child: None,
+        };
+        server.start_again();
+        server
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn start_again(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--appendonly", "yes", "--save", ""])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(log_file(self.dir.path(), "redis.log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server (run scripts/services to install it)");
+        self.child = Some(child);
+        wait_for_port("redis-server", self.port);
+    }
+
+    /// Stops it cleanly.
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A nats-server with JetStream.
+pub struct NatsServer {
+    dir: tempfile::TempDir,
+    /// Its port.
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl NatsServer {
+    /// Starts one and waits until it answers.
+    pub fn start() -> NatsServer {
+        let mut server = NatsServer {
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+            child: None,
+        };
+        server.start_again();
+        server
+    }
+
+    /// `nats://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts it again on the same port and store.
+    pub fn start_again(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js"])
+            .arg("-sd")
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(log_file(self.dir.path(), "nats.log"))
+            .spawn()
+            .expect("start nats-server (run scripts/services to install it)");
+        self.child = Some(child);
+        wait_for_port("nats-server", self.port);
+    }
+
+    /// Stops it cleanly.
+    pub fn stop(&mut self) {
+        stop_child(&mut self.child);
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A Postgres cluster of its own, run by `pg_ctl` (as the `postgres` user when the tests
+/// run as root, since Postgres refuses to run as root).
+pub struct PostgresServer {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    log: PathBuf,
+    bin: PathBuf,
+    /// Its port.
+    pub port: u16,
+}
+
+fn postgres_bin() -> PathBuf {
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("Postgres is not installed (run scripts/services)")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|p| p.join("pg_ctl").exists())
+        .collect();
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    versions.pop().expect("no /usr/lib/postgresql/*/bin/pg_ctl")
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl PostgresServer {
+    /// Creates a cluster with trust authentication on loopback and starts it.
+    pub fn start() -> PostgresServer {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        if is_root() {
+            let owner = |what: &str| {
+                let out = Command::new("id")
+                    .args([what, "postgres"])
+                    .output()
+                    .unwrap();
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse::<u32>()
+                    .unwrap()
+            };
+            std::os::unix::fs::chown(dir.path(), Some(owner("-u")), Some(owner("-g")))
+                .expect("give the data dir to postgres");
+        }
+        let server = PostgresServer {
+            log: dir.path().join("postgres.log"),
+            _dir: dir,
+            data,
+            bin: postgres_bin(),
+            port: free_port(),
+        };
+        let status = server
+            .command("initdb")
+            .args(["--auth=trust", "--username=postgres", "--no-sync", "-D"])
+            .arg(&server.data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "initdb failed");
+        server.start_again();
+        server
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if is_root() {
+            let mut cmd = Command::new("runuser");
+            cmd.args(["-u", "postgres", "--"]).arg(path);
+            cmd
+        } else {
+            Command::new(path)
+        }
+    }
+
+    /// A superuser URL (trust authentication).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn start_again(&self) {
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200 -c fsync=off",
+            self.port,
+            self.data.display()
+        );
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&self.log)
+            .args(["-w", "-o", &options, "start"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "pg_ctl start failed; see {}",
+            self.log.display()
+        );
+        wait_for_port("postgres", self.port);
+    }
+
+    /// Stops it with a fast shutdown: sessions are ended, as in a restart by an operator.
+    pub fn stop(&self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
