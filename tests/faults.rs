@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::backends::Servers;
-use support::servers::{NatsServer, PostgresServer, RedisServer};
+use support::servers::{ChildServer, PostgresServer};
 use support::stripe::{FakeStripe, SECRET_KEY};
 use support::{try_send, unique_email, Backend, Shop, ShopOptions, TestDb};
 
@@ -419,29 +419,37 @@ fn the_runtime_sigkilled_five_times_under_load_loses_nothing() {
     report("runtime SIGKILL x5", &tally, &restarts, &invariants);
 }
 
+/// Runs the load on `servers`, applies `fault` once the load is under way, and checks
+/// the invariants once the shop has settled.
+fn fault_under_load(name: &str, servers: &Servers, fault: impl FnOnce()) {
+    let stripe = FakeStripe::start();
+    let shop = start_shop(Backend::real_on(servers), &stripe, None);
+    let base = Arc::new(RwLock::new(shop.base.clone()));
+    let load = Load::start(base, &shop);
+    load.wait_for_successes(6, Duration::from_secs(60));
+    fault();
+    let restarts = [Instant::now()];
+    load.wait_for_successes(12, Duration::from_secs(60));
+    let tally = load.finish();
+    let invariants = settle_and_check(&shop, &tally);
+    report(name, &tally, &restarts, &invariants);
+}
+
 #[test]
 fn nats_stopped_for_ten_seconds_under_load_loses_nothing() {
     let Some(shared) = shared_servers() else {
         return;
     };
-    let mut nats = NatsServer::start();
+    let mut nats = ChildServer::nats();
     let servers = Servers {
         nats: nats.url(),
         ..shared
     };
-    let stripe = FakeStripe::start();
-    let shop = start_shop(Backend::real_on(&servers), &stripe, None);
-    let base = Arc::new(RwLock::new(shop.base.clone()));
-    let load = Load::start(base, &shop);
-    load.wait_for_successes(6, Duration::from_secs(60));
-    nats.stop();
-    std::thread::sleep(Duration::from_secs(10));
-    nats.start_again();
-    let restarts = [Instant::now()];
-    load.wait_for_successes(12, Duration::from_secs(60));
-    let tally = load.finish();
-    let invariants = settle_and_check(&shop, &tally);
-    report("NATS stopped 10 s", &tally, &restarts, &invariants);
+    fault_under_load("NATS stopped 10 s", &servers, || {
+        nats.stop();
+        std::thread::sleep(Duration::from_secs(10));
+        nats.start_again();
+    });
 }
 
 #[test]
@@ -449,24 +457,16 @@ fn redis_restarted_under_load_loses_nothing() {
     let Some(shared) = shared_servers() else {
         return;
     };
-    let mut redis = RedisServer::start();
+    let mut redis = ChildServer::redis();
     let servers = Servers {
         redis: redis.url(),
         ..shared
     };
-    let stripe = FakeStripe::start();
-    let shop = start_shop(Backend::real_on(&servers), &stripe, None);
-    let base = Arc::new(RwLock::new(shop.base.clone()));
-    let load = Load::start(base, &shop);
-    load.wait_for_successes(6, Duration::from_secs(60));
-    redis.stop();
-    std::thread::sleep(Duration::from_secs(2));
-    redis.start_again();
-    let restarts = [Instant::now()];
-    load.wait_for_successes(12, Duration::from_secs(60));
-    let tally = load.finish();
-    let invariants = settle_and_check(&shop, &tally);
-    report("Redis restarted", &tally, &restarts, &invariants);
+    fault_under_load("Redis restarted", &servers, || {
+        redis.stop();
+        std::thread::sleep(Duration::from_secs(2));
+        redis.start_again();
+    });
 }
 
 #[test]
@@ -479,17 +479,9 @@ fn postgres_restarted_under_load_loses_nothing() {
         postgres: postgres.url(),
         ..shared
     };
-    let stripe = FakeStripe::start();
-    let shop = start_shop(Backend::real_on(&servers), &stripe, None);
-    let base = Arc::new(RwLock::new(shop.base.clone()));
-    let load = Load::start(base, &shop);
-    load.wait_for_successes(6, Duration::from_secs(60));
-    postgres.stop();
-    std::thread::sleep(Duration::from_secs(2));
-    postgres.start_again();
-    let restarts = [Instant::now()];
-    load.wait_for_successes(12, Duration::from_secs(60));
-    let tally = load.finish();
-    let invariants = settle_and_check(&shop, &tally);
-    report("Postgres restarted", &tally, &restarts, &invariants);
+    fault_under_load("Postgres restarted", &servers, || {
+        postgres.stop();
+        std::thread::sleep(Duration::from_secs(2));
+        postgres.start_again();
+    });
 }

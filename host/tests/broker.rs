@@ -422,43 +422,35 @@ fn transient_failures_are_retried_until_done() {
     );
 }
 
-#[test]
-fn failures_end_in_the_dead_letter_queue_and_replay_redelivers() {
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
+/// A subscriber whose `/strict` route answers 400 and `/flaky` 503, and an events.toml
+/// (max_attempts 3) routing `order:created` to strict and `order:cancelled` to flaky.
+fn strict_and_flaky(dir: &Path) -> (Subscriber, std::path::PathBuf) {
     let app = Subscriber::start(|r, _| if r.path == "/strict" { 400 } else { 503 });
     let events = events_toml(
-        dir.path(),
+        dir,
         3,
         &[
             ("strict", &["order:created"]),
             ("flaky", &["order:cancelled"]),
         ],
     );
-    let broker = Broker::start(&state, &events, &app.base, &[]);
+    (app, events)
+}
 
-    assert_eq!(
-        publish(
-            &broker.url,
-            "order:created",
-            "evt-400",
-            "/orders",
-            &json!({})
-        )
-        .status,
-        202
-    );
-    assert_eq!(
-        publish(
-            &broker.url,
-            "order:cancelled",
-            "evt-503",
-            "/orders",
-            &json!({})
-        )
-        .status,
-        202
-    );
+/// Publishes `evt-400` (for strict) and `evt-503` (for flaky).
+fn publish_to_strict_and_flaky(broker: &str) {
+    for (ty, id) in [("order:created", "evt-400"), ("order:cancelled", "evt-503")] {
+        assert_eq!(publish(broker, ty, id, "/orders", &json!({})).status, 202);
+    }
+}
+
+#[test]
+fn failures_end_in_the_dead_letter_queue_and_replay_redelivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (app, events) = strict_and_flaky(dir.path());
+    let broker = Broker::start(&state, &events, &app.base, &[]);
+    publish_to_strict_and_flaky(&broker.url);
     wait_for_status(&state, "strict", "dead", 1);
     wait_for_status(&state, "flaky", "dead", 1);
     assert_eq!(app.at("/strict").len(), 1, "a 400 is not retried");
@@ -547,23 +539,10 @@ fn on_nats_failures_end_in_the_dead_letter_stream_and_replay_redelivers() {
         .to_owned();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let app = Subscriber::start(|r, _| if r.path == "/strict" { 400 } else { 503 });
-    let events = events_toml(
-        dir.path(),
-        3,
-        &[
-            ("strict", &["order:created"]),
-            ("flaky", &["order:cancelled"]),
-        ],
-    );
+    let (app, events) = strict_and_flaky(dir.path());
     let events_arg = events.to_str().unwrap().to_owned();
     let broker = Broker::start(&state, &events, &app.base, &["--runtime-config", &config]);
-    for (ty, id) in [("order:created", "evt-400"), ("order:cancelled", "evt-503")] {
-        assert_eq!(
-            publish(&broker.url, ty, id, "/orders", &json!({})).status,
-            202
-        );
-    }
+    publish_to_strict_and_flaky(&broker.url);
     // The same id again is acknowledged and dropped by JetStream.
     assert_eq!(
         publish(

@@ -250,34 +250,24 @@ impl TestDb {
     /// The first column of the first row as an integer (`COUNT(*)`, a version), if any
     /// row; an error (such as a table not created yet) is `None` too.
     pub fn int(&mut self, sql: &str, params: &[&str]) -> Option<i64> {
-        match self {
-            TestDb::Sqlite(db) => db
-                .query_row(
-                    &sqlite_placeholders(sql),
-                    rusqlite::params_from_iter(params),
-                    |r| r.get::<_, Option<i64>>(0),
-                )
-                .ok()
-                .flatten(),
-            TestDb::Postgres(db) => {
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    params.iter().map(|p| p as _).collect();
-                db.query_opt(sql, &params)
-                    .ok()
-                    .flatten()
-                    .and_then(|row| row.get::<_, Option<i64>>(0))
-            }
-        }
+        self.first(sql, params)
     }
 
     /// The first column of the first row as text, if any row.
     pub fn text(&mut self, sql: &str, params: &[&str]) -> Option<String> {
+        self.first(sql, params)
+    }
+
+    fn first<T>(&mut self, sql: &str, params: &[&str]) -> Option<T>
+    where
+        T: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>,
+    {
         match self {
             TestDb::Sqlite(db) => db
                 .query_row(
                     &sqlite_placeholders(sql),
                     rusqlite::params_from_iter(params),
-                    |r| r.get::<_, Option<String>>(0),
+                    |r| r.get::<_, Option<T>>(0),
                 )
                 .ok()
                 .flatten(),
@@ -287,7 +277,7 @@ impl TestDb {
                 db.query_opt(sql, &params)
                     .ok()
                     .flatten()
-                    .and_then(|row| row.get::<_, Option<String>>(0))
+                    .and_then(|row| row.get::<_, Option<T>>(0))
             }
         }
     }

@@ -27,125 +27,109 @@ fn wait_for_port(what: &str, port: u16) {
     }
 }
 
-fn stop_child(child: &mut Option<Child>) {
-    if let Some(mut child) = child.take() {
-        // SIGTERM: the server shuts down cleanly, as an operator's restart would.
-        let _ = Command::new("kill").arg(child.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+/// A server run as a child process (redis-server, nats-server), stopped with SIGTERM.
+pub struct ChildServer {
+    program: &'static str,
+    scheme: &'static str,
+    args: fn(&Path, u16) -> Vec<String>,
+    dir: tempfile::TempDir,
+    /// Its port.
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl ChildServer {
+    /// A redis-server with append-only persistence.
+    pub fn redis() -> ChildServer {
+        ChildServer::start("redis-server", "redis", |dir, port| {
+            let port = port.to_string();
+            let dir = dir.display().to_string();
+            [
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &port,
+                "--appendonly",
+                "yes",
+            ]
+            .into_iter()
+            .chain(["--save", "", "--dir", &dir])
+            .map(str::to_owned)
+            .collect()
+        })
+    }
+
+    /// A nats-server with JetStream.
+    pub fn nats() -> ChildServer {
+        ChildServer::start("nats-server", "nats", |dir, port| {
+            let port = port.to_string();
+            let dir = dir.display().to_string();
+            ["-a", "127.0.0.1", "-p", &port, "-js", "-sd", &dir]
+                .into_iter()
+                .map(str::to_owned)
+                .collect()
+        })
+    }
+
+    fn start(
+        program: &'static str,
+        scheme: &'static str,
+        args: fn(&Path, u16) -> Vec<String>,
+    ) -> ChildServer {
+        let mut server = ChildServer {
+            program,
+            scheme,
+            args,
+            dir: tempfile::tempdir().unwrap(),
+            port: free_port(),
+            child: None,
+        };
+        server.start_again();
+        server
+    }
+
+    /// `<scheme>://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
+    }
+
+    /// Starts it again on the same port and data, and waits until it listens.
+    pub fn start_again(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{}.log", self.program)))
+            .expect("open the server's log");
+        let child = Command::new(self.program)
+            .args((self.args)(self.dir.path(), self.port))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "start {} (run scripts/services to install it): {e}",
+                    self.program
+                )
+            });
+        self.child = Some(child);
+        wait_for_port(self.program, self.port);
+    }
+
+    /// Stops it cleanly (SIGTERM), as an operator's restart would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 }
 
-fn log_file(dir: &Path, name: &str) -> std::fs::File {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(name))
-        .expect("open a server log")
-}
-
-/// A redis-server with append-only persistence.
-pub struct RedisServer {
-    dir: tempfile::TempDir,
-    /// Its port.
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    /// Starts one and waits until it answers.
-    pub fn start() -> RedisServer {
-        let mut server = RedisServer {
-            dir: tempfile::tempdir().unwrap(),
-            port: free_port(),
-            child: None,
-        };
-        server.start_again();
-        server
-    }
-
-    /// `redis://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it again on the same port and data.
-    pub fn start_again(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--appendonly", "yes", "--save", ""])
-            .arg("--dir")
-            .arg(self.dir.path())
-            .stdout(log_file(self.dir.path(), "redis.log"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start redis-server (run scripts/services to install it)");
-        self.child = Some(child);
-        wait_for_port("redis-server", self.port);
-    }
-
-    /// Stops it cleanly.
-    pub fn stop(&mut self) {
-        stop_child(&mut self.child);
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// A nats-server with JetStream.
-pub struct NatsServer {
-    dir: tempfile::TempDir,
-    /// Its port.
-    pub port: u16,
-    child: Option<Child>,
-}
-
-impl NatsServer {
-    /// Starts one and waits until it answers.
-    pub fn start() -> NatsServer {
-        let mut server = NatsServer {
-            dir: tempfile::tempdir().unwrap(),
-            port: free_port(),
-            child: None,
-        };
-        server.start_again();
-        server
-    }
-
-    /// `nats://127.0.0.1:<port>`.
-    pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it again on the same port and store.
-    pub fn start_again(&mut self) {
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js"])
-            .arg("-sd")
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(log_file(self.dir.path(), "nats.log"))
-            .spawn()
-            .expect("start nats-server (run scripts/services to install it)");
-        self.child = Some(child);
-        wait_for_port("nats-server", self.port);
-    }
-
-    /// Stops it cleanly.
-    pub fn stop(&mut self) {
-        stop_child(&mut self.child);
-    }
-}
-
-impl Drop for NatsServer {
+impl Drop for ChildServer {
     fn drop(&mut self) {
         self.stop();
     }
