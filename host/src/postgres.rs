@@ -216,6 +216,15 @@ impl ToSql for Param {
     }
 }
 
+/// The guest's parameters as tokio-postgres binds them.
+fn bind(params: Vec<ParameterValue>) -> Result<Vec<Param>, Error> {
+    params.into_iter().map(to_param).collect()
+}
+
+fn as_refs(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+}
+
 /// Unsigned values go in the next wider signed type, as Postgres has no unsigned ones.
 fn to_param(value: ParameterValue) -> Result<Param, Error> {
     Ok(Param::Value(match value {
@@ -292,12 +301,8 @@ impl ConnectionHandle {
         statement: &str,
         params: Vec<ParameterValue>,
     ) -> Result<RowSet, Error> {
-        let params = params
-            .into_iter()
-            .map(to_param)
-            .collect::<Result<Vec<_>, _>>()?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let params = bind(params)?;
+        let refs = as_refs(&params);
         let stmt = self
             .client
             .prepare_cached(statement)
@@ -328,12 +333,8 @@ impl ConnectionHandle {
         statement: &str,
         params: Vec<ParameterValue>,
     ) -> Result<u64, Error> {
-        let params = params
-            .into_iter()
-            .map(to_param)
-            .collect::<Result<Vec<_>, _>>()?;
-        let refs: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let params = bind(params)?;
+        let refs = as_refs(&params);
         if refs.is_empty() {
             // Transaction control and DDL: no statement to prepare (and none to cache).
             return self

@@ -145,10 +145,12 @@ struct RawConfig {
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum RawBackend {
-    Spin { path: Option<PathBuf> },
-    Redis { url: String },
+#[serde(deny_unknown_fields)]
+struct RawBackend {
+    #[serde(rename = "type")]
+    kind: String,
+    path: Option<PathBuf>,
+    url: Option<String>,
 }
 
 #[derive(Default, Deserialize)]
@@ -166,10 +168,12 @@ struct RawSql {
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
-enum RawBroker {
-    Embedded,
-    Nats { url: String, stream: Option<String> },
+#[serde(deny_unknown_fields)]
+struct RawBroker {
+    #[serde(rename = "type")]
+    kind: String,
+    url: Option<String>,
+    stream: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -243,28 +247,35 @@ impl RuntimeConfig {
             None => SqliteLocation::InMemory,
         };
         for (label, backend) in raw.key_value_store {
-            let backend = match backend {
-                RawBackend::Spin { path } => KeyValueBackend::Sqlite(sqlite(kv_base, path)),
-                RawBackend::Redis { url } => {
+            let section = format!("[key_value_store.{label}]");
+            let backend = match (backend.kind.as_str(), backend.url) {
+                ("spin", None) => KeyValueBackend::Sqlite(sqlite(kv_base, backend.path)),
+                ("redis", Some(url)) if backend.path.is_none() => {
                     check_url(&url, &["redis", "rediss"])
-                        .map_err(|e| format!("[key_value_store.{label}] url: {e}"))?;
+                        .map_err(|e| format!("{section} url: {e}"))?;
                     KeyValueBackend::Redis { url }
                 }
+                ("spin", Some(_)) => return Err(format!("{section}: `url` is for type \"redis\"")),
+                ("redis", _) => {
+                    return Err(format!(
+                        "{section}: type \"redis\" takes a `url` and no `path`"
+                    ))
+                }
+                (other, _) => return Err(unsupported(&section, other, "\"spin\", \"redis\"")),
             };
             self.key_value_stores.insert(label, backend);
         }
         for (label, backend) in raw.sqlite_database {
-            match backend {
-                RawBackend::Spin { path } => {
-                    self.sqlite_databases
-                        .insert(label, sqlite(sqlite_base, path));
-                }
-                RawBackend::Redis { .. } => {
-                    return Err(format!(
-                    "[sqlite_database.{label}] has unsupported type `redis` (supported: \"spin\")"
-                ))
-                }
+            let section = format!("[sqlite_database.{label}]");
+            if backend.kind != "spin" || backend.url.is_some() {
+                return Err(unsupported(
+                    &section,
+                    &backend.kind,
+                    "\"spin\" with an optional `path`",
+                ));
             }
+            self.sqlite_databases
+                .insert(label, sqlite(sqlite_base, backend.path));
         }
         if let Some(sql) = raw.boxoffice.sql {
             let url = sql.database_url.trim().to_owned();
@@ -275,23 +286,30 @@ impl RuntimeConfig {
             self.database_url = Some(url);
         }
         if let Some(broker) = raw.boxoffice.broker {
-            self.broker = match broker {
-                RawBroker::Embedded => BrokerBackend::Embedded,
-                RawBroker::Nats { url, stream } => {
-                    check_url(&url, &["nats"])
-                        .map_err(|e| format!("[boxoffice.broker] url: {e}"))?;
-                    let stream = stream.unwrap_or_else(|| DEFAULT_STREAM.to_owned());
+            let section = "[boxoffice.broker]";
+            self.broker = match (broker.kind.as_str(), broker.url) {
+                ("embedded", None) if broker.stream.is_none() => BrokerBackend::Embedded,
+                ("embedded", _) => {
+                    return Err(format!(
+                        "{section}: type \"embedded\" takes no `url` or `stream`"
+                    ))
+                }
+                ("nats", None) => return Err(format!("{section}: type \"nats\" needs a `url`")),
+                ("nats", Some(url)) => {
+                    check_url(&url, &["nats"]).map_err(|e| format!("{section} url: {e}"))?;
+                    let stream = broker.stream.unwrap_or_else(|| DEFAULT_STREAM.to_owned());
                     if stream.is_empty()
                         || !stream
                             .chars()
                             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
                     {
                         return Err(format!(
-                            "[boxoffice.broker] stream `{stream}` must be letters, digits, `_` or `-`"
+                            "{section} stream `{stream}` must be letters, digits, `_` or `-`"
                         ));
                     }
                     BrokerBackend::Nats { url, stream }
                 }
+                (other, _) => return Err(unsupported(section, other, "\"embedded\", \"nats\"")),
             };
         }
         if let Some(timeouts) = raw.boxoffice.timeouts {
@@ -307,6 +325,10 @@ impl RuntimeConfig {
         }
         Ok(())
     }
+}
+
+fn unsupported(section: &str, kind: &str, supported: &str) -> String {
+    format!("{section} has unsupported type `{kind}` (supported: {supported})")
 }
 
 /// Checks that `url` is `<scheme>://...` with one of `schemes`.
@@ -435,7 +457,7 @@ backend_ms = 500
         for (text, expected) in [
             (
                 "[key_value_store.default]\ntype = \"azure_cosmos\"\n",
-                "unknown variant `azure_cosmos`",
+                "[key_value_store.default] has unsupported type `azure_cosmos`",
             ),
             (
                 "[key_value_store.default]\ntype = \"redis\"\nurl = \"http://x\"\n",
@@ -451,7 +473,15 @@ backend_ms = 500
             ),
             (
                 "[boxoffice.broker]\ntype = \"kafka\"\n",
-                "unknown variant `kafka`",
+                "[boxoffice.broker] has unsupported type `kafka`",
+            ),
+            (
+                "[key_value_store.default]\ntype = \"redis\"\n",
+                "type \"redis\" takes a `url`",
+            ),
+            (
+                "[boxoffice.broker]\ntype = \"nats\"\n",
+                "type \"nats\" needs a `url`",
             ),
             (
                 "[boxoffice.broker]\ntype = \"nats\"\nurl = \"nats://x:4222\"\nstream = \"a.b\"\n",
