@@ -34,21 +34,6 @@ const SETTLE: Duration = Duration::from_secs(90);
 /// How long a worker keeps retrying one step (a replica not caught up, a 503).
 const STEP_PATIENCE: Duration = Duration::from_secs(30);
 
-/// The fault tests need the servers; with none running they are skipped (or fail under
-/// `CI=true`), as the other tests on the real backends.
-fn shared_servers() -> Option<Servers> {
-    match Servers::shared() {
-        Ok(servers) => Some(servers),
-        Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true and a backend is missing: {why}")
-        }
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            None
-        }
-    }
-}
-
 fn start_shop(
     backend: Backend,
     stripe: &FakeStripe,
@@ -394,7 +379,7 @@ fn report(fault: &str, tally: &Tally, restarts: &[Instant], invariants: &Invaria
 
 #[test]
 fn the_runtime_sigkilled_five_times_under_load_loses_nothing() {
-    let Some(servers) = shared_servers() else {
+    let Some(servers) = Servers::for_test() else {
         return;
     };
     let stripe = FakeStripe::start();
@@ -437,7 +422,7 @@ fn fault_under_load(name: &str, servers: &Servers, fault: impl FnOnce()) {
 
 #[test]
 fn nats_stopped_for_ten_seconds_under_load_loses_nothing() {
-    let Some(shared) = shared_servers() else {
+    let Some(shared) = Servers::for_test() else {
         return;
     };
     let mut nats = ChildServer::nats();
@@ -454,7 +439,7 @@ fn nats_stopped_for_ten_seconds_under_load_loses_nothing() {
 
 #[test]
 fn redis_restarted_under_load_loses_nothing() {
-    let Some(shared) = shared_servers() else {
+    let Some(shared) = Servers::for_test() else {
         return;
     };
     let mut redis = ChildServer::redis();
@@ -471,7 +456,7 @@ fn redis_restarted_under_load_loses_nothing() {
 
 #[test]
 fn postgres_restarted_under_load_loses_nothing() {
-    let Some(shared) = shared_servers() else {
+    let Some(shared) = Servers::for_test() else {
         return;
     };
     let postgres = PostgresServer::start();

@@ -24,6 +24,21 @@ pub struct Servers {
 }
 
 impl Servers {
+    /// The shared servers for a test, or `None` (the test is skipped, with a message)
+    /// when they are not running; with `CI=true` that is a failure instead.
+    pub fn for_test() -> Option<Servers> {
+        match Servers::shared() {
+            Ok(servers) => Some(servers),
+            Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true and a backend is missing: {why}")
+            }
+            Err(why) => {
+                eprintln!("skipped on the real backends: {why}");
+                None
+            }
+        }
+    }
+
     /// The shared servers of `scripts/services`, if all three answer.
     pub fn shared() -> Result<Servers, String> {
         let env = |name: &str, default: &str| std::env::var(name).unwrap_or(default.to_owned());
@@ -82,16 +97,7 @@ impl Backend {
     /// Fresh real backends on the shared servers, or `None` (the test is skipped, with a
     /// message) when they are not running; with `CI=true` that is a failure instead.
     pub fn real() -> Option<Backend> {
-        match Servers::shared() {
-            Ok(servers) => Some(Backend::Real(Arc::new(RealBackends::create(&servers)))),
-            Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true and a backend is missing: {why}")
-            }
-            Err(why) => {
-                eprintln!("skipped on the real backends: {why}");
-                None
-            }
-        }
+        Servers::for_test().map(|servers| Backend::real_on(&servers))
     }
 
     /// Fresh real backends on `servers` (the fault tests' own).
@@ -265,7 +271,7 @@ impl TestDb {
         match self {
             TestDb::Sqlite(db) => db
                 .query_row(
-                    &sqlite_placeholders(sql),
+                    &boxoffice_shared::sql::to_sqlite_placeholders(sql),
                     rusqlite::params_from_iter(params),
                     |r| r.get::<_, Option<T>>(0),
                 )
@@ -281,18 +287,4 @@ impl TestDb {
             }
         }
     }
-}
-
-/// `$1` → `?1`, for SQLite.
-fn sqlite_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }

@@ -423,8 +423,8 @@ impl Dispatcher {
                 Ok(()) => failures = 0,
                 Err(e) => {
                     failures += 1;
-                    let level_warn = failures == 1;
-                    if level_warn {
+                    // One warning per outage; the retries after it are debug lines.
+                    if failures == 1 {
                         tracing::warn!(
                             "broker: subscription `{}`: {e}; retrying",
                             subscription.name
