@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod routes;
 pub mod storage;
 
+use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::{self, LazyDb};
 use boxoffice_shared::{config, outbox, time, ApiError, ApiRequest};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -30,6 +31,7 @@ async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
     let request = ApiRequest::read(request).await?;
     let database_url = config::database_url()?;
     let env = Env {
+        event_keys: EventKeys::from_variables(),
         db: LazyDb::new(
             SERVICE,
             move || sql::open(&database_url, SERVICE),

@@ -2,6 +2,7 @@
 //! broker pushes `order:created` and its ticks (events.toml). Anything else is a 404.
 
 use boxoffice_shared::events::Delivery;
+use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::LazyDb;
 use boxoffice_shared::{consume, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
@@ -10,6 +11,9 @@ use crate::{events, SERVICE};
 
 /// What the route works with; built per request by the entry point, or by tests.
 pub struct Env {
+    /// The accepted event keys (`events_key`); an error when unset or invalid, which only
+    /// the event route reports.
+    pub event_keys: Result<EventKeys, ApiError>,
     /// The SQL database, opened and migrated on first use.
     pub db: LazyDb,
     /// The time of the request, unix milliseconds.
@@ -27,7 +31,8 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
 }
 
 fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
-    let delivery = Delivery::parse(request)?;
+    let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
+    let delivery = Delivery::read(request, keys)?;
     events::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
@@ -36,18 +41,14 @@ mod tests {
     use super::*;
     use boxoffice_shared::sql::native::NativeSqlite;
     use boxoffice_shared::sql::Db;
+    use boxoffice_shared::testing;
     use serde_json::{json, Value};
 
     const CREATED_AT: i64 = 1_714_564_800_000;
 
     fn deliver(env: &mut Env, now_ms: i64, id: &str, kind: &str, data: Value) -> u16 {
         env.now_ms = now_ms;
-        let request = ApiRequest::new(Method::Post, "/internal/events/expiration")
-            .with_header("ce-specversion", "1.0")
-            .with_header("ce-id", id)
-            .with_header("ce-type", kind)
-            .with_header("ce-source", "/boxoffice/orders")
-            .with_json(&data);
+        let request = testing::delivery("/internal/events/expiration", id, kind, &data);
         *handle(&request, env).status()
     }
 
@@ -68,6 +69,7 @@ mod tests {
     #[test]
     fn an_order_expires_once_at_its_time() {
         let mut env = Env {
+            event_keys: Ok(testing::event_keys()),
             db: LazyDb::new(
                 "test",
                 || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
@@ -112,6 +114,7 @@ mod tests {
     #[test]
     fn other_routes_are_json_404s() {
         let env = Env {
+            event_keys: Ok(testing::event_keys()),
             db: LazyDb::new("test", || unreachable!(), Vec::new()),
             now_ms: 0,
         };

@@ -13,6 +13,7 @@ pub mod routes;
 pub mod storage;
 
 use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::{self, LazyDb};
 use boxoffice_shared::{config, outbox, time, ApiError, ApiRequest};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -39,6 +40,7 @@ async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
         DEFAULT_RESERVATION_WINDOW_SECONDS,
     )?;
     let env = Env {
+        event_keys: EventKeys::from_variables(),
         db: LazyDb::new(
             SERVICE,
             move || sql::open(&database_url, SERVICE),

@@ -5,14 +5,18 @@
 use boxoffice_shared::consume;
 use boxoffice_shared::events::Delivery;
 use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::LazyDb;
-use boxoffice_shared::{http, ids, validate, ApiError, ApiRequest, FieldError};
+use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
 use crate::{events, orders, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
+    /// The accepted event keys (`events_key`); an error when unset or invalid, which only
+    /// the event route reports.
+    pub event_keys: Result<EventKeys, ApiError>,
     /// The SQL database, opened and migrated on first use.
     pub db: LazyDb,
     /// Session verification.
@@ -39,21 +43,14 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
 }
 
 fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
-    let delivery = Delivery::parse(request)?;
+    let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
+    let delivery = Delivery::read(request, keys)?;
     events::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
 fn ticket_id(request: &ApiRequest) -> Result<String, ApiError> {
     let body = request.json_object()?;
-    let id = validate::required_string("ticketId", body.get("ticketId"))
-        .map_err(|e| ApiError::Validation(vec![e]))?;
-    if !ids::is_well_formed(&id) {
-        return Err(ApiError::Validation(vec![FieldError::new(
-            "ticketId",
-            "TicketId must be a valid id",
-        )]));
-    }
-    Ok(id)
+    validate::id("ticketId", body.get("ticketId")).map_err(|e| ApiError::Validation(vec![e]))
 }
 
 fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
@@ -88,9 +85,11 @@ fn cancel(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiErro
 #[cfg(test)]
 mod tests {
     use super::*;
+    use boxoffice_shared::ids;
     use boxoffice_shared::session::{set_cookie, SessionUser};
     use boxoffice_shared::sql::native::NativeSqlite;
     use boxoffice_shared::sql::Db;
+    use boxoffice_shared::testing;
     use serde_json::{json, Value};
 
     use crate::storage;
@@ -99,6 +98,7 @@ mod tests {
 
     fn env() -> Env {
         Env {
+            event_keys: Ok(testing::event_keys()),
             db: LazyDb::new(
                 "test",
                 || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
@@ -147,12 +147,7 @@ mod tests {
     }
 
     fn deliver(env: &Env, id: &str, kind: &str, data: Value) -> u16 {
-        let request = ApiRequest::new(Method::Post, "/internal/events/orders")
-            .with_header("ce-specversion", "1.0")
-            .with_header("ce-id", id)
-            .with_header("ce-type", kind)
-            .with_header("ce-source", "/boxoffice/tickets")
-            .with_json(&data);
+        let request = testing::delivery("/internal/events/orders", id, kind, &data);
         *handle(&request, env).status()
     }
 

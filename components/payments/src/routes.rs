@@ -7,6 +7,7 @@ use boxoffice_shared::events::Delivery;
 use boxoffice_shared::http;
 use boxoffice_shared::kv::KeyValue;
 use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::LazyDb;
 use boxoffice_shared::{validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
@@ -16,6 +17,9 @@ use crate::{events, payments, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
+    /// The accepted event keys (`events_key`); an error when unset or invalid, which only
+    /// the event route reports.
+    pub event_keys: Result<EventKeys, ApiError>,
     /// The SQL database, opened and migrated on first use.
     pub db: LazyDb,
     /// The key-value store (declined-attempt counters for idempotency keys).
@@ -41,7 +45,8 @@ pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
 }
 
 async fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
-    let delivery = Delivery::parse(request)?;
+    let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
+    let delivery = Delivery::read(request, keys)?;
     events::receive(env.db.get()?, &env.stripe, &delivery, env.now_ms).await
 }
 
@@ -50,7 +55,7 @@ async fn pay(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
     let body = request.json_object()?;
     let (token, order_id) = validate::both(
         validate::required_string("token", body.get("token")),
-        validate::required_string("orderId", body.get("orderId")),
+        validate::id("orderId", body.get("orderId")),
     )?;
     env.stripe.require_configured()?;
     let db = env.db.get()?;
@@ -82,6 +87,7 @@ mod tests {
     use boxoffice_shared::session::{set_cookie, SessionUser};
     use boxoffice_shared::sql::native::NativeSqlite;
     use boxoffice_shared::sql::Db;
+    use boxoffice_shared::testing;
     use futures::executor::block_on;
     use serde_json::{json, Value};
 
@@ -91,6 +97,7 @@ mod tests {
 
     fn env(secret_key: &str) -> Env {
         Env {
+            event_keys: Ok(testing::event_keys()),
             db: LazyDb::new(
                 "test",
                 || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
@@ -125,12 +132,7 @@ mod tests {
     }
 
     fn deliver(env: &Env, kind: &str, data: Value) -> u16 {
-        let request = ApiRequest::new(Method::Post, "/internal/events/payments")
-            .with_header("ce-specversion", "1.0")
-            .with_header("ce-id", &ids::new_id())
-            .with_header("ce-type", kind)
-            .with_header("ce-source", "/boxoffice/orders")
-            .with_json(&data);
+        let request = testing::delivery("/internal/events/payments", &ids::new_id(), kind, &data);
         *block_on(handle(&request, env)).status()
     }
 
@@ -159,7 +161,8 @@ mod tests {
         let unknown = json!({"token": "tok_visa", "orderId": "f".repeat(24)});
         assert_eq!(send(&env, path, Some("a"), unknown).0, 404);
         let malformed = json!({"token": "tok_visa", "orderId": "nope"});
-        assert_eq!(send(&env, path, Some("a"), malformed).0, 404);
+        let (status, body) = send(&env, path, Some("a"), malformed);
+        assert_eq!((status, message(&body).1), (400, &json!("orderId")));
 
         let live = order(&env, "2024-05-01T12:15:00.000Z");
         let pay_live = json!({"token": "tok_visa", "orderId": live});

@@ -43,6 +43,10 @@ pub enum ApiError {
     /// 401: not signed in, or not the owner.
     #[error("not authorized")]
     Unauthorized,
+    /// 403: a credential was presented and refused (an event whose signature does not
+    /// verify); the message says why.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
     /// 404: unknown route or id.
     #[error("not found")]
     NotFound,
@@ -89,6 +93,7 @@ impl ApiError {
         match self {
             Self::BadRequest { .. } | Self::Validation(_) => 400,
             Self::Unauthorized => 401,
+            Self::Forbidden(_) => 403,
             Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests(_) => 429,
@@ -114,7 +119,9 @@ impl ApiError {
             Self::Unauthorized => plain("Not authorized"),
             Self::NotFound => plain("Not found"),
             Self::PayloadTooLarge => plain("Request body too large"),
-            Self::TooManyRequests(message) | Self::Unavailable(message) => plain(message),
+            Self::TooManyRequests(message)
+            | Self::Unavailable(message)
+            | Self::Forbidden(message) => plain(message),
             Self::ServiceUnavailable(_) => plain("Service temporarily unavailable"),
             Self::Internal(_) => plain("Something went wrong"),
         }

@@ -1,12 +1,14 @@
 //! The events of the marketplace: their subjects ([`EventType`]), their payloads
 //! ([`Event`]), and the CloudEvents binary-mode envelope they travel in over HTTP
-//! ([`CloudEvent`]).
+//! ([`CloudEvent`]), signed by their publisher and verified before any use
+//! ([`crate::signature`]).
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 use crate::money::Price;
+use crate::signature::{self, EventKeys, Signed};
 use crate::{ids, time, ApiError, ApiRequest};
 
 /// The subject of an event, as written in `ce-type`.
@@ -56,6 +58,17 @@ impl EventType {
     /// The event type for a subject text.
     pub fn parse(subject: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|t| t.as_str() == subject)
+    }
+
+    /// The only service that publishes this type: a consumer refuses it from any other
+    /// `source`, so that one service cannot speak for another.
+    pub fn publisher(self) -> &'static str {
+        match self {
+            Self::TicketCreated | Self::TicketUpdated => "tickets",
+            Self::OrderCreated | Self::OrderCancelled | Self::OrderCompleted => "orders",
+            Self::ExpirationComplete => "expiration",
+            Self::PaymentCreated => "payments",
+        }
     }
 }
 
@@ -329,28 +342,25 @@ impl CloudEvent {
         }
     }
 
-    /// The HTTP headers of the binary-mode envelope.
-    pub fn headers(&self) -> Vec<(String, String)> {
-        binary_headers(
-            &self.id,
-            self.event.event_type().as_str(),
-            &self.source,
-            &self.time,
-            self.event.entity_id(),
-        )
-    }
-
     /// The HTTP body: the JSON payload.
     pub fn body(&self) -> Result<Vec<u8>, serde_json::Error> {
         serde_json::to_vec(&self.event.data()?)
     }
 
-    /// Reads a CloudEvent pushed to a service's event route, in binary mode (`ce-*`
-    /// headers, JSON body) or structured mode (`application/cloudevents+json`). An event
-    /// that can never be applied (not a CloudEvent, unknown type, bad payload) is a 400,
-    /// which sends it to the dead-letter queue.
-    pub fn parse(request: &ApiRequest) -> Result<Self, ApiError> {
-        Envelope::read(request)?.into_event()
+    /// The HTTP headers of the binary-mode envelope of `body` (see [`Self::body`]),
+    /// signed with `keys`.
+    pub fn headers(&self, body: &[u8], keys: &EventKeys) -> Vec<(String, String)> {
+        binary_headers(
+            &Attributes {
+                id: &self.id,
+                event_type: self.event.event_type().as_str(),
+                source: &self.source,
+                time: &self.time,
+                subject: self.event.entity_id(),
+            },
+            body,
+            keys,
+        )
     }
 }
 
@@ -367,12 +377,20 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    /// Reads a delivery like [`CloudEvent::parse`]; a tick needs no id, source or data.
-    pub fn parse(request: &ApiRequest) -> Result<Self, ApiError> {
+    /// Reads what the broker pushed to a service's event route, in binary mode (`ce-*`
+    /// headers, JSON body) or structured mode (`application/cloudevents+json`).
+    ///
+    /// A tick needs no id, source, data or signature: it carries nothing a handler
+    /// trusts, only "timed work may be due", which each handler judges by its own clock.
+    /// An event must be signed with one of `keys` by the service that publishes its type;
+    /// otherwise it is a 403. An event that can never be applied (not a CloudEvent,
+    /// unknown type, bad payload) is a 400. Either 4xx sends it to the dead-letter queue.
+    pub fn read(request: &ApiRequest, keys: &EventKeys) -> Result<Self, ApiError> {
         let envelope = Envelope::read(request)?;
         if envelope.event_type == TICK {
             return Ok(Self::Tick);
         }
+        envelope.verify(keys)?;
         envelope.into_event().map(Self::Event)
     }
 }
@@ -382,7 +400,9 @@ struct Envelope {
     id: Option<String>,
     event_type: String,
     source: Option<String>,
+    subject: String,
     time: String,
+    signature: Option<String>,
     data: Vec<u8>,
 }
 
@@ -394,7 +414,10 @@ struct Structured {
     #[serde(rename = "type")]
     event_type: String,
     source: Option<String>,
+    subject: Option<String>,
     time: Option<String>,
+    #[serde(rename = "boxofficesig")]
+    signature: Option<String>,
     #[serde(default)]
     data: serde_json::Value,
 }
@@ -427,7 +450,9 @@ impl Envelope {
                 id: body.id.filter(|v| !v.trim().is_empty()),
                 event_type: body.event_type,
                 source: body.source.filter(|v| !v.trim().is_empty()),
+                subject: body.subject.unwrap_or_default(),
                 time: body.time.unwrap_or_default(),
+                signature: body.signature,
                 data: body.data.to_string().into_bytes(),
             });
         }
@@ -443,9 +468,46 @@ impl Envelope {
             id: header("ce-id"),
             event_type: header("ce-type").ok_or_else(|| missing("ce-type"))?,
             source: header("ce-source"),
+            subject: header("ce-subject").unwrap_or_default(),
             time: header("ce-time").unwrap_or_default(),
+            signature: header(signature::HEADER),
             data: request.body.clone(),
         })
+    }
+
+    /// Checks the signature, then that the source is the type's publisher; logs why an
+    /// event is refused, since a forged event is something an operator must hear about.
+    fn verify(&self, keys: &EventKeys) -> Result<(), ApiError> {
+        let (Some(id), Some(from)) = (&self.id, &self.source) else {
+            return Err(missing(if self.id.is_none() { "id" } else { "source" }));
+        };
+        let signed = Signed {
+            id,
+            event_type: &self.event_type,
+            source: from,
+            subject: &self.subject,
+            time: &self.time,
+            data: &self.data,
+        };
+        let refused = |why: String| {
+            eprintln!(
+                "refused event {id:?} ({}) from {from:?}: {why}",
+                self.event_type
+            );
+            ApiError::Forbidden(why)
+        };
+        keys.verify(&signed, self.signature.as_deref())
+            .map_err(|e| refused(e.to_string()))?;
+        if let Some(publisher) = EventType::parse(&self.event_type).map(EventType::publisher) {
+            let expected = source(publisher);
+            if *from != expected {
+                return Err(refused(format!(
+                    "{} events come only from {expected}",
+                    self.event_type
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn into_event(self) -> Result<CloudEvent, ApiError> {
@@ -463,21 +525,44 @@ impl Envelope {
     }
 }
 
-/// The HTTP headers of a binary-mode CloudEvent with a JSON body.
+/// The attributes a service gives each event it publishes.
+#[derive(Debug, Clone, Copy)]
+pub struct Attributes<'a> {
+    /// `id`.
+    pub id: &'a str,
+    /// `type`.
+    pub event_type: &'a str,
+    /// `source`: see [`source`].
+    pub source: &'a str,
+    /// `time`, RFC 3339.
+    pub time: &'a str,
+    /// `subject`: the id of the entity the event is about.
+    pub subject: &'a str,
+}
+
+/// The HTTP headers of a binary-mode CloudEvent with the JSON body `data`, signed with
+/// the first of `keys`.
 pub fn binary_headers(
-    id: &str,
-    event_type: &str,
-    source: &str,
-    time: &str,
-    subject: &str,
+    attributes: &Attributes<'_>,
+    data: &[u8],
+    keys: &EventKeys,
 ) -> Vec<(String, String)> {
+    let signature = keys.sign(&Signed {
+        id: attributes.id,
+        event_type: attributes.event_type,
+        source: attributes.source,
+        subject: attributes.subject,
+        time: attributes.time,
+        data,
+    });
     [
         ("ce-specversion", "1.0"),
-        ("ce-id", id),
-        ("ce-type", event_type),
-        ("ce-source", source),
-        ("ce-time", time),
-        ("ce-subject", subject),
+        ("ce-id", attributes.id),
+        ("ce-type", attributes.event_type),
+        ("ce-source", attributes.source),
+        ("ce-time", attributes.time),
+        ("ce-subject", attributes.subject),
+        (signature::HEADER, &signature),
         ("content-type", "application/json"),
     ]
     .into_iter()
@@ -493,6 +578,7 @@ pub fn source(service: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
     use serde_json::json;
     use spin_sdk::http::Method;
 
@@ -539,27 +625,96 @@ mod tests {
         );
     }
 
+    fn signed(event: &CloudEvent) -> ApiRequest {
+        let body = event.body().unwrap();
+        let mut request = ApiRequest::new(Method::Post, "/events");
+        for (name, value) in event.headers(&body, &testing::event_keys()) {
+            request = request.with_header(&name, &value);
+        }
+        request.body = body;
+        request
+    }
+
+    fn read(request: &ApiRequest) -> Result<CloudEvent, ApiError> {
+        match Delivery::read(request, &testing::event_keys())? {
+            Delivery::Event(event) => Ok(event),
+            Delivery::Tick => panic!("not an event"),
+        }
+    }
+
     #[test]
     fn envelopes_round_trip_over_http() {
         let event = CloudEvent::new("tickets", ticket_updated(), 0);
-        let headers = event.headers();
-        let get = |n: &str| headers.iter().find(|(k, _)| k == n).unwrap().1.clone();
+        let request = signed(&event);
+        let get = |n: &str| request.header(n).unwrap().to_owned();
         assert_eq!(get("ce-type"), "ticket:updated");
         assert_eq!(get("ce-source"), "/boxoffice/tickets");
         assert_eq!(get("ce-subject"), "t1");
         assert_eq!(get("ce-time"), "1970-01-01T00:00:00.000Z");
+        assert!(get("ce-boxofficesig").starts_with("v1="));
+        assert_eq!(read(&request).unwrap(), event);
 
-        let mut request = ApiRequest::new(Method::Post, "/events");
-        for (name, value) in &headers {
-            request = request.with_header(name, value);
-        }
-        request.body = event.body().unwrap();
-        assert_eq!(CloudEvent::parse(&request).unwrap(), event);
-
-        request.body = b"{}".to_vec();
-        assert_eq!(CloudEvent::parse(&request).unwrap_err().status(), 400);
         let untyped = ApiRequest::new(Method::Post, "/events").with_header("ce-specversion", "1.0");
-        assert_eq!(CloudEvent::parse(&untyped).unwrap_err().status(), 400);
+        assert_eq!(read(&untyped).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn unsigned_forged_or_misattributed_events_are_refused() {
+        let event = CloudEvent::new("tickets", ticket_updated(), 0);
+        let good = signed(&event);
+
+        let mut unsigned = good.clone();
+        unsigned
+            .headers
+            .retain(|(name, _)| name != "ce-boxofficesig");
+        let mut tampered = good.clone();
+        tampered.body =
+            br#"{"id":"t1","version":2,"title":"free","price":0.5,"userId":"u1"}"#.to_vec();
+        let mut other_key = good.clone();
+        let foreign = crate::signature::EventKeys::parse("a-key-the-shop-never-had").unwrap();
+        other_key
+            .headers
+            .retain(|(name, _)| name != "ce-boxofficesig");
+        for (name, value) in event.headers(&event.body().unwrap(), &foreign) {
+            if name == "ce-boxofficesig" {
+                other_key = other_key.with_header(&name, &value);
+            }
+        }
+        for forged in [unsigned, tampered, other_key] {
+            let refused = read(&forged).unwrap_err();
+            assert_eq!(refused.status(), 403, "{refused}");
+        }
+
+        // Signed with the shop's key, but not by the service that publishes the type.
+        let misattributed = CloudEvent::new("payments", ticket_updated(), 0);
+        let refused = read(&signed(&misattributed)).unwrap_err();
+        assert_eq!(refused.status(), 403);
+        assert!(
+            refused.to_string().contains("/boxoffice/tickets"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn a_signature_survives_the_move_to_structured_mode() {
+        let event = CloudEvent::new("tickets", ticket_updated(), 0);
+        let binary = signed(&event);
+        let h = |n: &str| binary.header(n).unwrap();
+        let structured = ApiRequest::new(Method::Post, "/events")
+            .with_header("content-type", "application/cloudevents+json")
+            .with_json(&json!({
+                "specversion": "1.0", "id": h("ce-id"), "type": h("ce-type"),
+                "source": h("ce-source"), "subject": h("ce-subject"), "time": h("ce-time"),
+                "boxofficesig": h("ce-boxofficesig"),
+                "datacontenttype": "application/json",
+                // Re-serialized with other key order and spacing, as a broker may.
+                "data": {"userId": "u1", "price": 12.5, "title": "concert", "version": 2, "id": "t1"}
+            }));
+        let mut structured = structured;
+        structured
+            .headers
+            .retain(|(n, v)| n != "content-type" || v != "application/json");
+        assert_eq!(read(&structured).unwrap(), event);
     }
 
     #[test]
@@ -596,11 +751,21 @@ mod tests {
             "application/cloudevents+json; charset=utf-8",
         );
         let mut request = structured.clone();
+        let signature = testing::event_keys().sign(&Signed {
+            id: "e1",
+            event_type: "expiration:complete",
+            source: "/boxoffice/expiration",
+            subject: "",
+            time: "",
+            data: br#"{"orderId":"o1"}"#,
+        });
         request.body = json!({"specversion": "1.0", "id": "e1", "type": "expiration:complete",
-                              "source": "/boxoffice/expiration", "data": {"orderId": "o1"}})
+                              "source": "/boxoffice/expiration", "data": {"orderId": "o1"},
+                              "boxofficesig": signature})
         .to_string()
         .into_bytes();
-        let Delivery::Event(event) = Delivery::parse(&request).unwrap() else {
+        let Delivery::Event(event) = Delivery::read(&request, &testing::event_keys()).unwrap()
+        else {
             panic!("not an event")
         };
         assert_eq!(event.id, "e1");
@@ -614,20 +779,39 @@ mod tests {
         let binary_tick = ApiRequest::new(Method::Post, "/internal/events/orders")
             .with_header("ce-specversion", "1.0")
             .with_header("ce-type", "boxoffice:tick");
-        assert_eq!(Delivery::parse(&binary_tick).unwrap(), Delivery::Tick);
+        assert_eq!(
+            Delivery::read(&binary_tick, &testing::event_keys()).unwrap(),
+            Delivery::Tick
+        );
         let mut structured_tick = structured.clone();
         structured_tick.body = br#"{"specversion":"1.0","type":"boxoffice:tick"}"#.to_vec();
-        assert_eq!(Delivery::parse(&structured_tick).unwrap(), Delivery::Tick);
+        assert_eq!(
+            Delivery::read(&structured_tick, &testing::event_keys()).unwrap(),
+            Delivery::Tick
+        );
 
-        let mut unknown = structured;
-        unknown.body =
+        let mut unsigned = structured;
+        unsigned.body =
             br#"{"specversion":"1.0","id":"e2","source":"x","type":"order:lost"}"#.to_vec();
-        assert_eq!(Delivery::parse(&unknown).unwrap_err().status(), 400);
+        assert_eq!(
+            Delivery::read(&unsigned, &testing::event_keys())
+                .unwrap_err()
+                .status(),
+            403
+        );
+        let unknown = testing::delivery("/", "e2", "order:lost", &json!({}));
+        let refused = Delivery::read(&unknown, &testing::event_keys()).unwrap_err();
+        assert_eq!(refused.status(), 400, "{refused}");
         let no_id = ApiRequest::new(Method::Post, "/")
             .with_header("ce-specversion", "1.0")
             .with_header("ce-type", "expiration:complete")
             .with_header("ce-source", "x")
             .with_json(&json!({"orderId": "o1"}));
-        assert_eq!(Delivery::parse(&no_id).unwrap_err().status(), 400);
+        assert_eq!(
+            Delivery::read(&no_id, &testing::event_keys())
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! What every boxoffice service shares, written once: the API error type and its JSON
 //! writer, request reading and routing, field validation, money, sessions (JWT in a
-//! cookie), the CloudEvents envelope and the event payloads, the portable SQL layer,
+//! cookie), the CloudEvents envelope and the event payloads, event signatures, the portable SQL layer,
 //! the key-value layer, ids, the transactional outbox with its relay, and idempotent
 //! event consumption.
 //!
@@ -19,7 +19,10 @@ pub mod kv;
 pub mod money;
 pub mod outbox;
 pub mod session;
+pub mod signature;
 pub mod sql;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod time;
 pub mod validate;
 

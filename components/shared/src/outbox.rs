@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use spin_sdk::http::{Method, Response};
 
-use crate::events::{self, Event};
+use crate::events::{self, Attributes, Event};
 use crate::http::{self, OutboundResponse};
+use crate::signature::EventKeys;
 use crate::sql::{Db, LazyDb, SqlError, Value};
 use crate::{config, ids, time, ApiRequest};
 
@@ -132,12 +133,13 @@ pub fn ingress_url(broker_url: &str) -> String {
 }
 
 /// Sends `service`'s unsent events, oldest first, to the broker at `broker_url` as
-/// binary-mode CloudEvents through `post`, marking each sent on a 2xx; stops at the
-/// first failure. Returns how many were sent.
+/// binary-mode CloudEvents signed with `keys` through `post`, marking each sent on a 2xx;
+/// stops at the first failure. Returns how many were sent.
 pub async fn relay_with<P, F>(
     db: &dyn Db,
     service: &str,
     broker_url: &str,
+    keys: &EventKeys,
     post: P,
 ) -> Result<usize, RelayError>
 where
@@ -150,11 +152,15 @@ where
     let mut sent = 0;
     for row in rows {
         let headers = events::binary_headers(
-            &row.event_id,
-            &row.event_type,
-            &source,
-            &time::rfc3339(row.created_at),
-            &row.entity_id,
+            &Attributes {
+                id: &row.event_id,
+                event_type: &row.event_type,
+                source: &source,
+                time: &time::rfc3339(row.created_at),
+                subject: &row.entity_id,
+            },
+            row.data.as_bytes(),
+            keys,
         );
         let reason = match post(url.clone(), headers, row.data.into_bytes()).await {
             Ok(response) if (200..300).contains(&response.status) => None,
@@ -184,10 +190,19 @@ where
 }
 
 /// [`relay_with`] through the host's outgoing HTTP.
-pub async fn relay(db: &dyn Db, service: &str, broker_url: &str) -> Result<usize, RelayError> {
-    relay_with(db, service, broker_url, |url, headers, body| async move {
-        http::post(&url, &headers, body).await
-    })
+pub async fn relay(
+    db: &dyn Db,
+    service: &str,
+    broker_url: &str,
+    keys: &EventKeys,
+) -> Result<usize, RelayError> {
+    relay_with(
+        db,
+        service,
+        broker_url,
+        keys,
+        |url, headers, body| async move { http::post(&url, &headers, body).await },
+    )
     .await
 }
 
@@ -199,13 +214,13 @@ pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb,
     if request.method == Method::Get || request.method == Method::Head || !success {
         return;
     }
-    let outcome = match (config::broker_url(), db.get()) {
-        (Ok(url), Ok(db)) => relay(db, service, &url).await.map(drop),
-        (Err(e), _) => Err(RelayError::Broker {
+    let outcome = match (config::broker_url(), EventKeys::from_variables(), db.get()) {
+        (Ok(url), Ok(keys), Ok(db)) => relay(db, service, &url, &keys).await.map(drop),
+        (Err(e), _, _) | (_, Err(e), _) => Err(RelayError::Broker {
             event_id: String::new(),
             reason: e.to_string(),
         }),
-        (_, Err(e)) => Err(e.into()),
+        (_, _, Err(e)) => Err(e.into()),
     };
     if let Err(e) = outcome {
         eprintln!("{service}: outbox relay stopped, will retry on the next tick: {e}");
@@ -218,6 +233,7 @@ mod tests {
     use crate::events::{Event, ExpirationComplete};
     use crate::sql::migrate;
     use crate::sql::native::NativeSqlite;
+    use crate::testing;
     use std::cell::RefCell;
 
     #[test]
@@ -263,6 +279,7 @@ mod tests {
             db,
             "test",
             "http://broker:3001",
+            &testing::event_keys(),
             |url, headers, body| {
                 received
                     .borrow_mut()
@@ -315,6 +332,19 @@ mod tests {
         assert_eq!(header("ce-subject"), Some("o1"));
         assert_eq!(header("content-type"), Some("application/json"));
         assert_eq!(body, r#"{"orderId":"o1"}"#);
+        let signed = crate::signature::Signed {
+            id: &first,
+            event_type: "expiration:complete",
+            source: "/boxoffice/test",
+            subject: "o1",
+            time: "2024-05-01T12:00:00.000Z",
+            data: body.as_bytes(),
+        };
+        assert_eq!(
+            testing::event_keys().verify(&signed, header("ce-boxofficesig")),
+            Ok(()),
+            "every relayed event is signed"
+        );
         assert!(received[1].1.contains(&("ce-id".to_owned(), second)));
         assert!(unsent_ids(&db).is_empty());
         assert_eq!(relay_to(&db, &[]).0, Ok(0), "nothing is sent twice");

@@ -11,6 +11,8 @@ use crate::{ApiError, FieldError};
 pub const MAX_EMAIL_CHARS: usize = 254;
 /// Longest ticket title accepted, after trimming.
 pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest id or token field accepted, after trimming.
+pub const MAX_STRING_CHARS: usize = 256;
 
 /// A valid email address, trimmed; compare users on [`email_key`] of it.
 pub fn email(value: Option<&Value>) -> Result<String, FieldError> {
@@ -72,7 +74,8 @@ pub fn price(value: Option<&Value>) -> Result<Price, FieldError> {
     Price::from_json(value).map_err(|e| FieldError::new("price", e.to_string()))
 }
 
-/// A required string field (an id or a token): present, a string, non-empty once trimmed.
+/// A required string field (an id or a token): present, a string, non-empty and at most
+/// [`MAX_STRING_CHARS`] once trimmed.
 pub fn required_string(field: &str, value: Option<&Value>) -> Result<String, FieldError> {
     let message = format!("{} is required", capitalised(field));
     let text = value
@@ -80,7 +83,29 @@ pub fn required_string(field: &str, value: Option<&Value>) -> Result<String, Fie
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| FieldError::new(field, message))?;
+    if text.chars().count() > MAX_STRING_CHARS {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "{} must be at most {MAX_STRING_CHARS} characters",
+                capitalised(field)
+            ),
+        ));
+    }
     Ok(text.to_owned())
+}
+
+/// A required id field (such as `ticketId`): a [`required_string`] of the shape of
+/// [`crate::ids::is_well_formed`].
+pub fn id(field: &str, value: Option<&Value>) -> Result<String, FieldError> {
+    let id = required_string(field, value)?;
+    if !crate::ids::is_well_formed(&id) {
+        return Err(FieldError::new(
+            field,
+            format!("{} must be a valid id", capitalised(field)),
+        ));
+    }
+    Ok(id)
 }
 
 fn capitalised(field: &str) -> String {
@@ -172,6 +197,31 @@ mod tests {
                 .unwrap_err()
                 .message,
             "TicketId is required"
+        );
+        let long = "t".repeat(MAX_STRING_CHARS + 1);
+        assert_eq!(
+            required_string("token", Some(&json!(long)))
+                .unwrap_err()
+                .message,
+            "Token must be at most 256 characters"
+        );
+        assert!(required_string("token", Some(&json!(&long[1..]))).is_ok());
+        let id = crate::ids::new_id();
+        assert_eq!(self::id("orderId", Some(&json!(id))), Ok(id));
+        for bad in [json!("../x"), json!("f"), json!(42), json!(null)] {
+            assert_eq!(
+                self::id("orderId", Some(&bad))
+                    .unwrap_err()
+                    .field
+                    .as_deref(),
+                Some("orderId")
+            );
+        }
+        assert_eq!(
+            self::id("ticketId", Some(&json!("nope")))
+                .unwrap_err()
+                .message,
+            "TicketId must be a valid id"
         );
     }
 }

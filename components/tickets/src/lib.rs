@@ -12,6 +12,7 @@ pub mod storage;
 pub mod tickets;
 
 use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::{self, LazyDb};
 use boxoffice_shared::{config, outbox, time, ApiError, ApiRequest};
 use spin_sdk::http::{IncomingRequest, Response};
@@ -31,6 +32,7 @@ async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
     let request = ApiRequest::read(request).await?;
     let database_url = config::database_url()?;
     let env = Env {
+        event_keys: EventKeys::from_variables(),
         db: LazyDb::new(
             SERVICE,
             move || sql::open(&database_url, SERVICE),

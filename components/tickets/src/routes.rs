@@ -5,6 +5,7 @@
 use boxoffice_shared::consume;
 use boxoffice_shared::events::Delivery;
 use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::LazyDb;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
@@ -13,6 +14,9 @@ use crate::{events, tickets, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
+    /// The accepted event keys (`events_key`); an error when unset or invalid, which only
+    /// the event route reports.
+    pub event_keys: Result<EventKeys, ApiError>,
     /// The SQL database, opened and migrated on first use.
     pub db: LazyDb,
     /// Session verification.
@@ -37,7 +41,8 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
 }
 
 fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
-    let delivery = Delivery::parse(request)?;
+    let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
+    let delivery = Delivery::read(request, keys)?;
     events::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
@@ -86,6 +91,7 @@ mod tests {
     use boxoffice_shared::session::{set_cookie, SessionUser};
     use boxoffice_shared::sql::native::NativeSqlite;
     use boxoffice_shared::sql::Db;
+    use boxoffice_shared::testing;
     use serde_json::{json, Value};
 
     use crate::storage;
@@ -94,6 +100,7 @@ mod tests {
 
     fn env() -> Env {
         Env {
+            event_keys: Ok(testing::event_keys()),
             db: LazyDb::new(
                 "test",
                 || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
@@ -251,12 +258,7 @@ mod tests {
     }
 
     fn deliver(env: &Env, id: &str, kind: &str, data: Value) -> u16 {
-        let request = ApiRequest::new(Method::Post, "/internal/events/tickets")
-            .with_header("ce-specversion", "1.0")
-            .with_header("ce-id", id)
-            .with_header("ce-type", kind)
-            .with_header("ce-source", "/boxoffice/orders")
-            .with_json(&data);
+        let request = testing::delivery("/internal/events/tickets", id, kind, &data);
         *handle(&request, env).status()
     }
 

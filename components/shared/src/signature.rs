@@ -1,0 +1,365 @@
+//! Signed events: every entity event carries an HMAC-SHA256 of the attributes that matter
+//! and its data, made by the publishing service with the `events_key` secret, so that a
+//! consumer applies only what a service of this shop published, whatever carried it
+//! (the local broker, NATS JetStream, Knative).
+//!
+//! The signature travels as the CloudEvents extension attribute `boxofficesig` (the header
+//! `ce-boxofficesig` in binary mode): extension names are lowercase letters and digits, so
+//! every broker passes it through untouched. It covers `id`, `type`, `source`, `subject`,
+//! `time` and the data in a canonical JSON form (keys sorted, no whitespace), so that a
+//! broker that moves an event between binary and structured mode, or re-serializes its
+//! JSON, does not break it. Replays are harmless: the id is signed, and consumers apply an
+//! id once.
+//!
+//! Keys rotate: `events_key` is a comma-separated list; the first key signs, every key
+//! verifies. Add the new key second everywhere, then move it first, then drop the old one.
+
+use std::fmt;
+
+use serde_json::Value;
+
+use crate::config::variable;
+use crate::ApiError;
+
+/// The name of the extension attribute that carries the signature.
+pub const ATTRIBUTE: &str = "boxofficesig";
+/// The binary-mode header of [`ATTRIBUTE`].
+pub const HEADER: &str = "ce-boxofficesig";
+/// The Spin variable holding the keys.
+pub const VARIABLE: &str = "events_key";
+/// The shortest key accepted: 128 bits.
+pub const MIN_KEY_BYTES: usize = 16;
+/// The version prefix of a signature, so that the scheme can change without ambiguity.
+const SCHEME: &str = "v1=";
+/// Separates the MAC input of this scheme from any other use of the key.
+const CONTEXT: &[u8] = b"boxoffice.event.v1\n";
+
+/// The attributes and data of an event, as signed.
+#[derive(Debug, Clone, Copy)]
+pub struct Signed<'a> {
+    /// `id`.
+    pub id: &'a str,
+    /// `type`.
+    pub event_type: &'a str,
+    /// `source`.
+    pub source: &'a str,
+    /// `subject`, empty when absent.
+    pub subject: &'a str,
+    /// `time`, empty when absent.
+    pub time: &'a str,
+    /// The data, as sent.
+    pub data: &'a [u8],
+}
+
+impl Signed<'_> {
+    /// The MAC input: a context string, each attribute length-prefixed (so that no two
+    /// different events read the same), then the canonical data.
+    fn message(&self) -> Vec<u8> {
+        let mut message = CONTEXT.to_vec();
+        for value in [
+            self.id,
+            self.event_type,
+            self.source,
+            self.subject,
+            self.time,
+        ] {
+            message.extend_from_slice(format!("{}:", value.len()).as_bytes());
+            message.extend_from_slice(value.as_bytes());
+            message.push(b'\n');
+        }
+        message.extend_from_slice(&canonical_data(self.data));
+        message
+    }
+}
+
+/// Why a signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The event carries no signature.
+    #[error("the event is not signed (no {ATTRIBUTE} attribute)")]
+    Missing,
+    /// The signature is not of the form `v1=<64 hex digits>`.
+    #[error("the event's {ATTRIBUTE} attribute is malformed")]
+    Malformed,
+    /// No accepted key produced this signature.
+    #[error("the event's signature does not verify with any accepted key")]
+    Mismatch,
+}
+
+/// The accepted event keys; the first one signs.
+#[derive(Clone)]
+pub struct EventKeys {
+    keys: Vec<Vec<u8>>,
+}
+
+impl fmt::Debug for EventKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EventKeys({} key(s))", self.keys.len())
+    }
+}
+
+impl EventKeys {
+    /// Reads a comma-separated list of keys (spaces around each are ignored); every key
+    /// must be at least [`MIN_KEY_BYTES`] long.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let keys: Vec<Vec<u8>> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .map(|key| key.as_bytes().to_vec())
+            .collect();
+        if keys.is_empty() {
+            return Err(format!("the {VARIABLE} variable holds no key"));
+        }
+        if let Some(position) = keys.iter().position(|k| k.len() < MIN_KEY_BYTES) {
+            return Err(format!(
+                "key {} of {VARIABLE} is shorter than {MIN_KEY_BYTES} bytes",
+                position + 1
+            ));
+        }
+        Ok(Self { keys })
+    }
+
+    /// The keys of the `events_key` Spin variable. Unset or invalid is a misconfiguration
+    /// of this component: a 503 (logged), so that the broker keeps the event for later.
+    pub fn from_variables() -> Result<Self, ApiError> {
+        let list = variable(VARIABLE)?.unwrap_or_default();
+        Self::parse(&list).map_err(ApiError::ServiceUnavailable)
+    }
+
+    /// The signature of `event` with the first key.
+    pub fn sign(&self, event: &Signed<'_>) -> String {
+        let mac = hmac_sha256::HMAC::mac(event.message(), &self.keys[0]);
+        let mut signature = String::with_capacity(SCHEME.len() + 64);
+        signature.push_str(SCHEME);
+        for byte in mac {
+            signature.push_str(&format!("{byte:02x}"));
+        }
+        signature
+    }
+
+    /// Checks `signature` (the attribute's value, if any) against every accepted key.
+    pub fn verify(
+        &self,
+        event: &Signed<'_>,
+        signature: Option<&str>,
+    ) -> Result<(), SignatureError> {
+        let signature = signature
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(SignatureError::Missing)?;
+        let claimed = signature
+            .strip_prefix(SCHEME)
+            .and_then(decode_hex)
+            .ok_or(SignatureError::Malformed)?;
+        let message = event.message();
+        // `HMAC::verify` compares in constant time.
+        let matches = self
+            .keys
+            .iter()
+            .any(|key| hmac_sha256::HMAC::verify(&message, key, &claimed));
+        if matches {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
+    }
+}
+
+fn decode_hex(text: &str) -> Option<[u8; 32]> {
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The data as signed: JSON in canonical form (object keys sorted, no whitespace), or the
+/// bytes as they are when they are not JSON.
+pub fn canonical_data(data: &[u8]) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(data) {
+        Ok(value) => {
+            let mut out = String::with_capacity(data.len());
+            write_canonical(&value, &mut out);
+            out.into_bytes()
+        }
+        Err(_) => data.to_vec(),
+    }
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    const OLD: &str = "old-key-old-key-old-key!";
+
+    fn event(data: &[u8]) -> Signed<'_> {
+        Signed {
+            id: "e1",
+            event_type: "payment:created",
+            source: "/boxoffice/payments",
+            subject: "p1",
+            time: "2026-01-01T00:00:00.000Z",
+            data,
+        }
+    }
+
+    #[test]
+    fn a_signature_verifies_with_its_key_and_no_other() {
+        let keys = EventKeys::parse(KEY).unwrap();
+        let data = br#"{"id":"p1","orderId":"o1","stripeId":"ch_1"}"#;
+        let signature = keys.sign(&event(data));
+        assert!(signature.starts_with("v1=") && signature.len() == 67);
+        assert_eq!(keys.verify(&event(data), Some(&signature)), Ok(()));
+        let other = EventKeys::parse("another-key-another-key").unwrap();
+        assert_eq!(
+            other.verify(&event(data), Some(&signature)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn every_signed_part_matters() {
+        let keys = EventKeys::parse(KEY).unwrap();
+        let data = br#"{"orderId":"o1"}"#;
+        let signature = keys.sign(&event(data));
+        let changed = [
+            Signed {
+                id: "e2",
+                ..event(data)
+            },
+            Signed {
+                event_type: "expiration:complete",
+                ..event(data)
+            },
+            Signed {
+                source: "/boxoffice/orders",
+                ..event(data)
+            },
+            Signed {
+                subject: "p2",
+                ..event(data)
+            },
+            Signed {
+                time: "2026-01-02T00:00:00.000Z",
+                ..event(data)
+            },
+            event(br#"{"orderId":"o2"}"#),
+        ];
+        for forged in changed {
+            assert_eq!(
+                keys.verify(&forged, Some(&signature)),
+                Err(SignatureError::Mismatch),
+                "{forged:?}"
+            );
+        }
+        // Length prefixes: moving a character between attributes changes the input.
+        let shifted = Signed {
+            id: "e1p",
+            subject: "1",
+            ..event(data)
+        };
+        let original = Signed {
+            id: "e1",
+            subject: "p1",
+            ..event(data)
+        };
+        assert_ne!(keys.sign(&shifted), keys.sign(&original));
+    }
+
+    #[test]
+    fn json_data_is_signed_in_canonical_form() {
+        let keys = EventKeys::parse(KEY).unwrap();
+        let compact = br#"{"orderId":"o1","id":"p1","n":[1,2.5,{"b":true,"a":null}]}"#;
+        let spaced = br#"{ "id" : "p1", "n": [1, 2.5, {"a": null, "b": true}], "orderId": "o1" }"#;
+        let signature = keys.sign(&event(compact));
+        assert_eq!(keys.verify(&event(spaced), Some(&signature)), Ok(()));
+        assert_eq!(
+            canonical_data(compact),
+            br#"{"id":"p1","n":[1,2.5,{"a":null,"b":true}],"orderId":"o1"}"#
+        );
+        assert_eq!(canonical_data(b"not json"), b"not json");
+    }
+
+    #[test]
+    fn rotation_signs_with_the_first_key_and_accepts_all() {
+        let old = EventKeys::parse(OLD).unwrap();
+        let rotated = EventKeys::parse(&format!(" {KEY} , {OLD} ")).unwrap();
+        let data = b"{}";
+        let by_old = old.sign(&event(data));
+        assert_eq!(rotated.verify(&event(data), Some(&by_old)), Ok(()));
+        let by_rotated = rotated.sign(&event(data));
+        assert_ne!(by_rotated, by_old, "the first key signs");
+        assert_eq!(
+            old.verify(&event(data), Some(&by_rotated)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn missing_malformed_and_weak_are_refused() {
+        let keys = EventKeys::parse(KEY).unwrap();
+        let e = event(b"{}");
+        assert_eq!(keys.verify(&e, None), Err(SignatureError::Missing));
+        assert_eq!(keys.verify(&e, Some(" ")), Err(SignatureError::Missing));
+        let good = keys.sign(&e);
+        for bad in [
+            "ch_x",
+            "v1=",
+            "v2=00",
+            &good[..66],
+            &format!("{good}0"),
+            &good.replace("v1=", "v1=é")[..67],
+        ] {
+            assert_eq!(
+                keys.verify(&e, Some(bad)),
+                Err(SignatureError::Malformed),
+                "{bad}"
+            );
+        }
+        assert!(EventKeys::parse("").is_err());
+        assert!(EventKeys::parse(" , ").is_err());
+        assert!(EventKeys::parse(&format!("{KEY},short"))
+            .unwrap_err()
+            .contains("key 2"));
+        assert_eq!(
+            format!("{keys:?}"),
+            "EventKeys(1 key(s))",
+            "keys never print"
+        );
+    }
+}
