@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod router;
 pub mod runtime;
 pub mod runtime_config;
+pub mod secrets;
 pub mod sqlite;
 pub mod state;
 pub mod variables;

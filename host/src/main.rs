@@ -18,12 +18,17 @@ use boxoffice::builder;
 use boxoffice::manifest::Manifest;
 use boxoffice::runtime::{self, App};
 use boxoffice::runtime_config::{BrokerBackend, RuntimeConfig};
+use boxoffice::secrets;
 
 /// The environment variable that, when set, keeps `up` from pointing `broker_url` at its
 /// own broker.
 const BROKER_URL_ENV: &str = "SPIN_VARIABLE_BROKER_URL";
 /// The environment variable that overrides `database_url`, runtime config included.
 const DATABASE_URL_ENV: &str = "SPIN_VARIABLE_DATABASE_URL";
+/// The environment variable that names the one Postgres server the services may reach.
+const DATABASE_HOST_ENV: &str = "SPIN_VARIABLE_DATABASE_HOST";
+/// The environment variable that sets `events_key`.
+const EVENTS_KEY_ENV: &str = "SPIN_VARIABLE_EVENTS_KEY";
 
 /// Runs the boxoffice Spin application locally.
 #[derive(Parser)]
@@ -66,7 +71,8 @@ struct UpArgs {
     /// The Spin manifest.
     #[arg(long, default_value = "spin.toml")]
     manifest: PathBuf,
-    /// Production mode: refuse development defaults such as the built-in jwt_key.
+    /// Production mode: `jwt_key` and `events_key` must be set (SPIN_VARIABLE_JWT_KEY,
+    /// SPIN_VARIABLE_EVENTS_KEY); no key is made under the state dir.
     #[arg(long)]
     production: bool,
     /// The address the in-process event broker listens on (port 0 picks a free port);
@@ -231,14 +237,26 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
         builder::build(&manifest, |c| stale.contains(&c.id.as_str()))?;
     }
 
-    // The environment wins, then the runtime config, then the manifest's defaults.
-    let variables = runtime::resolve_variables(&manifest, options.production, |k| {
+    // The environment wins, then the runtime config, then the manifest's defaults. The
+    // services may reach the Postgres server of `database_url` and no other.
+    let database_url = std::env::var(DATABASE_URL_ENV)
+        .ok()
+        .or_else(|| runtime_config.database_url.clone());
+    let database_host = database_url
+        .as_deref()
+        .and_then(boxoffice::postgres::allowed_host_of);
+    let variables = runtime::resolve_variables(&manifest, options.production, &state_dir, |k| {
         std::env::var(k)
             .ok()
             .or_else(|| (k == BROKER_URL_ENV).then(|| broker_url.clone()))
             .or_else(|| {
                 (k == DATABASE_URL_ENV)
-                    .then(|| runtime_config.database_url.clone())
+                    .then(|| database_url.clone())
+                    .flatten()
+            })
+            .or_else(|| {
+                (k == DATABASE_HOST_ENV)
+                    .then(|| database_host.clone())
                     .flatten()
             })
     })?;
@@ -286,6 +304,15 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     let subscriptions =
         load_subscriptions(args.events.as_deref(), std::path::Path::new("events.toml"))?;
     let runtime_config = RuntimeConfig::load(&args.state_dir, args.runtime_config.as_deref())?;
+    // The services of the app it delivers to sign their events with `events_key`: make
+    // the local one here, so that `spin up` beside this broker can be given the same.
+    if std::env::var_os(EVENTS_KEY_ENV).is_none() {
+        secrets::state_key(&args.state_dir, secrets::EVENTS_KEY)?;
+        tracing::info!(
+            "broker: the app's services need the same events_key: start them with {EVENTS_KEY_ENV}=$(cat {})",
+            secrets::key_file(&args.state_dir, secrets::EVENTS_KEY).display()
+        );
+    }
     let rt = runtime()?;
     let queue = rt.block_on(open_queue(&args.state_dir, &runtime_config, &subscriptions))?;
     let mut broker = Broker::new(queue, subscriptions, &app);

@@ -88,6 +88,37 @@ pub struct PostgresCtx {
     pub pools: Arc<PostgresPools>,
 }
 
+/// The hosts and ports a connection string names (5432 where it names none).
+fn destinations(config: &tokio_postgres::Config) -> Vec<(String, u16)> {
+    let ports = config.get_ports();
+    config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| {
+            let host = match host {
+                tokio_postgres::config::Host::Tcp(h) => h.clone(),
+                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
+            };
+            (
+                host,
+                ports.get(i).or(ports.first()).copied().unwrap_or(5432),
+            )
+        })
+        .collect()
+}
+
+/// The `allowed_outbound_hosts` entry (`postgres://host:port`) that lets a component reach
+/// the one server `database_url` names; `None` for an empty, unreadable or multi-host URL.
+pub fn allowed_host_of(database_url: &str) -> Option<String> {
+    let config: tokio_postgres::Config = database_url.trim().parse().ok()?;
+    match destinations(&config).as_slice() {
+        [(host, port)] if host.contains(':') => Some(format!("postgres://[{host}]:{port}")),
+        [(host, port)] => Some(format!("postgres://{host}:{port}")),
+        _ => None,
+    }
+}
+
 impl PostgresCtx {
     /// Connects to `address` (a libpq connection string or `postgres://` URL) if every host
     /// in it is allowed.
@@ -95,13 +126,7 @@ impl PostgresCtx {
         let config: tokio_postgres::Config = address
             .parse()
             .map_err(|e| Error::ConnectionFailed(format!("invalid address: {e}")))?;
-        let ports = config.get_ports();
-        for (i, host) in config.get_hosts().iter().enumerate() {
-            let host = match host {
-                tokio_postgres::config::Host::Tcp(h) => h.clone(),
-                tokio_postgres::config::Host::Unix(p) => p.display().to_string(),
-            };
-            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+        for (host, port) in destinations(&config) {
             if !self.allowed.allows("postgres", &host, Some(port)) {
                 tracing::warn!(
                     component = %self.component,
@@ -421,6 +446,24 @@ impl postgres::HostConnection for PostgresView<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_allowed_host_of_a_database_url_is_its_one_server() {
+        assert_eq!(
+            allowed_host_of("postgres://u:p@127.0.0.1:5433/shop").as_deref(),
+            Some("postgres://127.0.0.1:5433")
+        );
+        assert_eq!(
+            allowed_host_of("postgres://db.internal/shop").as_deref(),
+            Some("postgres://db.internal:5432")
+        );
+        assert_eq!(
+            allowed_host_of("host=pg port=6000 user=u").as_deref(),
+            Some("postgres://pg:6000")
+        );
+        assert_eq!(allowed_host_of(""), None);
+        assert_eq!(allowed_host_of("postgres://a,b/shop"), None);
+    }
 
     #[tokio::test]
     async fn addresses_outside_allowed_hosts_are_refused_before_connecting() {

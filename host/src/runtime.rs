@@ -18,16 +18,10 @@ use crate::outbound_http::{AllowedHosts, Destination, ResponseFuture, ServiceCha
 use crate::postgres::{PostgresCtx, PostgresPools};
 use crate::router::Router;
 use crate::runtime_config::RuntimeConfig;
+use crate::secrets;
 use crate::sqlite::{SqlDatabases, SqliteCtx};
 use crate::state::{self, ComponentContext, InstanceState};
-use crate::variables::AppVariables;
-
-/// The variable that holds the session signing key.
-pub const JWT_KEY: &str = "jwt_key";
-
-/// The key `up` uses for `jwt_key` outside production when none is set. Public on purpose:
-/// it signs nothing that matters.
-pub const DEVELOPMENT_JWT_KEY: &str = "boxoffice-development-key-do-not-use-in-production";
+use crate::variables::{AppVariables, ENV_PREFIX};
 
 /// Linear memory allowed per instance (components hash passwords with argon2 at ~19 MiB).
 pub const MAX_MEMORY_SIZE: usize = 128 << 20;
@@ -100,27 +94,34 @@ pub fn engine() -> anyhow::Result<Engine> {
     }
 }
 
-/// Resolves the app's variables; outside production an unset `jwt_key` gets the
-/// development key, with a warning.
+/// Resolves the app's variables. Outside production, a declared `jwt_key` or `events_key`
+/// that the environment does not set gets the key kept for it under `state_dir` (made on
+/// first use); in production it must be set.
 pub fn resolve_variables(
     manifest: &Manifest,
     production: bool,
+    state_dir: &std::path::Path,
     env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<AppVariables> {
     let mut fallbacks = HashMap::new();
     if !production {
-        fallbacks.insert(JWT_KEY.to_owned(), DEVELOPMENT_JWT_KEY.to_owned());
+        for name in [secrets::JWT_KEY, secrets::EVENTS_KEY] {
+            let env_name = format!("{ENV_PREFIX}{}", name.to_uppercase());
+            if manifest.variables.contains_key(name) && env(&env_name).is_none() {
+                let key = secrets::state_key(state_dir, name)?;
+                tracing::info!(
+                    "{name}: using the key kept in {} (set {env_name} to choose one; --production requires it)",
+                    secrets::key_file(state_dir, name).display()
+                );
+                fallbacks.insert(name.to_owned(), key);
+            }
+        }
     }
-    let vars = AppVariables::resolve(&manifest.variables, &env, &fallbacks)?;
-    if !production
-        && manifest.variables.contains_key(JWT_KEY)
-        && vars.get(JWT_KEY) == Some(DEVELOPMENT_JWT_KEY)
-    {
-        tracing::warn!(
-            "jwt_key is not set: using the fixed development key (set SPIN_VARIABLE_JWT_KEY; --production requires it)"
-        );
-    }
-    Ok(vars)
+    Ok(AppVariables::resolve(
+        &manifest.variables,
+        &env,
+        &fallbacks,
+    )?)
 }
 
 impl App {

@@ -209,12 +209,15 @@ fn key_value_persists_across_a_restart() {
 }
 
 #[test]
-fn unlisted_key_value_store_is_access_denied() {
+fn unlisted_key_value_stores_and_databases_are_access_denied() {
     let state = tempfile::tempdir().unwrap();
     let rt = start(&probe_manifest(), state.path());
-    let (status, body) = get(&rt.url("/probe/kv-denied"));
-    assert_eq!(status, 200);
-    assert!(body.contains("AccessDenied"), "{body}");
+    for route in ["/probe/kv-denied", "/probe/sql-denied"] {
+        let (status, body) = get(&rt.url(route));
+        assert_eq!(status, 200);
+        assert!(body.contains("AccessDenied"), "{route}: {body}");
+    }
+    assert!(!state.path().join("forbidden.db").exists());
 }
 
 #[test]
@@ -332,17 +335,24 @@ fn a_required_variable_without_value_is_named() {
 }
 
 #[test]
-fn jwt_key_gets_a_development_default_except_in_production() {
+fn keys_are_kept_in_the_state_dir_except_in_production() {
     build_fixtures();
-    let manifest = probe_app_with_variables("jwt_key = { required = true, secret = true }");
+    let manifest = probe_app_with_variables(
+        "jwt_key = { required = true, secret = true }\nevents_key = { required = true, secret = true }",
+    );
     let (code, stderr) = run_manifest(&manifest, &["--production"]);
-    assert_one_line_error(code, &stderr, &["jwt_key"]);
+    assert_one_line_error(code, &stderr, &["SPIN_VARIABLE_"]);
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("spin.toml");
     std::fs::write(&path, manifest).unwrap();
-    let rt = start(&path, &dir.path().join("state"));
-    rt.wait_for_log("development key");
+    let state = dir.path().join("state");
+    let rt = start(&path, &state);
+    rt.wait_for_log("jwt_key.secret");
+    rt.wait_for_log("events_key.secret");
+    for file in ["jwt_key.secret", "events_key.secret"] {
+        assert!(state.join(file).is_file(), "{file}");
+    }
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
     let result = match (&request.method, request.segments().as_slice()) {
         (Method::Post, ["api", "users", "signup"]) => sign_up(request, env),
         (Method::Post, ["api", "users", "signin"]) => sign_in(request, env),
-        (Method::Post, ["api", "users", "signout"]) => sign_out(request),
+        (Method::Post, ["api", "users", "signout"]) => sign_out(request, env),
         (Method::Get, ["api", "users", "currentuser"]) => current_user(request, env),
         _ => Err(ApiError::NotFound),
     };
@@ -76,7 +76,12 @@ fn signed_in(
     Ok(response)
 }
 
-fn sign_out(request: &ApiRequest) -> Result<Response, ApiError> {
+/// Ends the session in the browser and on the server: the token is revoked, so a copy
+/// kept elsewhere stops working too.
+fn sign_out(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    if let Some(session) = env.sessions.current(request, env.now_ms)? {
+        env.sessions.revoke(&session)?;
+    }
     let mut response = http::json(200, &json!({}))?;
     response.set_header("set-cookie", session::clear_cookie(request.is_https()));
     Ok(response)
@@ -85,7 +90,7 @@ fn sign_out(request: &ApiRequest) -> Result<Response, ApiError> {
 fn current_user(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
     let current = env
         .sessions
-        .current(request, env.now_ms)
+        .current(request, env.now_ms)?
         .map(|s| json!({ "id": s.user.id, "email": s.user.email, "iat": s.issued_at }));
     http::json(200, &json!({ "currentUser": current }))
 }
@@ -97,6 +102,7 @@ mod tests {
     use boxoffice_shared::sql::native::NativeSqlite;
     use boxoffice_shared::sql::Db;
     use serde_json::Value;
+    use std::rc::Rc;
 
     use crate::storage;
 
@@ -110,7 +116,9 @@ mod tests {
                 storage::migrations(),
             ),
             kv: Box::new(MemoryKv::default()),
-            sessions: SessionConfig::new(b"a test signing key", 60).unwrap(),
+            sessions: SessionConfig::new(b"a test signing key", 60)
+                .unwrap()
+                .with_revocations(Rc::new(MemoryKv::default())),
             now_ms: NOW,
         }
     }
@@ -232,6 +240,29 @@ mod tests {
         assert!(set_cookie.starts_with("session=;"));
         assert!(set_cookie.contains("Max-Age=0"));
         assert!(set_cookie.ends_with("; Secure"));
+    }
+
+    #[test]
+    fn signout_revokes_the_token_on_the_server() {
+        let env = env();
+        let session = cookie(&signup(&env));
+        let me =
+            ApiRequest::new(Method::Get, "/api/users/currentuser").with_header("cookie", &session);
+        assert_ne!(body(&handle(&me, &env))["currentUser"], Value::Null);
+        let signout =
+            ApiRequest::new(Method::Post, "/api/users/signout").with_header("cookie", &session);
+        assert_eq!(*handle(&signout, &env).status(), 200);
+        // A copy of the cookie kept after sign-out is no session any more.
+        assert_eq!(body(&handle(&me, &env)), json!({"currentUser": null}));
+        // A new sign-in is a new session.
+        let signin = post(
+            "/api/users/signin",
+            json!({"email": "test@test.com", "password": "password"}),
+        );
+        let again = cookie(&handle(&signin, &env));
+        let me_again =
+            ApiRequest::new(Method::Get, "/api/users/currentuser").with_header("cookie", &again);
+        assert_ne!(body(&handle(&me_again, &env))["currentUser"], Value::Null);
     }
 
     #[test]

@@ -5,15 +5,23 @@
 //! `{"jwt":"<token>"}`, so its clients keep working; a bare JWT is accepted too. The
 //! cookie is `HttpOnly; Path=/; SameSite=Lax`, and `Secure` only over HTTPS so that
 //! plain-HTTP local runs keep their session.
+//!
+//! `jwt_key` may list several keys, comma-separated: the first signs, all verify, so a key
+//! rotates without signing anybody out. Sign-out revokes the token on the server: its
+//! digest goes into the key-value store until the token would have expired anyway, and a
+//! revoked token is no session, whoever kept a copy.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use jwt_simple::prelude::{
     Claims, Duration, HS256Key, MACLike, UnixTimeStamp, VerificationOptions,
 };
+use std::rc::Rc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::config::variable;
+use crate::kv::{KeyValue, LazySpinStore};
 use crate::{ApiError, ApiRequest};
 
 /// The name of the session cookie.
@@ -39,35 +47,66 @@ pub struct Session {
     pub user: SessionUser,
     /// `iat`, in unix seconds.
     pub issued_at: u64,
+    /// `exp`, in unix seconds.
+    pub expires_at: u64,
+    /// The SHA-256 of the token, hex: its name in the revocation list.
+    pub token_digest: String,
 }
 
-/// The signing key and lifetime of sessions.
+/// The key-value key under which a revoked token's digest is kept.
+fn revoked_key(token_digest: &str) -> String {
+    format!("session-revoked:{token_digest}")
+}
+
+/// The signing keys, lifetime and revocation list of sessions.
 #[derive(Clone)]
 pub struct SessionConfig {
-    key: HS256Key,
+    keys: Vec<HS256Key>,
     ttl_seconds: u64,
+    revocations: Option<Rc<dyn KeyValue>>,
 }
 
 impl SessionConfig {
-    /// A configuration from a raw key (at least [`MIN_KEY_BYTES`]) and a lifetime.
+    /// A configuration from one raw key (at least [`MIN_KEY_BYTES`]) and a lifetime, with
+    /// no revocation list.
     pub fn new(key: &[u8], ttl_seconds: u64) -> Result<Self, ApiError> {
-        if key.len() < MIN_KEY_BYTES {
+        Self::with_keys(&[key], ttl_seconds)
+    }
+
+    /// A configuration from raw keys, the first of which signs.
+    pub fn with_keys(keys: &[&[u8]], ttl_seconds: u64) -> Result<Self, ApiError> {
+        if keys.is_empty() || keys.iter().any(|key| key.len() < MIN_KEY_BYTES) {
             return Err(ApiError::internal(format!(
-                "the jwt_key variable must be at least {MIN_KEY_BYTES} bytes"
+                "every key of the jwt_key variable must be at least {MIN_KEY_BYTES} bytes"
             )));
         }
         Ok(Self {
-            key: HS256Key::from_bytes(key),
+            keys: keys.iter().map(|key| HS256Key::from_bytes(key)).collect(),
             ttl_seconds,
+            revocations: None,
         })
     }
 
-    /// From the Spin variables `jwt_key` (required, non-empty) and
-    /// `session_ttl_seconds` (optional, default [`DEFAULT_TTL_SECONDS`]).
+    /// Keeps revoked tokens in `store`, and refuses the tokens found there.
+    pub fn with_revocations(mut self, store: Rc<dyn KeyValue>) -> Self {
+        self.revocations = Some(store);
+        self
+    }
+
+    /// From the Spin variables `jwt_key` (required: one key or a comma-separated list) and
+    /// `session_ttl_seconds` (optional, default [`DEFAULT_TTL_SECONDS`]), revoking into the
+    /// `default` key-value store.
     pub fn from_variables() -> Result<Self, ApiError> {
-        let key = variable("jwt_key")?
+        let list = variable("jwt_key")?.unwrap_or_default();
+        let keys: Vec<&[u8]> = list
+            .split(',')
+            .map(str::trim)
             .filter(|key| !key.is_empty())
-            .ok_or_else(|| ApiError::internal("the jwt_key variable is not set"))?;
+            .map(str::as_bytes)
+            .collect();
+        if keys.is_empty() {
+            return Err(ApiError::internal("the jwt_key variable is not set"));
+        }
         let ttl = match variable("session_ttl_seconds")? {
             None => DEFAULT_TTL_SECONDS,
             Some(text) => text.trim().parse().unwrap_or_else(|_| {
@@ -77,7 +116,7 @@ impl SessionConfig {
                 DEFAULT_TTL_SECONDS
             }),
         };
-        Self::new(key.as_bytes(), ttl)
+        Ok(Self::with_keys(&keys, ttl)?.with_revocations(Rc::new(LazySpinStore::new("default"))))
     }
 
     /// A signed token for `user`, issued at `now_ms` and valid for the configured lifetime.
@@ -85,16 +124,20 @@ impl SessionConfig {
         let now = UnixTimeStamp::from_secs(unix_seconds(now_ms));
         let lifetime = Duration::from_secs(self.ttl_seconds);
         // The times come from the caller, not jwt-simple's clock, so rules stay testable.
-        let mut claims = Claims::with_custom_claims(user.clone(), lifetime);
+        // A random `jti`: two sign-ins in the same second are two tokens, so revoking one
+        // leaves the other.
+        let mut claims =
+            Claims::with_custom_claims(user.clone(), lifetime).with_jwt_id(crate::ids::new_id());
         claims.issued_at = Some(now);
         claims.invalid_before = None;
         claims.expires_at = Some(now + lifetime);
-        self.key
+        self.keys[0]
             .authenticate(claims)
             .map_err(|e| ApiError::internal(format!("signing a session: {e}")))
     }
 
-    /// The session in `token` if it is signed with our key and not expired at `now_ms`.
+    /// The session in `token` if it is signed with one of our keys and not expired at
+    /// `now_ms` (revocation is not checked here: see [`Self::current`]).
     pub fn verify(&self, token: &str, now_ms: i64) -> Option<Session> {
         let options = VerificationOptions {
             // Our own clock is the reference: no grace after `exp`, and an `iat` a little
@@ -105,28 +148,58 @@ impl SessionConfig {
             max_token_length: Some(4096),
             ..Default::default()
         };
-        let claims = self
-            .key
-            .verify_token::<SessionUser>(token, Some(options))
-            .ok()?;
+        let claims = self.keys.iter().find_map(|key| {
+            key.verify_token::<SessionUser>(token, Some(options.clone()))
+                .ok()
+        })?;
         // Every token we issue carries both; one without is not ours.
-        claims.expires_at?;
         Some(Session {
             user: claims.custom,
             issued_at: claims.issued_at?.as_secs(),
+            expires_at: claims.expires_at?.as_secs(),
+            token_digest: hex(&hmac_sha256::Hash::hash(token.as_bytes())),
         })
     }
 
-    /// The session of a request: its `session` cookie, verified at `now_ms`.
-    pub fn current(&self, request: &ApiRequest, now_ms: i64) -> Option<Session> {
-        let token = token_from_cookie(request.cookie(COOKIE_NAME)?)?;
-        self.verify(&token, now_ms)
+    /// The session of a request: its `session` cookie, verified at `now_ms` and not
+    /// revoked. A revocation list that cannot be read is a 503, never a session.
+    pub fn current(&self, request: &ApiRequest, now_ms: i64) -> Result<Option<Session>, ApiError> {
+        let Some(token) = request.cookie(COOKIE_NAME).and_then(token_from_cookie) else {
+            return Ok(None);
+        };
+        let Some(session) = self.verify(&token, now_ms) else {
+            return Ok(None);
+        };
+        if let Some(store) = &self.revocations {
+            if store.get(&revoked_key(&session.token_digest))?.is_some() {
+                return Ok(None);
+            }
+        }
+        Ok(Some(session))
     }
 
     /// The session of a request, or 401.
     pub fn require(&self, request: &ApiRequest, now_ms: i64) -> Result<Session, ApiError> {
-        self.current(request, now_ms).ok_or(ApiError::Unauthorized)
+        self.current(request, now_ms)?.ok_or(ApiError::Unauthorized)
     }
+
+    /// Revokes `session`'s token: from now on it is no session anywhere. The entry keeps
+    /// the token's expiry, after which the token is refused for its age anyway.
+    pub fn revoke(&self, session: &Session) -> Result<(), ApiError> {
+        let store = self
+            .revocations
+            .as_ref()
+            .ok_or_else(|| ApiError::internal("sessions have no revocation store"))?;
+        store.set(
+            &revoked_key(&session.token_digest),
+            session.expires_at.to_string().as_bytes(),
+        )?;
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn unix_seconds(ms: i64) -> u64 {
@@ -205,13 +278,59 @@ mod tests {
 
         let request =
             ApiRequest::new(Method::Get, "/").with_header("cookie", &format!("session={value}"));
-        let session = config.current(&request, NOW + 1000).unwrap();
+        let session = config.current(&request, NOW + 1000).unwrap().unwrap();
         assert_eq!(session.user, user());
         assert_eq!(session.issued_at, (NOW / 1000) as u64);
 
         let bare =
             ApiRequest::new(Method::Get, "/").with_header("cookie", &format!("session={token}"));
-        assert!(config.current(&bare, NOW).is_some());
+        assert!(config.current(&bare, NOW).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_revoked_token_is_no_session_and_others_stay() {
+        let store: Rc<dyn KeyValue> = Rc::new(crate::kv::MemoryKv::default());
+        let config = SessionConfig::new(b"a test signing key", 60)
+            .unwrap()
+            .with_revocations(store.clone());
+        let request = |token: &str| {
+            ApiRequest::new(Method::Get, "/").with_header("cookie", &format!("session={token}"))
+        };
+        let first = config.issue(&user(), NOW).unwrap();
+        let second = config.issue(&user(), NOW + 1000).unwrap();
+        let session = config.current(&request(&first), NOW).unwrap().unwrap();
+        assert_eq!(session.expires_at, (NOW / 1000) as u64 + 60);
+        config.revoke(&session).unwrap();
+        assert_eq!(config.current(&request(&first), NOW + 2000), Ok(None));
+        assert_eq!(
+            config.require(&request(&first), NOW + 2000),
+            Err(ApiError::Unauthorized)
+        );
+        assert!(config
+            .current(&request(&second), NOW + 2000)
+            .unwrap()
+            .is_some());
+        assert_eq!(
+            store.get(&revoked_key(&session.token_digest)).unwrap(),
+            Some(session.expires_at.to_string().into_bytes())
+        );
+    }
+
+    #[test]
+    fn rotation_signs_with_the_first_key_and_verifies_with_all() {
+        let old = SessionConfig::new(b"the old signing key", 60).unwrap();
+        let rotated =
+            SessionConfig::with_keys(&[b"the new signing key", b"the old signing key"], 60)
+                .unwrap();
+        let by_old = old.issue(&user(), NOW).unwrap();
+        assert!(
+            rotated.verify(&by_old, NOW).is_some(),
+            "old sessions survive"
+        );
+        let by_new = rotated.issue(&user(), NOW).unwrap();
+        assert!(old.verify(&by_new, NOW).is_none(), "the first key signs");
+        assert!(SessionConfig::with_keys(&[b"the new signing key", b"short"], 60).is_err());
+        assert!(SessionConfig::with_keys(&[], 60).is_err());
     }
 
     #[test]
