@@ -41,6 +41,11 @@ fn full(bytes: Bytes) -> WasiBody {
         .boxed_unsync()
 }
 
+/// The largest request head (request line and headers) accepted, in bytes.
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// The most headers one request may carry.
+pub const MAX_HEADERS: usize = 100;
+
 /// Serves `app` on `listener` until the process ends.
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
@@ -59,7 +64,14 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::
                 let app = app.clone();
                 async move { Ok::<_, Infallible>(handle(&app, req, client, local).await) }
             });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            // Request heads are bounded: an oversized one is refused (431) before routing.
+            builder
+                .http1()
+                .max_buf_size(MAX_HEAD_BYTES)
+                .max_headers(MAX_HEADERS);
+            builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
+            if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {

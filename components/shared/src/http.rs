@@ -13,6 +13,9 @@ use crate::ApiError;
 
 /// The largest request body accepted; anything larger is answered 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The deepest nesting of arrays and objects accepted in a JSON body (the API's bodies are
+/// flat objects; this refuses pathological input before it is parsed).
+pub const MAX_JSON_DEPTH: usize = 16;
 
 /// An incoming request, fully read: what the routes and rules work on.
 #[derive(Debug, Clone)]
@@ -143,10 +146,16 @@ impl ApiRequest {
     }
 
     /// The body as a JSON object; an empty body is an empty object, so that missing
-    /// fields are reported as field errors. Malformed JSON or a non-object is a 400.
+    /// fields are reported as field errors. Malformed JSON, a non-object or nesting deeper
+    /// than [`MAX_JSON_DEPTH`] is a 400.
     pub fn json_object(&self) -> Result<JsonObject, ApiError> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonObject(Map::new()));
+        }
+        if json_depth(&self.body) > MAX_JSON_DEPTH {
+            return Err(ApiError::bad_request(format!(
+                "The request body is nested more than {MAX_JSON_DEPTH} levels deep"
+            )));
         }
         match serde_json::from_slice::<Value>(&self.body) {
             Ok(Value::Object(map)) => Ok(JsonObject(map)),
@@ -156,6 +165,33 @@ impl ApiRequest {
             Err(_) => Err(ApiError::bad_request("The request body is not valid JSON")),
         }
     }
+}
+
+/// The deepest nesting of `[` and `{` in JSON text, strings skipped (without parsing, so
+/// that it is safe on any input).
+pub fn json_depth(text: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &byte in text {
+        if in_string {
+            match (escaped, byte) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// A JSON object request body; fields are read with [`JsonObject::get`] and checked by
@@ -249,6 +285,22 @@ mod tests {
         let r = ApiRequest::new(Method::Get, "/").with_header("cookie", "a=1; session=abc==; b=2");
         assert_eq!(r.cookie("session"), Some("abc=="));
         assert_eq!(r.cookie("c"), None);
+    }
+
+    #[test]
+    fn json_depth_counts_nesting_outside_strings() {
+        assert_eq!(json_depth(b"{}"), 1);
+        assert_eq!(json_depth(br#"{"a":[1,{"b":2}]}"#), 3);
+        assert_eq!(json_depth(br#"{"a":"[[[{{{"}"#), 1);
+        assert_eq!(json_depth(br#"{"a":"\"[[["}"#), 1);
+        assert_eq!(json_depth(b"]]]}}}"), 0);
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(json_depth(deep.as_bytes()), 10_000);
+        let mut request = ApiRequest::new(Method::Post, "/");
+        request.body = format!("{{\"a\":{deep}}}").into_bytes();
+        let refused = request.json_object().unwrap_err();
+        assert_eq!(refused.status(), 400);
+        assert!(refused.to_string().contains("nested"), "{refused}");
     }
 
     #[test]
