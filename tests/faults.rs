@@ -47,6 +47,7 @@ fn start_shop(
         ],
         state_dir,
         backend,
+        ..Default::default()
     })
 }
 

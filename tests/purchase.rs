@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::stripe::{FakeStripe, SECRET_KEY};
 use support::{
-    forge_session, publish, unique_email, wait_until, Backend, Body, Shop, ShopOptions,
-    TEST_JWT_KEY,
+    forge_session, on_both_backends, publish, unique_email, wait_until, Backend, Body, Shop,
+    ShopOptions, TEST_JWT_KEY,
 };
 
 /// How long an event may take to travel through the broker in these tests.
@@ -494,7 +494,6 @@ fn duplicated_and_reordered_events_leave_every_replica_correct(backend: Backend)
     let stripe = FakeStripe::start();
     let shop = shop_with(backend, Some(&stripe), 600);
     let broker = shop.runtime().broker.clone().expect("up runs a broker");
-    let source = "/tests/injector";
     let seller_id = "5e11e5000000000000000001";
 
     // A ticket known only through events: v2 first, then v1 twice, then v0 twice.
@@ -507,7 +506,7 @@ fn duplicated_and_reordered_events_leave_every_replica_correct(backend: Backend)
         ("inj-t0", "ticket:created", version(0, "First title", 10.0)),
         ("inj-t0", "ticket:created", version(0, "First title", 10.0)),
     ] {
-        let resp = publish(&broker, event_type, event_id, source, &data);
+        let resp = publish(&broker, event_type, event_id, &data);
         assert!(
             resp.status / 100 == 2,
             "{event_id}: {} {}",
@@ -529,7 +528,7 @@ fn duplicated_and_reordered_events_leave_every_replica_correct(backend: Backend)
             version(0, "First title", 10.0),
         ),
     ] {
-        publish(&broker, event_type, event_id, source, &data);
+        publish(&broker, event_type, event_id, &data);
     }
     let buyer_id = "b0b000000000000000000001";
     let buyer = forge_session(TEST_JWT_KEY, buyer_id, "bob@example.test", 3600);
@@ -559,7 +558,7 @@ fn duplicated_and_reordered_events_leave_every_replica_correct(backend: Backend)
         ("inj-o1", "order:cancelled", &cancelled),
         ("inj-o0", "order:created", &created),
     ] {
-        let resp = publish(&broker, event_type, event_id, source, data);
+        let resp = publish(&broker, event_type, event_id, data);
         assert!(resp.status / 100 == 2, "{event_id}: {}", resp.text);
     }
     // Eventually: released, reserved once and released once (version 2), listed.
@@ -802,13 +801,7 @@ fn a_charge_for_an_order_cancelled_meanwhile_is_refunded(backend: Backend) {
         "expiresAt": "2099-01-01T00:00:00.000Z",
         "ticket": {"id": "7ee7000000000000000000bb", "price": 33}
     });
-    publish(
-        &broker,
-        "order:created",
-        "inj-c0",
-        "/tests/injector",
-        &created,
-    );
+    publish(&broker, "order:created", "inj-c0", &created);
     let paid = pay(&shop, &buyer, order_id, "tok_visa");
     assert_eq!(paid.status, 201, "{}", paid.text);
     assert_eq!(stripe.charges().len(), 1);
@@ -816,13 +809,7 @@ fn a_charge_for_an_order_cancelled_meanwhile_is_refunded(backend: Backend) {
 
     let cancelled =
         json!({"id": order_id, "version": 1, "ticket": {"id": "7ee7000000000000000000bb"}});
-    publish(
-        &broker,
-        "order:cancelled",
-        "inj-c1",
-        "/tests/injector",
-        &cancelled,
-    );
+    publish(&broker, "order:cancelled", "inj-c1", &cancelled);
     let refunds = wait_until("the refund", EVENTUAL, || {
         let refunds = stripe.refunds();
         (!refunds.is_empty()).then_some(refunds)
@@ -831,44 +818,13 @@ fn a_charge_for_an_order_cancelled_meanwhile_is_refunded(backend: Backend) {
     assert_eq!(refunds[0]["charge"], stripe.charges()[0]["id"]);
     assert_eq!(refunds[0]["amount"], 3300);
     // Duplicates of the cancellation, and the ticks that follow, refund nothing more.
-    publish(
-        &broker,
-        "order:cancelled",
-        "inj-c1-again",
-        "/tests/injector",
-        &cancelled,
-    );
+    publish(&broker, "order:cancelled", "inj-c1-again", &cancelled);
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(stripe.refunds().len(), 1);
     assert_eq!(stripe.charges()[0]["refunded"], true);
 }
 
-/// Every test of the flow above, once on the embedded backends and once on Redis,
-/// Postgres and NATS JetStream (skipped, with a message, when those servers are not
-/// running, unless `CI=true`).
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(super::Backend::Embedded);
-                }
-            )*
-        }
-        mod redis_postgres_nats {
-            $(
-                #[test]
-                fn $name() {
-                    if let Some(backend) = super::Backend::real() {
-                        super::$name(backend);
-                    }
-                }
-            )*
-        }
-    };
-}
-
+// Every test of the flow above, on both backends.
 on_both_backends!(
     two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it,
     payment_completes_the_order_and_the_ticket_stays_sold,

@@ -15,7 +15,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{assert_one_line_error, boxoffice, publish, run_to_exit, send, EXIT_TIMEOUT};
+use support::{assert_one_line_error, boxoffice, post_event, run_to_exit, send, EXIT_TIMEOUT};
 
 /// How long the broker may take to start or to deliver something.
 const WAIT: Duration = Duration::from_secs(20);
@@ -353,7 +353,7 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
     );
 
     // An event nobody subscribes to is still acknowledged.
-    let resp = publish(&broker.url, "nobody:cares", "evt-3", "/x", &json!({}));
+    let resp = post_event(&broker.url, "nobody:cares", "evt-3", "/x", &json!({}));
     assert_eq!(resp.status, 202);
 }
 
@@ -402,7 +402,7 @@ fn transient_failures_are_retried_until_done() {
     let events = events_toml(dir.path(), 5, &[("orders", &["ticket:updated"])]);
     let broker = Broker::start(&state, &events, &app.base, &[]);
 
-    let resp = publish(
+    let resp = post_event(
         &broker.url,
         "ticket:updated",
         "evt-1",
@@ -440,7 +440,10 @@ fn strict_and_flaky(dir: &Path) -> (Subscriber, std::path::PathBuf) {
 /// Publishes `evt-400` (for strict) and `evt-503` (for flaky).
 fn publish_to_strict_and_flaky(broker: &str) {
     for (ty, id) in [("order:created", "evt-400"), ("order:cancelled", "evt-503")] {
-        assert_eq!(publish(broker, ty, id, "/orders", &json!({})).status, 202);
+        assert_eq!(
+            post_event(broker, ty, id, "/orders", &json!({})).status,
+            202
+        );
     }
 }
 
@@ -545,7 +548,7 @@ fn on_nats_failures_end_in_the_dead_letter_stream_and_replay_redelivers() {
     publish_to_strict_and_flaky(&broker.url);
     // The same id again is acknowledged and dropped by JetStream.
     assert_eq!(
-        publish(
+        post_event(
             &broker.url,
             "order:created",
             "evt-400",
@@ -636,7 +639,7 @@ fn a_pending_delivery_survives_a_sigkill() {
     let events = events_toml(dir.path(), 5, &[("orders", &["ticket:created"])]);
     let mut broker = Broker::start(&state, &events, &app.base, &[]);
     assert_eq!(
-        publish(
+        post_event(
             &broker.url,
             "ticket:created",
             "evt-k",
@@ -784,7 +787,7 @@ types = ["thing:happened"]
     assert_eq!(var.text, broker);
 
     assert_eq!(
-        publish(&broker, "thing:happened", "evt-up", "/t", &json!({})).status,
+        post_event(&broker, "thing:happened", "evt-up", "/t", &json!({})).status,
         202
     );
     wait_for_status(&state, "probe", "done", 1);

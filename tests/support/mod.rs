@@ -30,6 +30,8 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The signing key the tests give the shop, so that they can forge sessions.
 pub const TEST_JWT_KEY: &str = "e2e-test-signing-key-0123456789abcdef";
+/// The events key the tests give the shop, so that they can sign events as a service would.
+pub const TEST_EVENTS_KEY: &str = "e2e-test-events-key-0123456789abcdef";
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -282,6 +284,9 @@ pub struct ShopOptions {
     pub state_dir: Option<PathBuf>,
     /// The backends: embedded unless said.
     pub backend: Backend,
+    /// Leave `jwt_key` and `events_key` unset, so that the shop uses the keys it keeps in
+    /// its state dir, instead of [`TEST_JWT_KEY`] and [`TEST_EVENTS_KEY`].
+    pub kept_keys: bool,
 }
 
 /// The whole shop (the repository's spin.toml) under a running runtime.
@@ -290,6 +295,7 @@ pub struct Shop {
     pub base: String,
     pub state_dir: PathBuf,
     pub backend: Backend,
+    kept_keys: bool,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -308,11 +314,14 @@ impl Shop {
                 (Some(temp), dir)
             }
         };
-        let env: Vec<(String, String)> =
-            std::iter::once(("jwt_key".to_string(), TEST_JWT_KEY.to_string()))
-                .chain(options.variables)
-                .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
-                .collect();
+        let test_keys = [("jwt_key", TEST_JWT_KEY), ("events_key", TEST_EVENTS_KEY)];
+        let env: Vec<(String, String)> = test_keys
+            .into_iter()
+            .filter(|_| !options.kept_keys)
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .chain(options.variables)
+            .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
+            .collect();
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         let config = options
             .backend
@@ -328,6 +337,7 @@ impl Shop {
             runtime,
             state_dir,
             backend: options.backend,
+            kept_keys: options.kept_keys,
             _temp: temp,
         }
     }
@@ -418,6 +428,7 @@ impl Shop {
             _temp: self._temp.take(),
             state_dir: self.state_dir.clone(),
             backend: self.backend.clone(),
+            kept_keys: self.kept_keys,
         }
     }
 }
@@ -427,6 +438,7 @@ pub struct KeptState {
     _temp: Option<tempfile::TempDir>,
     pub state_dir: PathBuf,
     pub backend: Backend,
+    kept_keys: bool,
 }
 
 impl KeptState {
@@ -441,6 +453,7 @@ impl KeptState {
             variables,
             state_dir: Some(self.state_dir.clone()),
             backend: self.backend.clone(),
+            kept_keys: self.kept_keys,
         })
     }
 }
@@ -588,8 +601,9 @@ pub fn forge_session(key: &str, id: &str, email: &str, valid_for_secs: u64) -> S
     )
 }
 
-/// POSTs a binary-mode CloudEvent to a broker ingress, as a service would.
-pub fn publish(broker: &str, event_type: &str, id: &str, source: &str, data: &Value) -> Resp {
+/// POSTs a plain binary-mode CloudEvent (any type, any source, unsigned) to a broker
+/// ingress: what the broker's own tests carry.
+pub fn post_event(broker: &str, event_type: &str, id: &str, source: &str, data: &Value) -> Resp {
     send(
         "POST",
         broker,
@@ -603,3 +617,108 @@ pub fn publish(broker: &str, event_type: &str, id: &str, source: &str, data: &Va
         Some(data.to_string().into_bytes()),
     )
 }
+
+/// POSTs a binary-mode CloudEvent to a broker ingress as the service that publishes
+/// `event_type` would: from its source, signed with [`TEST_EVENTS_KEY`].
+pub fn publish(broker: &str, event_type: &str, id: &str, data: &Value) -> Resp {
+    publish_signed_with(broker, event_type, id, data, Some(TEST_EVENTS_KEY))
+}
+
+/// [`publish`], signed with `key` instead (`None`: unsigned), as a forger would.
+pub fn publish_signed_with(
+    broker: &str,
+    event_type: &str,
+    id: &str,
+    data: &Value,
+    key: Option<&str>,
+) -> Resp {
+    let headers = event_headers(event_type, id, data, key);
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    send(
+        "POST",
+        broker,
+        &headers,
+        Some(data.to_string().into_bytes()),
+    )
+}
+
+/// The binary-mode headers of an event from the publisher of `event_type`, signed with
+/// `key` (none without one).
+pub fn event_headers(
+    event_type: &str,
+    id: &str,
+    data: &Value,
+    key: Option<&str>,
+) -> Vec<(String, String)> {
+    use boxoffice_shared::events::{self, Attributes, EventType};
+    use boxoffice_shared::signature::{self, EventKeys};
+    let publisher = EventType::parse(event_type).map_or("tests", EventType::publisher);
+    let source = events::source(publisher);
+    let attributes = Attributes {
+        id,
+        event_type,
+        source: &source,
+        time: "2026-01-01T00:00:00.000Z",
+        subject: data["id"].as_str().unwrap_or_default(),
+    };
+    // Signed with a throwaway key, then the signature replaced or dropped.
+    let throwaway = EventKeys::parse(key.unwrap_or("unsigned-unsigned-unsigned")).unwrap();
+    let mut headers = events::binary_headers(&attributes, data.to_string().as_bytes(), &throwaway);
+    if key.is_none() {
+        headers.retain(|(name, _)| name != signature::HEADER);
+    }
+    headers
+}
+
+/// Runs the operator's `boxoffice events dlq list --json` on a shop's queue and returns
+/// the dead letters.
+pub fn dead_letters(shop: &Shop) -> Vec<Value> {
+    let mut cmd = boxoffice();
+    cmd.args(["events", "dlq", "list", "--json", "--state-dir"])
+        .arg(&shop.state_dir)
+        .arg("--events")
+        .arg(workspace_root().join("events.toml"));
+    if let Some(config) = shop.backend.runtime_config() {
+        cmd.arg("--runtime-config").arg(config);
+    }
+    let out = cmd.output().expect("run boxoffice events dlq list");
+    assert!(
+        out.status.success(),
+        "dlq list: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("dlq list prints JSON")
+}
+
+/// Defines each named test twice: once on the embedded backends (`embedded::NAME`) and
+/// once on Redis, Postgres and NATS JetStream (`redis_postgres_nats::NAME`, skipped with a
+/// message when those servers are not running, unless `CI=true`). Each name is a function
+/// of the invoking module taking a [`Backend`].
+#[allow(unused_macros)] // each test binary uses a different part of the harness
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(super::Backend::Embedded);
+                }
+            )*
+        }
+        mod redis_postgres_nats {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(backend) = super::Backend::real() {
+                        super::$name(backend);
+                    }
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_both_backends;
