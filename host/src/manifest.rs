@@ -411,3 +411,68 @@ source = "worker.wasm"
         assert!(err.contains("Bad-Name"), "{err}");
     }
 }
+
+/// Property tests: whatever text the manifest holds, parsing answers with a manifest or a
+/// message, never a panic. `PROPTEST_CASES` sets how many cases each property runs.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SPIN_TOML: &str = include_str!("../../spin.toml");
+
+    /// Where the quoted strings of spin.toml are (the quotes excluded).
+    fn quoted_spans(text: &str) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut start = None;
+        let mut escaped = false;
+        for (i, c) in text.char_indices() {
+            match (start, c) {
+                (Some(_), _) if escaped => escaped = false,
+                (Some(_), '\\') => escaped = true,
+                (Some(s), '"') => {
+                    spans.push((s, i));
+                    start = None;
+                }
+                (None, '"') => start = Some(i + 1),
+                _ => {}
+            }
+        }
+        spans
+    }
+
+    fn parses_or_explains(text: &str) -> Result<(), TestCaseError> {
+        match Manifest::parse(text, Path::new("/app")) {
+            Ok(_) => Ok(()),
+            Err(ParseError::Toml(message) | ParseError::Invalid(message)) => {
+                prop_assert!(!message.trim().is_empty());
+                Ok(())
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_manifest_or_a_message(text in "(?s).{0,300}") {
+            parses_or_explains(&text)?;
+        }
+
+        #[test]
+        fn the_real_manifest_with_any_value_replaced_is_a_manifest_or_a_message(
+            index in any::<prop::sample::Index>(),
+            value in r#"([ -~]{0,24}|\{\{ ?[a-z_]{0,12} ?\}\}|/\.\.\.|\.\./|\*|[a-z]+://[^ ]{0,20}|\u{0}|é{1,3})"#,
+        ) {
+            let spans = quoted_spans(SPIN_TOML);
+            let (start, end) = spans[index.index(spans.len())];
+            let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+            let text = format!("{}{escaped}{}", &SPIN_TOML[..start], &SPIN_TOML[end..]);
+            parses_or_explains(&text)?;
+        }
+    }
+
+    #[test]
+    fn the_real_manifest_parses() {
+        assert!(Manifest::parse(SPIN_TOML, Path::new("/app")).is_ok());
+        assert!(quoted_spans(SPIN_TOML).len() > 50);
+    }
+}

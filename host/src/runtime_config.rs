@@ -515,3 +515,39 @@ backend_ms = 500
         ));
     }
 }
+
+/// Property tests: whatever a runtime config file holds, reading it answers with a
+/// configuration or a message, never a panic. `PROPTEST_CASES` sets how many cases run.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EXAMPLE: &str = include_str!("../../runtime-config/redis-postgres-nats.toml");
+
+    fn reads_or_explains(text: &str) -> Result<(), TestCaseError> {
+        let mut config = RuntimeConfig::defaults(Path::new("/state"));
+        if let Err(message) = config.apply(text, Path::new("/config"), Path::new("/cwd")) {
+            prop_assert!(!message.trim().is_empty());
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_config_or_a_message(text in "(?s).{0,300}") {
+            reads_or_explains(&text)?;
+        }
+
+        #[test]
+        fn the_example_with_any_line_replaced_is_a_config_or_a_message(
+            index in any::<prop::sample::Index>(),
+            line in r#"([a-z_]{1,12} = ("[ -~]{0,30}"|-?[0-9]{1,20}|true|\[\]|\{\})|\[[a-z_.]{1,30}\]|[ -~]{0,40})"#,
+        ) {
+            let mut lines: Vec<&str> = EXAMPLE.lines().collect();
+            let at = index.index(lines.len());
+            lines[at] = &line;
+            reads_or_explains(&lines.join("\n"))?;
+        }
+    }
+}
