@@ -907,3 +907,54 @@ fn bad_input_is_a_4xx_with_the_json_error_shape() {
         wrong.join("\n")
     );
 }
+
+/// A free port on 127.0.0.1 (free when asked; the caller binds it next).
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `spin up` beside `boxoffice broker`, as the README shows it: the broker makes the events
+/// key in its state dir, the app is given it as `SPIN_VARIABLE_EVENTS_KEY`, and the signed
+/// flow works through the standalone broker.
+#[test]
+fn an_app_beside_a_standalone_broker_signs_with_the_key_the_broker_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = format!("127.0.0.1:{}", free_port());
+    let broker = support::Runtime::start_broker(
+        &dir.path().join("broker"),
+        &format!("http://{app}"),
+        &format!("127.0.0.1:{}", free_port()),
+    );
+    let key_file = dir.path().join("broker/events_key.secret");
+    let key = std::fs::read_to_string(&key_file).expect("the broker made the events key");
+    broker.wait_for_log("SPIN_VARIABLE_EVENTS_KEY");
+    let shop = Shop::start_with(ShopOptions {
+        variables: vec![
+            ("broker_url".into(), broker.base.clone()),
+            ("events_key".into(), key.trim().to_owned()),
+        ],
+        kept_keys: true,
+        listen: Some(app),
+        ..Default::default()
+    });
+    let (seller, _) = shop.signup(&unique_email("seller"), "pass");
+    let (buyer, _) = shop.signup(&unique_email("buyer"), "pass");
+    let ticket = shop.post(
+        "/api/tickets",
+        Some(&seller),
+        json!({"title": "x", "price": 3}),
+    );
+    let ticket_id = ticket.json["id"].as_str().unwrap().to_owned();
+    // Orders learns of the ticket only through the standalone broker.
+    wait_until(
+        "ticket:created through the standalone broker",
+        EVENTUAL,
+        || {
+            let resp = shop.post("/api/orders", Some(&buyer), json!({"ticketId": ticket_id}));
+            (resp.status == 201).then_some(())
+        },
+    );
+    let accepted = broker.stderr();
+    assert!(!accepted.contains("refused"), "{accepted}");
+}

@@ -79,23 +79,40 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Starts `boxoffice up --listen 127.0.0.1:0` on `manifest` with the state in `state`,
-    /// and waits (bounded) for its readiness line.
+    /// Starts `boxoffice up --listen 127.0.0.1:0` (unless `args` name their own
+    /// `--listen`) on `manifest` with the state in `state`, and waits (bounded) for its
+    /// readiness line.
     pub fn start(manifest: &Path, state: &Path, args: &[&str], env: &[(&str, &str)]) -> Runtime {
-        let mut child = boxoffice()
-            .args([
-                "up",
-                "--listen",
-                "127.0.0.1:0",
-                "--broker-listen",
-                "127.0.0.1:0",
-            ])
+        let mut cmd = boxoffice();
+        cmd.arg("up");
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(["--broker-listen", "127.0.0.1:0"])
             .arg("--state-dir")
             .arg(state)
             .arg("--manifest")
             .arg(manifest)
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Runtime::spawn(cmd, "boxoffice: listening on ")
+    }
+
+    /// Starts `boxoffice broker` alone on `listen`, delivering to `app`, with its state in
+    /// `state`; its `base` (and `broker`) is the ingress URL.
+    pub fn start_broker(state: &Path, app: &str, listen: &str) -> Runtime {
+        let mut cmd = boxoffice();
+        cmd.args(["broker", "--listen", listen, "--app", app, "--state-dir"])
+            .arg(state)
+            .arg("--events")
+            .arg(workspace_root().join("events.toml"));
+        Runtime::spawn(cmd, "boxoffice: broker listening on ")
+    }
+
+    /// Spawns `cmd` and waits (bounded) for the stdout line starting with `ready`, whose
+    /// rest is the base URL; an in-process broker's line may come first.
+    fn spawn(mut cmd: Command, ready: &str) -> Runtime {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -109,8 +126,6 @@ impl Runtime {
                 let _ = tx.send(line);
             }
         });
-        // The readiness line is the last of the start-up lines; an in-process broker
-        // announces itself before it.
         let deadline = Instant::now() + START_TIMEOUT;
         let mut broker = None;
         let base = loop {
@@ -120,7 +135,7 @@ impl Runtime {
                 let _ = child.wait();
                 panic!("no readiness line; stderr:\n{}", stderr.lock().unwrap())
             });
-            if let Some(base) = line.strip_prefix("boxoffice: listening on ") {
+            if let Some(base) = line.strip_prefix(ready) {
                 break base.to_owned();
             }
             match line.strip_prefix("boxoffice: broker listening on ") {
@@ -130,8 +145,9 @@ impl Runtime {
         };
         Runtime {
             child,
+            // A broker alone is its own ingress.
+            broker: broker.or_else(|| Some(base.clone())),
             base,
-            broker,
             stderr,
         }
     }
@@ -287,6 +303,8 @@ pub struct ShopOptions {
     /// Leave `jwt_key` and `events_key` unset, so that the shop uses the keys it keeps in
     /// its state dir, instead of [`TEST_JWT_KEY`] and [`TEST_EVENTS_KEY`].
     pub kept_keys: bool,
+    /// Listen here instead of on a free port.
+    pub listen: Option<String>,
 }
 
 /// The whole shop (the repository's spin.toml) under a running runtime.
@@ -327,10 +345,13 @@ impl Shop {
             .backend
             .runtime_config()
             .map(|p| p.to_string_lossy().into_owned());
-        let args: Vec<&str> = match &config {
+        let mut args: Vec<&str> = match &config {
             Some(path) => vec!["--runtime-config", path],
             None => Vec::new(),
         };
+        if let Some(listen) = &options.listen {
+            args.extend(["--listen", listen]);
+        }
         let runtime = Runtime::start(&workspace_root().join("spin.toml"), &state_dir, &args, &env);
         Shop {
             base: runtime.base.clone(),
@@ -454,6 +475,7 @@ impl KeptState {
             state_dir: Some(self.state_dir.clone()),
             backend: self.backend.clone(),
             kept_keys: self.kept_keys,
+            listen: None,
         })
     }
 }
