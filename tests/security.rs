@@ -451,6 +451,14 @@ impl Callers<'_> {
         resp.json["id"].as_str().unwrap().to_owned()
     }
 
+    /// Waits until the replica `table` of another service holds `id` (it learns by event).
+    fn replicated(&self, table: &str, id: &str) {
+        wait_until(&format!("{id} in {table}"), EVENTUAL, || {
+            let sql = format!("SELECT id FROM {table} WHERE id = $1");
+            self.shop.db().text(&sql, &[id]).map(drop)
+        });
+    }
+
     /// An order of the owner's, for a ticket of the other user's.
     fn owned_order(&self) -> String {
         let ticket = self.ticket();
@@ -529,14 +537,7 @@ fn routes() -> Vec<Route> {
             name: "POST /api/orders",
             request: |c| {
                 let ticket = c.ticket();
-                // Orders learns of the ticket by event: wait for it as its seller would.
-                wait_until("orders to know the ticket", EVENTUAL, || {
-                    let known = c.shop.db().text(
-                        "SELECT id FROM orders_tickets WHERE id = $1",
-                        &[ticket.as_str()],
-                    );
-                    known.map(drop)
-                });
+                c.replicated("orders_tickets", &ticket);
                 (
                     "POST",
                     "/api/orders".into(),
@@ -564,13 +565,7 @@ fn routes() -> Vec<Route> {
             name: "POST /api/payments",
             request: |c| {
                 let order = c.owned_order();
-                wait_until("payments to know the order", EVENTUAL, || {
-                    let known = c.shop.db().text(
-                        "SELECT id FROM payments_orders WHERE id = $1",
-                        &[order.as_str()],
-                    );
-                    known.map(drop)
-                });
+                c.replicated("payments_orders", &order);
                 let body = json!({"token": "tok_visa", "orderId": order});
                 ("POST", "/api/payments".into(), Some(body))
             },

@@ -8,7 +8,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::money::Price;
-use crate::signature::{self, EventKeys, Signed};
+pub use crate::signature::Attributes;
+use crate::signature::{self, EventKeys};
 use crate::{ids, time, ApiError, ApiRequest};
 
 /// The subject of an event, as written in `ce-type`.
@@ -481,13 +482,12 @@ impl Envelope {
         let (Some(id), Some(from)) = (&self.id, &self.source) else {
             return Err(missing(if self.id.is_none() { "id" } else { "source" }));
         };
-        let signed = Signed {
+        let attributes = Attributes {
             id,
             event_type: &self.event_type,
             source: from,
             subject: &self.subject,
             time: &self.time,
-            data: &self.data,
         };
         let refused = |why: String| {
             eprintln!(
@@ -496,7 +496,7 @@ impl Envelope {
             );
             ApiError::Forbidden(why)
         };
-        keys.verify(&signed, self.signature.as_deref())
+        keys.verify(&attributes, &self.data, self.signature.as_deref())
             .map_err(|e| refused(e.to_string()))?;
         if let Some(publisher) = EventType::parse(&self.event_type).map(EventType::publisher) {
             let expected = source(publisher);
@@ -525,21 +525,6 @@ impl Envelope {
     }
 }
 
-/// The attributes a service gives each event it publishes.
-#[derive(Debug, Clone, Copy)]
-pub struct Attributes<'a> {
-    /// `id`.
-    pub id: &'a str,
-    /// `type`.
-    pub event_type: &'a str,
-    /// `source`: see [`source`].
-    pub source: &'a str,
-    /// `time`, RFC 3339.
-    pub time: &'a str,
-    /// `subject`: the id of the entity the event is about.
-    pub subject: &'a str,
-}
-
 /// The HTTP headers of a binary-mode CloudEvent with the JSON body `data`, signed with
 /// the first of `keys`.
 pub fn binary_headers(
@@ -547,14 +532,7 @@ pub fn binary_headers(
     data: &[u8],
     keys: &EventKeys,
 ) -> Vec<(String, String)> {
-    let signature = keys.sign(&Signed {
-        id: attributes.id,
-        event_type: attributes.event_type,
-        source: attributes.source,
-        subject: attributes.subject,
-        time: attributes.time,
-        data,
-    });
+    let signature = keys.sign(attributes, data);
     [
         ("ce-specversion", "1.0"),
         ("ce-id", attributes.id),
@@ -751,14 +729,14 @@ mod tests {
             "application/cloudevents+json; charset=utf-8",
         );
         let mut request = structured.clone();
-        let signature = testing::event_keys().sign(&Signed {
+        let attributes = Attributes {
             id: "e1",
             event_type: "expiration:complete",
             source: "/boxoffice/expiration",
             subject: "",
             time: "",
-            data: br#"{"orderId":"o1"}"#,
-        });
+        };
+        let signature = testing::event_keys().sign(&attributes, br#"{"orderId":"o1"}"#);
         request.body = json!({"specversion": "1.0", "id": "e1", "type": "expiration:complete",
                               "source": "/boxoffice/expiration", "data": {"orderId": "o1"},
                               "boxofficesig": signature})

@@ -34,27 +34,25 @@ const SCHEME: &str = "v1=";
 /// Separates the MAC input of this scheme from any other use of the key.
 const CONTEXT: &[u8] = b"boxoffice.event.v1\n";
 
-/// The attributes and data of an event, as signed.
+/// The attributes of an event that its signature covers.
 #[derive(Debug, Clone, Copy)]
-pub struct Signed<'a> {
+pub struct Attributes<'a> {
     /// `id`.
     pub id: &'a str,
     /// `type`.
     pub event_type: &'a str,
-    /// `source`.
+    /// `source`: `/boxoffice/<service>`.
     pub source: &'a str,
-    /// `subject`, empty when absent.
+    /// `subject`, the id of the entity the event is about; empty when absent.
     pub subject: &'a str,
-    /// `time`, empty when absent.
+    /// `time`, RFC 3339; empty when absent.
     pub time: &'a str,
-    /// The data, as sent.
-    pub data: &'a [u8],
 }
 
-impl Signed<'_> {
+impl Attributes<'_> {
     /// The MAC input: a context string, each attribute length-prefixed (so that no two
-    /// different events read the same), then the canonical data.
-    fn message(&self) -> Vec<u8> {
+    /// different events read the same), then the canonical `data`.
+    fn message(&self, data: &[u8]) -> Vec<u8> {
         let mut message = CONTEXT.to_vec();
         for value in [
             self.id,
@@ -67,7 +65,7 @@ impl Signed<'_> {
             message.extend_from_slice(value.as_bytes());
             message.push(b'\n');
         }
-        message.extend_from_slice(&canonical_data(self.data));
+        message.extend_from_slice(&canonical_data(data));
         message
     }
 }
@@ -127,9 +125,9 @@ impl EventKeys {
         Self::parse(&list).map_err(ApiError::ServiceUnavailable)
     }
 
-    /// The signature of `event` with the first key.
-    pub fn sign(&self, event: &Signed<'_>) -> String {
-        let mac = hmac_sha256::HMAC::mac(event.message(), &self.keys[0]);
+    /// The signature of the event with `attributes` and `data`, with the first key.
+    pub fn sign(&self, attributes: &Attributes<'_>, data: &[u8]) -> String {
+        let mac = hmac_sha256::HMAC::mac(attributes.message(data), &self.keys[0]);
         let mut signature = String::with_capacity(SCHEME.len() + 64);
         signature.push_str(SCHEME);
         for byte in mac {
@@ -138,10 +136,12 @@ impl EventKeys {
         signature
     }
 
-    /// Checks `signature` (the attribute's value, if any) against every accepted key.
+    /// Checks `signature` (the attribute's value, if any) of the event with `attributes`
+    /// and `data` against every accepted key.
     pub fn verify(
         &self,
-        event: &Signed<'_>,
+        attributes: &Attributes<'_>,
+        data: &[u8],
         signature: Option<&str>,
     ) -> Result<(), SignatureError> {
         let signature = signature
@@ -152,7 +152,7 @@ impl EventKeys {
             .strip_prefix(SCHEME)
             .and_then(decode_hex)
             .ok_or(SignatureError::Malformed)?;
-        let message = event.message();
+        let message = attributes.message(data);
         // `HMAC::verify` compares in constant time.
         let matches = self
             .keys
@@ -227,27 +227,24 @@ mod tests {
     const KEY: &str = "0123456789abcdef0123456789abcdef";
     const OLD: &str = "old-key-old-key-old-key!";
 
-    fn event(data: &[u8]) -> Signed<'_> {
-        Signed {
-            id: "e1",
-            event_type: "payment:created",
-            source: "/boxoffice/payments",
-            subject: "p1",
-            time: "2026-01-01T00:00:00.000Z",
-            data,
-        }
-    }
+    const EVENT: Attributes<'static> = Attributes {
+        id: "e1",
+        event_type: "payment:created",
+        source: "/boxoffice/payments",
+        subject: "p1",
+        time: "2026-01-01T00:00:00.000Z",
+    };
 
     #[test]
     fn a_signature_verifies_with_its_key_and_no_other() {
         let keys = EventKeys::parse(KEY).unwrap();
         let data = br#"{"id":"p1","orderId":"o1","stripeId":"ch_1"}"#;
-        let signature = keys.sign(&event(data));
+        let signature = keys.sign(&EVENT, data);
         assert!(signature.starts_with("v1=") && signature.len() == 67);
-        assert_eq!(keys.verify(&event(data), Some(&signature)), Ok(()));
+        assert_eq!(keys.verify(&EVENT, data, Some(&signature)), Ok(()));
         let other = EventKeys::parse("another-key-another-key").unwrap();
         assert_eq!(
-            other.verify(&event(data), Some(&signature)),
+            other.verify(&EVENT, data, Some(&signature)),
             Err(SignatureError::Mismatch)
         );
     }
@@ -256,49 +253,49 @@ mod tests {
     fn every_signed_part_matters() {
         let keys = EventKeys::parse(KEY).unwrap();
         let data = br#"{"orderId":"o1"}"#;
-        let signature = keys.sign(&event(data));
+        let signature = keys.sign(&EVENT, data);
         let changed = [
-            Signed {
-                id: "e2",
-                ..event(data)
-            },
-            Signed {
+            Attributes { id: "e2", ..EVENT },
+            Attributes {
                 event_type: "expiration:complete",
-                ..event(data)
+                ..EVENT
             },
-            Signed {
+            Attributes {
                 source: "/boxoffice/orders",
-                ..event(data)
+                ..EVENT
             },
-            Signed {
+            Attributes {
                 subject: "p2",
-                ..event(data)
+                ..EVENT
             },
-            Signed {
+            Attributes {
                 time: "2026-01-02T00:00:00.000Z",
-                ..event(data)
+                ..EVENT
             },
-            event(br#"{"orderId":"o2"}"#),
         ];
         for forged in changed {
             assert_eq!(
-                keys.verify(&forged, Some(&signature)),
+                keys.verify(&forged, data, Some(&signature)),
                 Err(SignatureError::Mismatch),
                 "{forged:?}"
             );
         }
+        assert_eq!(
+            keys.verify(&EVENT, br#"{"orderId":"o2"}"#, Some(&signature)),
+            Err(SignatureError::Mismatch)
+        );
         // Length prefixes: moving a character between attributes changes the input.
-        let shifted = Signed {
+        let shifted = Attributes {
             id: "e1p",
             subject: "1",
-            ..event(data)
+            ..EVENT
         };
-        let original = Signed {
+        let original = Attributes {
             id: "e1",
             subject: "p1",
-            ..event(data)
+            ..EVENT
         };
-        assert_ne!(keys.sign(&shifted), keys.sign(&original));
+        assert_ne!(keys.sign(&shifted, data), keys.sign(&original, data));
     }
 
     #[test]
@@ -306,8 +303,8 @@ mod tests {
         let keys = EventKeys::parse(KEY).unwrap();
         let compact = br#"{"orderId":"o1","id":"p1","n":[1,2.5,{"b":true,"a":null}]}"#;
         let spaced = br#"{ "id" : "p1", "n": [1, 2.5, {"a": null, "b": true}], "orderId": "o1" }"#;
-        let signature = keys.sign(&event(compact));
-        assert_eq!(keys.verify(&event(spaced), Some(&signature)), Ok(()));
+        let signature = keys.sign(&EVENT, compact);
+        assert_eq!(keys.verify(&EVENT, spaced, Some(&signature)), Ok(()));
         assert_eq!(
             canonical_data(compact),
             br#"{"id":"p1","n":[1,2.5,{"a":null,"b":true}],"orderId":"o1"}"#
@@ -320,12 +317,12 @@ mod tests {
         let old = EventKeys::parse(OLD).unwrap();
         let rotated = EventKeys::parse(&format!(" {KEY} , {OLD} ")).unwrap();
         let data = b"{}";
-        let by_old = old.sign(&event(data));
-        assert_eq!(rotated.verify(&event(data), Some(&by_old)), Ok(()));
-        let by_rotated = rotated.sign(&event(data));
+        let by_old = old.sign(&EVENT, data);
+        assert_eq!(rotated.verify(&EVENT, data, Some(&by_old)), Ok(()));
+        let by_rotated = rotated.sign(&EVENT, data);
         assert_ne!(by_rotated, by_old, "the first key signs");
         assert_eq!(
-            old.verify(&event(data), Some(&by_rotated)),
+            old.verify(&EVENT, data, Some(&by_rotated)),
             Err(SignatureError::Mismatch)
         );
     }
@@ -333,10 +330,13 @@ mod tests {
     #[test]
     fn missing_malformed_and_weak_are_refused() {
         let keys = EventKeys::parse(KEY).unwrap();
-        let e = event(b"{}");
-        assert_eq!(keys.verify(&e, None), Err(SignatureError::Missing));
-        assert_eq!(keys.verify(&e, Some(" ")), Err(SignatureError::Missing));
-        let good = keys.sign(&e);
+        let e = b"{}";
+        assert_eq!(keys.verify(&EVENT, e, None), Err(SignatureError::Missing));
+        assert_eq!(
+            keys.verify(&EVENT, e, Some(" ")),
+            Err(SignatureError::Missing)
+        );
+        let good = keys.sign(&EVENT, e);
         for bad in [
             "ch_x",
             "v1=",
@@ -346,7 +346,7 @@ mod tests {
             &good.replace("v1=", "v1=é")[..67],
         ] {
             assert_eq!(
-                keys.verify(&e, Some(bad)),
+                keys.verify(&EVENT, e, Some(bad)),
                 Err(SignatureError::Malformed),
                 "{bad}"
             );
