@@ -20,6 +20,35 @@ const EVENTUAL: Duration = Duration::from_secs(20);
 /// A key this shop never had.
 const FOREIGN_KEY: &str = "a-key-this-shop-never-had-0000";
 
+/// POSTs `data` with the event `headers` (from [`event_headers`]) to `url`.
+fn post_signed(url: &str, headers: &[(String, String)], data: &Value) -> support::Resp {
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    send("POST", url, &headers, Some(data.to_string().into_bytes()))
+}
+
+/// Puts a ticket on sale as `seller`; its id.
+fn sell(shop: &Shop, seller: &str) -> String {
+    let resp = shop.post(
+        "/api/tickets",
+        Some(seller),
+        json!({"title": "Show", "price": 20}),
+    );
+    assert_eq!(resp.status, 201, "{}", resp.text);
+    resp.json["id"].as_str().unwrap().to_owned()
+}
+
+/// Orders `ticket_id` as `buyer` once orders has heard of it (by event); the order's id.
+fn order(shop: &Shop, buyer: &str, ticket_id: &str) -> String {
+    let placed = wait_until("orders to know the ticket", EVENTUAL, || {
+        let resp = shop.post("/api/orders", Some(buyer), json!({"ticketId": ticket_id}));
+        (resp.status == 201).then_some(resp)
+    });
+    placed.json["id"].as_str().unwrap().to_owned()
+}
+
 fn order_status(shop: &Shop, buyer: &str, order_id: &str) -> Value {
     let resp = shop.get(&format!("/api/orders/{order_id}"), Some(buyer));
     assert_eq!(resp.status, 200, "{}", resp.text);
@@ -44,18 +73,8 @@ fn forged_events_are_refused_dead_lettered_and_change_nothing(backend: Backend) 
     let broker = shop.runtime().broker.clone().expect("up runs a broker");
     let (seller, _) = shop.signup(&unique_email("seller"), "pass");
     let (buyer, _) = shop.signup(&unique_email("buyer"), "pass");
-    let ticket = shop.post(
-        "/api/tickets",
-        Some(&seller),
-        json!({"title": "Show", "price": 20}),
-    );
-    assert_eq!(ticket.status, 201, "{}", ticket.text);
-    let ticket_id = ticket.json["id"].as_str().unwrap().to_owned();
-    let placed = wait_until("orders to know the ticket", EVENTUAL, || {
-        let resp = shop.post("/api/orders", Some(&buyer), json!({"ticketId": ticket_id}));
-        (resp.status == 201).then_some(resp)
-    });
-    let order_id = placed.json["id"].as_str().unwrap().to_owned();
+    let ticket_id = sell(&shop, &seller);
+    let order_id = order(&shop, &buyer, &ticket_id);
     let reserved = || {
         let t = shop.get(&format!("/api/tickets/{ticket_id}"), None).json;
         t["orderId"] == json!(order_id)
@@ -75,16 +94,7 @@ fn forged_events_are_refused_dead_lettered_and_change_nothing(backend: Backend) 
         ("direct-foreign", Some(FOREIGN_KEY)),
     ] {
         let headers = event_headers("payment:created", id, &payment, key);
-        let headers: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let resp = send(
-            "POST",
-            &shop.url("/internal/events/orders"),
-            &headers,
-            Some(payment.to_string().into_bytes()),
-        );
+        let resp = post_signed(&shop.url("/internal/events/orders"), &headers, &payment);
         assert_eq!(resp.status, 403, "{id}: {}", resp.text);
         assert!(
             resp.json["errors"][0]["message"]
@@ -124,16 +134,7 @@ fn forged_events_are_refused_dead_lettered_and_change_nothing(backend: Backend) 
         &other,
         Some(support::TEST_EVENTS_KEY),
     );
-    let headers: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let resp = send(
-        "POST",
-        &broker,
-        &headers,
-        Some(payment.to_string().into_bytes()),
-    );
+    let resp = post_signed(&broker, &headers, &payment);
     assert_eq!(resp.status, 202, "{}", resp.text);
 
     // Every forged event ends up in the dead-letter queue, refused for its signature; an
@@ -194,30 +195,12 @@ fn forged_events_are_refused_dead_lettered_and_change_nothing(backend: Backend) 
         .find(|(k, _)| k == "ce-boxofficesig")
         .map(|(_, v)| v.clone())
         .unwrap();
-    let replay: Vec<(&str, &str)> = genuine
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     let route = shop.url("/internal/events/orders");
-    let resp = send(
-        "POST",
-        &route,
-        &replay,
-        Some(payment.to_string().into_bytes()),
-    );
+    let resp = post_signed(&route, &genuine, &payment);
     assert_eq!(resp.status, 200, "a replay is acknowledged: {}", resp.text);
     let mut new_id = event_headers("payment:created", "genuine-pay-again", &payment, None);
     new_id.push(("ce-boxofficesig".into(), signature));
-    let new_id: Vec<(&str, &str)> = new_id
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let resp = send(
-        "POST",
-        &route,
-        &new_id,
-        Some(payment.to_string().into_bytes()),
-    );
+    let resp = post_signed(&route, &new_id, &payment);
     assert_eq!(resp.status, 403, "{}", resp.text);
     assert_eq!(order_status(&shop, &buyer, &order_id), completed);
 }
@@ -232,17 +215,8 @@ fn forged_ticks_expire_nothing_early(backend: Backend) {
     });
     let (seller, _) = shop.signup(&unique_email("seller"), "pass");
     let (buyer, _) = shop.signup(&unique_email("buyer"), "pass");
-    let ticket = shop.post(
-        "/api/tickets",
-        Some(&seller),
-        json!({"title": "Show", "price": 5}),
-    );
-    let ticket_id = ticket.json["id"].as_str().unwrap().to_owned();
-    let placed = wait_until("orders to know the ticket", EVENTUAL, || {
-        let resp = shop.post("/api/orders", Some(&buyer), json!({"ticketId": ticket_id}));
-        (resp.status == 201).then_some(resp)
-    });
-    let order_id = placed.json["id"].as_str().unwrap().to_owned();
+    let ticket_id = sell(&shop, &seller);
+    let order_id = order(&shop, &buyer, &ticket_id);
     let tick = [
         ("ce-specversion", "1.0"),
         ("ce-id", "tick-forged"),
@@ -306,18 +280,9 @@ fn sessions_are_signed_with_a_key_kept_in_the_state_dir() {
     assert_eq!(sold.status, 401, "{}", sold.text);
 
     // The events key works out of the box too: a ticket's event reaches orders.
-    let ticket = shop.post(
-        "/api/tickets",
-        Some(&cookie),
-        json!({"title": "x", "price": 1}),
-    );
-    assert_eq!(ticket.status, 201, "{}", ticket.text);
-    let ticket_id = ticket.json["id"].as_str().unwrap().to_owned();
+    let ticket_id = sell(&shop, &cookie);
     let (buyer, _) = shop.signup(&unique_email("buyer"), "pass");
-    wait_until("orders to know the ticket", EVENTUAL, || {
-        let resp = shop.post("/api/orders", Some(&buyer), json!({"ticketId": ticket_id}));
-        (resp.status == 201).then_some(())
-    });
+    order(&shop, &buyer, &ticket_id);
 
     let other = Shop::start_with(ShopOptions {
         kept_keys: true,
@@ -462,15 +427,7 @@ impl Callers<'_> {
     /// An order of the owner's, for a ticket of the other user's.
     fn owned_order(&self) -> String {
         let ticket = self.ticket();
-        let placed = wait_until("orders to know the ticket", EVENTUAL, || {
-            let resp = self.shop.post(
-                "/api/orders",
-                Some(&self.owner),
-                json!({"ticketId": ticket}),
-            );
-            (resp.status == 201).then_some(resp)
-        });
-        placed.json["id"].as_str().unwrap().to_owned()
+        order(self.shop, &self.owner, &ticket)
     }
 }
 
@@ -680,194 +637,117 @@ fn signing_out_revokes_the_session_in_every_service() {
 fn bad_input_is_a_4xx_with_the_json_error_shape() {
     let shop = Shop::shared();
     let (cookie, _) = shop.signup(&unique_email("bad-input"), "pass");
-    let ticket = shop.post(
-        "/api/tickets",
-        Some(&cookie),
-        json!({"title": "t", "price": 1}),
-    );
-    let ticket_id = ticket.json["id"].as_str().unwrap().to_owned();
+    let ticket_id = sell(&shop, &cookie);
     let deep = format!("{{\"email\":{}1{}}}", "[".repeat(40), "]".repeat(40));
     let long = |n: usize| "x".repeat(n);
-    let raw = |text: &str| support::Body::Raw(text.as_bytes().to_vec());
-    let js = support::Body::Json;
+    let text = |t: &str| support::Body::Raw(t.as_bytes().to_vec());
     let huge_cookie = format!("session={}", long(8000));
-    let cases: Vec<(&str, String, Option<&str>, support::Body)> = vec![
-        ("POST", "/api/users/signup".into(), None, raw("{")),
-        ("POST", "/api/users/signup".into(), None, raw("[1,2]")),
-        ("POST", "/api/users/signup".into(), None, raw(&deep)),
-        (
-            "POST",
-            "/api/users/signup".into(),
-            None,
-            support::Body::Raw(vec![0xff, 0xfe, b'{']),
-        ),
-        (
-            "POST",
-            "/api/users/signup".into(),
-            None,
-            js(json!({"email": format!("{}@x.io", long(1000)), "password": "pass"})),
-        ),
-        (
-            "POST",
-            "/api/users/signup".into(),
-            None,
-            js(json!({"email": 5, "password": ["p"]})),
-        ),
-        (
-            "POST",
-            "/api/users/signup".into(),
-            None,
-            js(json!({"email": "a@b.io", "password": long(21)})),
-        ),
-        (
-            "POST",
-            "/api/users/signup".into(),
-            None,
-            support::Body::Raw(vec![b' '; 70 * 1024]),
-        ),
-        (
-            "POST",
-            "/api/users/signin".into(),
-            None,
-            js(json!({"email": "a@b.io", "password": long(100_000)})),
-        ),
-        (
+    // (method, path, cookie, body), grouped by route.
+    let mut cases: Vec<(&str, String, Option<&str>, support::Body)> = Vec::new();
+    let signup = [
+        text("{"),
+        text("[1,2]"),
+        text(&deep),
+        support::Body::Raw(vec![0xff, 0xfe, b'{']),
+        support::Body::Raw(vec![b' '; 70 * 1024]),
+        support::Body::Json(json!({"email": format!("{}@x.io", long(1000)), "password": "pass"})),
+        support::Body::Json(json!({"email": 5, "password": ["p"]})),
+        support::Body::Json(json!({"email": "a@b.io", "password": long(21)})),
+    ];
+    for body in signup {
+        cases.push(("POST", "/api/users/signup".into(), None, body));
+    }
+    let signin = json!({"email": "a@b.io", "password": long(100_000)});
+    cases.push((
+        "POST",
+        "/api/users/signin".into(),
+        None,
+        support::Body::Json(signin),
+    ));
+    let tickets = [
+        json!({"title": "t", "price": -1}),
+        json!({"title": "t", "price": 0}),
+        json!({"title": "t", "price": 1_000_000.01}),
+        json!({"title": "t", "price": 1.005}),
+        json!({"title": "t", "price": "12"}),
+        json!({"title": long(201), "price": 1}),
+        json!({"title": "   ", "price": 1}),
+        json!({}),
+    ];
+    for body in tickets {
+        cases.push((
             "POST",
             "/api/tickets".into(),
             Some(&cookie),
-            js(json!({"title": "t", "price": -1})),
-        ),
+            support::Body::Json(body),
+        ));
+    }
+    let overflow = text(r#"{"title": "t", "price": 1e400}"#);
+    cases.push(("POST", "/api/tickets".into(), Some(&cookie), overflow));
+    for cookie in ["session=%%%not-base64", huge_cookie.as_str()] {
+        let body = support::Body::Json(json!({"title": "t", "price": 1}));
+        cases.push(("POST", "/api/tickets".into(), Some(cookie), body));
+    }
+    let edits = [
         (
-            "POST",
-            "/api/tickets".into(),
-            Some(&cookie),
-            js(json!({"title": "t", "price": 0})),
-        ),
-        (
-            "POST",
-            "/api/tickets".into(),
-            Some(&cookie),
-            js(json!({"title": "t", "price": 1_000_000.01})),
-        ),
-        (
-            "POST",
-            "/api/tickets".into(),
-            Some(&cookie),
-            js(json!({"title": "t", "price": 1.005})),
-        ),
-        (
-            "POST",
-            "/api/tickets".into(),
-            Some(&cookie),
-            js(json!({"title": "t", "price": "12"})),
-        ),
-        (
-            "POST",
-            "/api/tickets".into(),
-            Some(&cookie),
-            raw(r#"{"title": "t", "price": 1e400}"#),
-        ),
-        (
-            "POST",
-            "/api/tickets".into(),
-            Some(&cookie),
-            js(json!({"title": long(201), "price": 1})),
-        ),
-        (
-            "POST",
-            "/api/tickets".into(),
-            Some(&cookie),
-            js(json!({"title": "   ", "price": 1})),
-        ),
-        ("POST", "/api/tickets".into(), Some(&cookie), js(json!({}))),
-        (
-            "PUT",
             format!("/api/tickets/{ticket_id}"),
-            Some(&cookie),
-            js(json!({"title": "t", "price": 1e9})),
+            json!({"title": "t", "price": 1e9}),
         ),
         (
-            "PUT",
             "/api/tickets/not-an-id".into(),
-            Some(&cookie),
-            js(json!({"title": "t", "price": 1})),
+            json!({"title": "t", "price": 1}),
         ),
-        (
-            "GET",
-            "/api/tickets/not-an-id".into(),
-            None,
-            support::Body::None,
-        ),
-        (
-            "GET",
-            format!("/api/tickets/{}", long(2000)),
-            None,
-            support::Body::None,
-        ),
-        (
-            "GET",
-            "/api/tickets/%00%ff".into(),
-            None,
-            support::Body::None,
-        ),
-        (
+    ];
+    for (path, body) in edits {
+        cases.push(("PUT", path, Some(&cookie), support::Body::Json(body)));
+    }
+    let orders = [
+        json!({"ticketId": "not-an-id"}),
+        json!({"ticketId": long(300)}),
+        json!({"ticketId": 42}),
+    ];
+    for body in orders {
+        cases.push((
             "POST",
             "/api/orders".into(),
             Some(&cookie),
-            js(json!({"ticketId": "not-an-id"})),
-        ),
-        (
+            support::Body::Json(body),
+        ));
+    }
+    let payments = [
+        json!({"token": long(300), "orderId": "f".repeat(24)}),
+        json!({"token": "tok_visa", "orderId": "../x"}),
+    ];
+    for body in payments {
+        cases.push((
             "POST",
-            "/api/orders".into(),
+            "/api/payments".into(),
             Some(&cookie),
-            js(json!({"ticketId": long(300)})),
-        ),
-        (
-            "POST",
-            "/api/orders".into(),
-            Some(&cookie),
-            js(json!({"ticketId": 42})),
-        ),
-        (
-            "GET",
-            "/api/orders/not-an-id".into(),
-            Some(&cookie),
-            support::Body::None,
-        ),
+            support::Body::Json(body),
+        ));
+    }
+    let reads = [
+        ("GET", "/api/tickets/not-an-id".to_owned(), None),
+        ("GET", format!("/api/tickets/{}", long(2000)), None),
+        ("GET", "/api/tickets/%00%ff".into(), None),
+        ("GET", "/api/orders/not-an-id".into(), Some(cookie.as_str())),
         (
             "DELETE",
             "/api/orders/not-an-id".into(),
-            Some(&cookie),
-            support::Body::None,
+            Some(cookie.as_str()),
         ),
-        (
-            "POST",
-            "/api/payments".into(),
-            Some(&cookie),
-            js(json!({"token": long(300), "orderId": "f".repeat(24)})),
-        ),
-        (
-            "POST",
-            "/api/payments".into(),
-            Some(&cookie),
-            js(json!({"token": "tok_visa", "orderId": "../x"})),
-        ),
-        ("PATCH", "/api/tickets".into(), Some(&cookie), js(json!({}))),
-        ("GET", "/api/nothing/here".into(), None, support::Body::None),
-        (
-            "POST",
-            "/api/tickets".into(),
-            Some("session=%%%not-base64"),
-            js(json!({"title": "t", "price": 1})),
-        ),
-        (
-            "POST",
-            "/api/tickets".into(),
-            Some(&huge_cookie),
-            js(json!({"title": "t", "price": 1})),
-        ),
-        ("POST", "/internal/events/orders".into(), None, raw("{")),
+        ("GET", "/api/nothing/here".into(), None),
     ];
+    for (method, path, cookie) in reads {
+        cases.push((method, path, cookie, support::Body::None));
+    }
+    cases.push((
+        "PATCH",
+        "/api/tickets".into(),
+        Some(&cookie),
+        support::Body::Json(json!({})),
+    ));
+    cases.push(("POST", "/internal/events/orders".into(), None, text("{")));
     let mut wrong = Vec::new();
     for (method, path, cookie, body) in cases {
         let what = format!("{method} {}", &path[..path.len().min(60)]);
@@ -935,21 +815,9 @@ fn an_app_beside_a_standalone_broker_signs_with_the_key_the_broker_made() {
     });
     let (seller, _) = shop.signup(&unique_email("seller"), "pass");
     let (buyer, _) = shop.signup(&unique_email("buyer"), "pass");
-    let ticket = shop.post(
-        "/api/tickets",
-        Some(&seller),
-        json!({"title": "x", "price": 3}),
-    );
-    let ticket_id = ticket.json["id"].as_str().unwrap().to_owned();
+    let ticket_id = sell(&shop, &seller);
     // Orders learns of the ticket only through the standalone broker.
-    wait_until(
-        "ticket:created through the standalone broker",
-        EVENTUAL,
-        || {
-            let resp = shop.post("/api/orders", Some(&buyer), json!({"ticketId": ticket_id}));
-            (resp.status == 201).then_some(())
-        },
-    );
+    order(&shop, &buyer, &ticket_id);
     let accepted = broker.stderr();
     assert!(!accepted.contains("refused"), "{accepted}");
 }
