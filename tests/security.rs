@@ -637,7 +637,7 @@ fn signing_out_revokes_the_session_in_every_service() {
 fn bad_input_is_a_4xx_with_the_json_error_shape() {
     let shop = Shop::shared();
     let (cookie, _) = shop.signup(&unique_email("bad-input"), "pass");
-    let ticket_id = sell(&shop, &cookie);
+    let ticket_id = sell(shop, &cookie);
     let deep = format!("{{\"email\":{}1{}}}", "[".repeat(40), "]".repeat(40));
     let long = |n: usize| "x".repeat(n);
     let text = |t: &str| support::Body::Raw(t.as_bytes().to_vec());
