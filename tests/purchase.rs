@@ -1,4 +1,4 @@
-//! End to end: the purchase flow of API.md (orders, expiration, payments and the events
+//! End to end: the purchase flow of docs/api.md (orders, expiration, payments and the events
 //! between them) on the real runtime with the embedded backends and its in-process broker,
 //! against a faithful fake of Stripe's HTTP API.
 

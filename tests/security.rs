@@ -442,7 +442,7 @@ struct Route {
 const PUBLIC: [u16; 6] = [200; 6];
 /// Any signed-in user may; nobody else.
 const SIGNED_IN: fn(u16) -> [u16; 6] = |ok| [401, ok, ok, 401, 401, 401];
-/// Only the owner may; the other user gets 401 too (API.md: "401 not the owner").
+/// Only the owner may; the other user gets 401 too (docs/api.md: "401 … not the owner").
 const OWNER_ONLY: fn(u16) -> [u16; 6] = |ok| [401, ok, 401, 401, 401, 401];
 
 fn routes() -> Vec<Route> {

@@ -1,4 +1,4 @@
-//! End to end: the tickets API of API.md (tickets component) on the real runtime,
+//! End to end: the tickets API of docs/api.md (tickets component) on the real runtime,
 //! including the outbox rows written with each change.
 
 mod support;
@@ -181,7 +181,7 @@ fn updating_follows_the_rules_in_order() {
 
 /// Every change writes its event to the outbox in the same transaction (bug 5): after a
 /// create and two updates the outbox holds exactly those three events, in version order,
-/// with the API.md payloads.
+/// with the docs/events.md payloads.
 #[test]
 fn each_change_writes_its_event_to_the_outbox() {
     let shop = Shop::shared();

@@ -1,4 +1,4 @@
-//! End to end: the users API of API.md (auth component) on the real runtime.
+//! End to end: the users API of docs/api.md (auth component) on the real runtime.
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! The auth service: users, sign-up, sign-in and sessions (API.md, "Users").
+//! The auth service: users, sign-up, sign-in and sessions (docs/api.md, "Users").
 //!
 //! Reads routes → rules → storage: [`routes`] maps HTTP to the rules of [`users`]
 //! (with [`password`] hashing and the sign-in [`throttle`]), which keep users through

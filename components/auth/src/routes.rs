@@ -1,4 +1,4 @@
-//! The HTTP routes of the auth service (API.md, "Users"): validation, then the rules of
+//! The HTTP routes of the auth service (docs/api.md, "Users"): validation, then the rules of
 //! [`crate::users`], then the JSON answer and the session cookie.
 
 use boxoffice_shared::kv::KeyValue;

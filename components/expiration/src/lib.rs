@@ -1,5 +1,5 @@
 //! The expiration service: cancels orders whose reservation window has passed, by
-//! publishing `expiration:complete` (DESIGN.md §2, timed work off the broker's tick).
+//! publishing `expiration:complete` (docs/events.md: timed work runs off the broker's tick).
 //!
 //! Reads routes → rules → storage → events: [`routes`] answers the broker, [`events`]
 //! schedules a job per `order:created` and runs the due ones on every tick with the

@@ -1,4 +1,4 @@
-//! The orders service: reservations of tickets (API.md, "Orders").
+//! The orders service: reservations of tickets (docs/api.md, "Orders").
 //!
 //! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
 //! [`orders`], which keep orders through [`storage`] and announce every change through

@@ -1,4 +1,4 @@
-//! The HTTP routes of the orders service (API.md, "Orders"), and its event route
+//! The HTTP routes of the orders service (docs/api.md, "Orders"), and its event route
 //! `POST /internal/events/orders` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 

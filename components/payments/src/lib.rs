@@ -1,4 +1,4 @@
-//! The payments service: paying for orders with Stripe (API.md, "Payments").
+//! The payments service: paying for orders with Stripe (docs/api.md, "Payments").
 //!
 //! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
 //! [`payments`] (which orders may be paid) and to [`stripe`] (the charge), records

@@ -1,4 +1,4 @@
-//! The HTTP routes of the payments service (API.md, "Payments"), and its event route
+//! The HTTP routes of the payments service (docs/api.md, "Payments"), and its event route
 //! `POST /internal/events/payments` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 

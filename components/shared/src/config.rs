@@ -1,4 +1,4 @@
-//! The Spin variables the services read (the operator contract of DESIGN.md §8).
+//! The Spin variables the services read (the operator contract: docs/configuration.md).
 
 use crate::ApiError;
 

@@ -1,4 +1,4 @@
-//! The tickets service: the tickets for sale (API.md, "Tickets").
+//! The tickets service: the tickets for sale (docs/api.md, "Tickets").
 //!
 //! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
 //! [`tickets`], which keep tickets through [`storage`] and announce every change through

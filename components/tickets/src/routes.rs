@@ -1,4 +1,4 @@
-//! The HTTP routes of the tickets service (API.md, "Tickets"), and its event route
+//! The HTTP routes of the tickets service (docs/api.md, "Tickets"), and its event route
 //! `POST /internal/events/tickets` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
