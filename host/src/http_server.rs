@@ -41,10 +41,15 @@ fn full(bytes: Bytes) -> WasiBody {
         .boxed_unsync()
 }
 
-/// The largest request head (request line and headers) accepted, in bytes.
+/// The largest request head (request line and headers) a component is given, in bytes;
+/// a larger one gets a JSON 431.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// The most headers one request may carry.
+/// The most headers a component is given; more get a JSON 431.
 pub const MAX_HEADERS: usize = 100;
+/// What the connection itself reads of a head, so that the JSON answer above covers every
+/// head up to four times the limits; beyond, hyper answers a bare 431 and closes.
+const READ_HEAD_BYTES: usize = 4 * MAX_HEAD_BYTES;
+const READ_HEADERS: usize = 4 * MAX_HEADERS;
 
 /// Serves `app` on `listener` until the process ends.
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
@@ -65,12 +70,12 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::
                 async move { Ok::<_, Infallible>(handle(&app, req, client, local).await) }
             });
             let mut builder = auto::Builder::new(TokioExecutor::new());
-            // Request heads are bounded: an oversized one is refused (431) before routing.
+            // What the connection reads of a head; `handle` holds it to the real limits.
             builder
                 .http1()
-                .max_buf_size(MAX_HEAD_BYTES)
-                .max_headers(MAX_HEADERS);
-            builder.http2().max_header_list_size(MAX_HEAD_BYTES as u32);
+                .max_buf_size(READ_HEAD_BYTES)
+                .max_headers(READ_HEADERS);
+            builder.http2().max_header_list_size(READ_HEAD_BYTES as u32);
             if let Err(e) = builder
                 .serve_connection(TokioIo::new(stream), service)
                 .await
@@ -98,6 +103,10 @@ pub async fn handle(
         .get("ce-type")
         .is_some_and(|t| t.as_bytes() == TICK_TYPE.as_bytes());
     let response = match &route {
+        _ if head_too_large(&request) => json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request headers too large",
+        ),
         None => json_error(StatusCode::NOT_FOUND, "Not found"),
         Some(route) => match read_body(request).await {
             Err(response) => response,
@@ -116,6 +125,17 @@ pub async fn handle(
         quiet,
     );
     response
+}
+
+/// Whether the request's head is over [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`].
+fn head_too_large<B>(request: &Request<B>) -> bool {
+    let headers = request.headers();
+    let bytes: usize = request.uri().to_string().len()
+        + headers
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    headers.len() > MAX_HEADERS || bytes > MAX_HEAD_BYTES
 }
 
 /// Handles a request a component sent to `<id>.spin.internal` or `self`.
@@ -147,6 +167,10 @@ pub async fn handle_chained(
     };
     let method = request.method().clone();
     let response = match &route {
+        _ if head_too_large(&request) => json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request headers too large",
+        ),
         None => json_error(StatusCode::NOT_FOUND, "Not found"),
         Some(route) => {
             let local = SocketAddr::from(([127, 0, 0, 1], 0));
@@ -266,5 +290,26 @@ fn log_request(
         tracing::debug!("{method} {path} -> {component} {status} ({ms:.1} ms)");
     } else {
         tracing::info!("{method} {path} -> {component} {status} ({ms:.1} ms)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: usize, value_len: usize) -> Request<()> {
+        let mut builder = Request::get("/api/tickets");
+        for i in 0..headers {
+            builder = builder.header(format!("x-h{i}"), "v".repeat(value_len));
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn heads_are_bounded_in_count_and_size() {
+        assert!(!head_too_large(&request(MAX_HEADERS, 10)));
+        assert!(head_too_large(&request(MAX_HEADERS + 1, 10)));
+        assert!(!head_too_large(&request(1, MAX_HEAD_BYTES / 2)));
+        assert!(head_too_large(&request(1, MAX_HEAD_BYTES)));
     }
 }
