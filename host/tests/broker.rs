@@ -15,7 +15,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{assert_one_line_error, boxoffice, post_event, run_to_exit, send, EXIT_TIMEOUT};
+use support::{
+    assert_one_line_error, boxoffice, post_event, run_to_exit, send, spawn_tied, EXIT_TIMEOUT,
+};
 
 /// How long the broker may take to start or to deliver something.
 const WAIT: Duration = Duration::from_secs(20);
@@ -148,24 +150,23 @@ struct Broker {
 
 impl Broker {
     fn start(state: &Path, events: &Path, app: &str, args: &[&str]) -> Broker {
-        let mut child = boxoffice()
-            .args([
-                "broker",
-                "--listen",
-                "127.0.0.1:0",
-                "--app",
-                app,
-                "--state-dir",
-            ])
-            .arg(state)
-            .arg("--events")
-            .arg(events)
-            .args(args)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn boxoffice broker");
+        let mut cmd = boxoffice();
+        cmd.args([
+            "broker",
+            "--listen",
+            "127.0.0.1:0",
+            "--app",
+            app,
+            "--state-dir",
+        ])
+        .arg(state)
+        .arg("--events")
+        .arg(events)
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = spawn_tied(cmd).expect("spawn boxoffice broker");
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
         let err = child.stderr.take().unwrap();
@@ -231,14 +232,13 @@ fn events_toml(dir: &Path, max_attempts: u32, subs: &[(&str, &[&str])]) -> std::
 
 /// Runs `boxoffice <args>` to a successful exit (bounded) and returns its stdout.
 fn run_ok(args: &[&str], state: &Path) -> String {
-    let mut child = boxoffice()
-        .args(args)
+    let mut cmd = boxoffice();
+    cmd.args(args)
         .arg("--state-dir")
         .arg(state)
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    let mut child = spawn_tied(cmd).unwrap();
     let deadline = Instant::now() + EXIT_TIMEOUT;
     while child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "boxoffice {args:?} did not exit");

@@ -476,3 +476,52 @@ fn postgres_round_trips_values_and_respects_allowed_hosts() {
         )
     );
 }
+
+/// The environment variable that turns the next test into the child of the one after it.
+const ABANDON: &str = "BOXOFFICE_TEST_ABANDON_RUNTIME";
+
+/// Not a test of its own: run by the test below as a separate process, it starts a
+/// runtime, prints its pid, and exits at once without dropping anything.
+#[test]
+#[ignore = "run by a_runtime_never_outlives_the_test_process_that_started_it"]
+fn abandon_a_runtime() {
+    if std::env::var_os(ABANDON).is_none() {
+        return;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let rt = start(&probe_manifest(), state.path());
+    println!("runtime pid {}", rt.pid());
+    std::io::stdout().flush().unwrap();
+    std::process::exit(0);
+}
+
+/// However a test binary ends, the runtimes it started end with it (the harness ties every
+/// child to the process with PR_SET_PDEATHSIG): a binary that exits without dropping its
+/// runtime leaves no `boxoffice up` behind.
+#[test]
+fn a_runtime_never_outlives_the_test_process_that_started_it() {
+    build_fixtures();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["abandon_a_runtime", "--exact", "--ignored", "--nocapture"])
+        .env(ABANDON, "1")
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let pid: u32 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("runtime pid "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no pid: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |stat| stat.split(' ').nth(2) == Some("Z"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !gone(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runtime {pid} outlived its test process"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -53,6 +53,51 @@ pub fn boxoffice() -> Command {
     cmd
 }
 
+/// Spawns `cmd` so that it cannot outlive this test process, however the process ends:
+/// the child asks the kernel for SIGKILL when the thread that spawned it ends
+/// (`PR_SET_PDEATHSIG`), and every child is spawned by one thread that lives as long as
+/// the process, so that signal comes exactly when the process goes (a shared runtime in a
+/// `static` included).
+pub fn spawn_tied(mut cmd: Command) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt as _;
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the forked child before exec and only makes two
+    // async-signal-safe system calls.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have gone before the prctl took effect.
+            if libc::getppid() as u32 != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    let spawner = SPAWNER.get_or_init(|| {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("tied-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in queue {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("start the spawner thread");
+        Mutex::new(jobs)
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner
+        .lock()
+        .unwrap()
+        .send((cmd, reply))
+        .expect("the spawner thread lives as long as the process");
+    answer.recv().expect("the spawner thread answers")
+}
+
 /// Builds every component of spin.toml once per test process (cargo itself serialises
 /// concurrent builds across processes).
 pub fn build_components() {
@@ -112,11 +157,8 @@ impl Runtime {
     /// Spawns `cmd` and waits (bounded) for the stdout line starting with `ready`, whose
     /// rest is the base URL; an in-process broker's line may come first.
     fn spawn(mut cmd: Command, ready: &str) -> Runtime {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn boxoffice");
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = spawn_tied(cmd).expect("spawn boxoffice");
         let stderr = collect(child.stderr.take().unwrap());
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().unwrap();
@@ -159,6 +201,11 @@ impl Runtime {
     /// `host:port` of the listener.
     pub fn addr(&self) -> String {
         self.base.strip_prefix("http://").unwrap().to_owned()
+    }
+
+    /// The process id of the runtime.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the runtime has logged so far.
@@ -208,11 +255,8 @@ fn collect(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
 
 /// Runs `cmd` to completion (bounded) and returns its exit code and stderr.
 pub fn run_to_exit(mut cmd: Command) -> (Option<i32>, String) {
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn boxoffice");
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = spawn_tied(cmd).expect("spawn boxoffice");
     let stderr = collect(child.stderr.take().unwrap());
     let deadline = Instant::now() + EXIT_TIMEOUT;
     let status = loop {

@@ -100,17 +100,16 @@ impl ChildServer {
             .append(true)
             .open(self.dir.path().join(format!("{}.log", self.program)))
             .expect("open the server's log");
-        let child = Command::new(self.program)
-            .args((self.args)(self.dir.path(), self.port))
+        let mut cmd = Command::new(self.program);
+        cmd.args((self.args)(self.dir.path(), self.port))
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "start {} (run scripts/services to install it): {e}",
-                    self.program
-                )
-            });
+            .stderr(log);
+        let child = super::spawn_tied(cmd).unwrap_or_else(|e| {
+            panic!(
+                "start {} (run scripts/services to install it): {e}",
+                self.program
+            )
+        });
         self.child = Some(child);
         wait_for_port(self.program, self.port);
     }
