@@ -11,9 +11,9 @@ pub mod throttle;
 pub mod users;
 
 use boxoffice_shared::kv::LazySpinStore;
+use boxoffice_shared::service::{self, Base, Service};
 use boxoffice_shared::session::SessionConfig;
-use boxoffice_shared::sql::{self, LazyDb};
-use boxoffice_shared::{config, time, ApiError, ApiRequest};
+use boxoffice_shared::ApiError;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -24,21 +24,16 @@ pub const SERVICE: &str = "auth";
 
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
-    serve(request).await.unwrap_or_else(|e| e.to_response())
+    let service = Service::new(SERVICE, storage::migrations()).without_outbox();
+    service::serve(request, service, env, service::sync(routes::handle)).await
 }
 
-async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
-    let request = ApiRequest::read(request).await?;
-    let database_url = config::database_url()?;
-    let env = Env {
-        db: LazyDb::new(
-            SERVICE,
-            move || sql::open(&database_url, SERVICE),
-            storage::migrations(),
-        ),
+/// This service's environment for one request.
+fn env(base: Base) -> Result<Env, ApiError> {
+    Ok(Env {
+        db: base.db,
         kv: Box::new(LazySpinStore::new("default")),
         sessions: SessionConfig::from_variables()?,
-        now_ms: time::now_ms(),
-    };
-    Ok(routes::handle(&request, &env))
+        now_ms: base.now_ms,
+    })
 }

@@ -1,6 +1,8 @@
 //! The HTTP routes of the auth service (docs/api.md, "Users"): validation, then the rules of
 //! [`crate::users`], then the JSON answer and the session cookie.
 
+use std::rc::Rc;
+
 use boxoffice_shared::kv::KeyValue;
 use boxoffice_shared::session::{self, SessionConfig, SessionUser};
 use boxoffice_shared::sql::LazyDb;
@@ -13,7 +15,7 @@ use crate::users;
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
     /// The SQL database, opened and migrated on first use.
-    pub db: LazyDb,
+    pub db: Rc<LazyDb>,
     /// The key-value store holding sign-in throttling counters.
     pub kv: Box<dyn KeyValue>,
     /// Session signing.
@@ -99,26 +101,17 @@ fn current_user(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
 mod tests {
     use super::*;
     use boxoffice_shared::kv::MemoryKv;
-    use boxoffice_shared::sql::native::NativeSqlite;
-    use boxoffice_shared::sql::Db;
+    use boxoffice_shared::testing::{self, NOW};
     use serde_json::Value;
     use std::rc::Rc;
 
     use crate::storage;
 
-    const NOW: i64 = 1_714_564_800_000;
-
     fn env() -> Env {
         Env {
-            db: LazyDb::new(
-                "test",
-                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
-                storage::migrations(),
-            ),
+            db: testing::memory_db(storage::migrations()),
             kv: Box::new(MemoryKv::default()),
-            sessions: SessionConfig::new(b"a test signing key", 60)
-                .unwrap()
-                .with_revocations(Rc::new(MemoryKv::default())),
+            sessions: testing::sessions().with_revocations(Rc::new(MemoryKv::default())),
             now_ms: NOW,
         }
     }

@@ -1,6 +1,8 @@
 //! The one route of the expiration service: `POST /internal/events/expiration`, where the
 //! broker pushes `order:created` and its ticks (events.toml). Anything else is a 404.
 
+use std::rc::Rc;
+
 use boxoffice_shared::events::Delivery;
 use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::LazyDb;
@@ -15,7 +17,7 @@ pub struct Env {
     /// the event route reports.
     pub event_keys: Result<EventKeys, ApiError>,
     /// The SQL database, opened and migrated on first use.
-    pub db: LazyDb,
+    pub db: Rc<LazyDb>,
     /// The time of the request, unix milliseconds.
     pub now_ms: i64,
 }
@@ -39,8 +41,6 @@ fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::sql::native::NativeSqlite;
-    use boxoffice_shared::sql::Db;
     use boxoffice_shared::testing;
     use serde_json::{json, Value};
 
@@ -70,11 +70,7 @@ mod tests {
     fn an_order_expires_once_at_its_time() {
         let mut env = Env {
             event_keys: Ok(testing::event_keys()),
-            db: LazyDb::new(
-                "test",
-                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
-                crate::storage::migrations(),
-            ),
+            db: testing::memory_db(crate::storage::migrations()),
             now_ms: 0,
         };
         let db = &mut env;
@@ -115,7 +111,7 @@ mod tests {
     fn other_routes_are_json_404s() {
         let env = Env {
             event_keys: Ok(testing::event_keys()),
-            db: LazyDb::new("test", || unreachable!(), Vec::new()),
+            db: Rc::new(LazyDb::new("test", || unreachable!(), Vec::new())),
             now_ms: 0,
         };
         let get = ApiRequest::new(Method::Get, "/internal/events/expiration");

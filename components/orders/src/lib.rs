@@ -12,10 +12,11 @@ pub mod replica;
 pub mod routes;
 pub mod storage;
 
+use boxoffice_shared::config;
+use boxoffice_shared::service::{self, Base, Service};
 use boxoffice_shared::session::SessionConfig;
 use boxoffice_shared::signature::EventKeys;
-use boxoffice_shared::sql::{self, LazyDb};
-use boxoffice_shared::{config, outbox, time, ApiError, ApiRequest};
+use boxoffice_shared::ApiError;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -29,29 +30,22 @@ pub const DEFAULT_RESERVATION_WINDOW_SECONDS: u64 = 900;
 
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
-    serve(request).await.unwrap_or_else(|e| e.to_response())
+    let service = Service::new(SERVICE, storage::migrations());
+    service::serve(request, service, env, service::sync(routes::handle)).await
 }
 
-async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
-    let request = ApiRequest::read(request).await?;
-    let database_url = config::database_url()?;
+/// This service's environment for one request.
+fn env(base: Base) -> Result<Env, ApiError> {
     let window_seconds = config::number(
         "reservation_window_seconds",
         DEFAULT_RESERVATION_WINDOW_SECONDS,
     )?;
-    let env = Env {
+    Ok(Env {
         event_keys: EventKeys::from_variables(),
-        db: LazyDb::new(
-            SERVICE,
-            move || sql::open(&database_url, SERVICE),
-            storage::migrations(),
-        ),
+        db: base.db,
         sessions: SessionConfig::from_variables()?,
         reservation_window_ms: i64::try_from(window_seconds.saturating_mul(1000))
             .unwrap_or(i64::MAX / 2),
-        now_ms: time::now_ms(),
-    };
-    let response = routes::handle(&request, &env);
-    outbox::relay_after(&request, &response, &env.db, SERVICE).await;
-    Ok(response)
+        now_ms: base.now_ms,
+    })
 }

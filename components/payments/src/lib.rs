@@ -13,11 +13,12 @@ pub mod routes;
 pub mod storage;
 pub mod stripe;
 
+use boxoffice_shared::config;
 use boxoffice_shared::kv::LazySpinStore;
+use boxoffice_shared::service::{self, Base, Service};
 use boxoffice_shared::session::SessionConfig;
 use boxoffice_shared::signature::EventKeys;
-use boxoffice_shared::sql::{self, LazyDb};
-use boxoffice_shared::{config, outbox, time, ApiError, ApiRequest};
+use boxoffice_shared::ApiError;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -28,19 +29,18 @@ pub const SERVICE: &str = "payments";
 
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
-    serve(request).await.unwrap_or_else(|e| e.to_response())
+    let service = Service::new(SERVICE, storage::migrations());
+    service::serve(request, service, env, async |request, env| {
+        routes::handle(request, env).await
+    })
+    .await
 }
 
-async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
-    let request = ApiRequest::read(request).await?;
-    let database_url = config::database_url()?;
-    let env = Env {
+/// This service's environment for one request.
+fn env(base: Base) -> Result<Env, ApiError> {
+    Ok(Env {
         event_keys: EventKeys::from_variables(),
-        db: LazyDb::new(
-            SERVICE,
-            move || sql::open(&database_url, SERVICE),
-            storage::migrations(),
-        ),
+        db: base.db,
         kv: Box::new(LazySpinStore::new("default")),
         sessions: SessionConfig::from_variables()?,
         stripe: stripe::Stripe {
@@ -49,9 +49,6 @@ async fn serve(request: IncomingRequest) -> Result<Response, ApiError> {
                 .filter(|base| !base.trim().is_empty())
                 .unwrap_or_else(|| stripe::DEFAULT_API_BASE.to_owned()),
         },
-        now_ms: time::now_ms(),
-    };
-    let response = routes::handle(&request, &env).await;
-    outbox::relay_after(&request, &response, &env.db, SERVICE).await;
-    Ok(response)
+        now_ms: base.now_ms,
+    })
 }

@@ -2,6 +2,8 @@
 //! `POST /internal/events/payments` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
+use std::rc::Rc;
+
 use boxoffice_shared::consume;
 use boxoffice_shared::events::Delivery;
 use boxoffice_shared::http;
@@ -21,7 +23,7 @@ pub struct Env {
     /// the event route reports.
     pub event_keys: Result<EventKeys, ApiError>,
     /// The SQL database, opened and migrated on first use.
-    pub db: LazyDb,
+    pub db: Rc<LazyDb>,
     /// The key-value store (declined-attempt counters for idempotency keys).
     pub kv: Box<dyn KeyValue>,
     /// Session verification.
@@ -84,27 +86,18 @@ mod tests {
     use super::*;
     use boxoffice_shared::ids;
     use boxoffice_shared::kv::MemoryKv;
-    use boxoffice_shared::session::{set_cookie, SessionUser};
-    use boxoffice_shared::sql::native::NativeSqlite;
-    use boxoffice_shared::sql::Db;
-    use boxoffice_shared::testing;
+    use boxoffice_shared::testing::{self, NOW};
     use futures::executor::block_on;
     use serde_json::{json, Value};
 
     use crate::storage;
 
-    const NOW: i64 = 1_714_564_800_000;
-
     fn env(secret_key: &str) -> Env {
         Env {
             event_keys: Ok(testing::event_keys()),
-            db: LazyDb::new(
-                "test",
-                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
-                storage::migrations(),
-            ),
+            db: testing::memory_db(storage::migrations()),
             kv: Box::new(MemoryKv::default()),
-            sessions: SessionConfig::new(b"a test signing key", 60).unwrap(),
+            sessions: testing::sessions(),
             stripe: Stripe {
                 secret_key: secret_key.into(),
                 api_base: stripe::DEFAULT_API_BASE.into(),
@@ -114,21 +107,8 @@ mod tests {
     }
 
     fn send(env: &Env, path: &str, user: Option<&str>, body: Value) -> (u16, Value) {
-        let mut request = ApiRequest::new(Method::Post, path).with_json(&body);
-        if let Some(user) = user {
-            let user = SessionUser {
-                id: user.repeat(24 / user.len()),
-                email: "test@test.com".into(),
-            };
-            let token = env.sessions.issue(&user, NOW).unwrap();
-            let cookie = set_cookie(&token, false);
-            request = request.with_header("cookie", cookie.split(';').next().unwrap());
-        }
-        let response = block_on(handle(&request, env));
-        (
-            *response.status(),
-            serde_json::from_slice(response.body()).unwrap(),
-        )
+        let request = testing::request(&env.sessions, Method::Post, path, user, Some(body));
+        testing::answer(&block_on(handle(&request, env)))
     }
 
     fn deliver(env: &Env, kind: &str, data: Value) -> u16 {

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod kv;
 pub mod money;
 pub mod outbox;
+pub mod service;
 pub mod session;
 pub mod signature;
 pub mod sql;

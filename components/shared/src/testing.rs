@@ -1,13 +1,77 @@
-//! Helpers for the services' unit tests (the `testing` feature): the events key the tests
-//! share, and the requests the broker would push to an event route, signed as their
-//! publisher would sign them.
+//! Helpers for the services' unit tests (the `testing` feature), written once: the clock,
+//! keys and in-memory database the tests share, signed-in requests and their JSON answers,
+//! and the deliveries the broker would push to an event route, signed as their publisher
+//! would sign them.
+
+use std::rc::Rc;
 
 use serde_json::Value;
-use spin_sdk::http::Method;
+use spin_sdk::http::{Method, Response};
 
 use crate::events::{self, Attributes, EventType, TICK};
+use crate::session::{set_cookie, SessionConfig, SessionUser};
 use crate::signature::EventKeys;
+use crate::sql::native::NativeSqlite;
+use crate::sql::{Db, LazyDb};
 use crate::{time, ApiRequest};
+
+/// The unit tests' "now": 2024-05-01T12:00:00Z.
+pub const NOW: i64 = 1_714_564_800_000;
+
+/// A fresh in-memory SQLite database with `migrations`, opened on first use.
+pub fn memory_db(migrations: Vec<String>) -> Rc<LazyDb> {
+    Rc::new(LazyDb::new(
+        "test",
+        || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
+        migrations,
+    ))
+}
+
+/// Sessions signed with the unit tests' key, valid for a minute.
+pub fn sessions() -> SessionConfig {
+    SessionConfig::new(b"a test signing key", 60).expect("the test key is valid")
+}
+
+/// The `cookie` header value of a session for the user whose id is `user` repeated to 24
+/// characters (`"a"`: `aaaa…`), issued at [`NOW`].
+pub fn cookie(sessions: &SessionConfig, user: &str) -> String {
+    let user = SessionUser {
+        id: user.repeat(24 / user.len()),
+        email: "test@test.com".into(),
+    };
+    let token = sessions.issue(&user, NOW).expect("a session");
+    let header = set_cookie(&token, false);
+    header.split(';').next().unwrap_or_default().to_owned()
+}
+
+/// A request to `path`, signed in as `user` (see [`cookie`]) when given, with a JSON body
+/// when given.
+pub fn request(
+    sessions: &SessionConfig,
+    method: Method,
+    path: &str,
+    user: Option<&str>,
+    body: Option<Value>,
+) -> ApiRequest {
+    let mut request = ApiRequest::new(method, path);
+    if let Some(user) = user {
+        request = request.with_header("cookie", &cookie(sessions, user));
+    }
+    if let Some(body) = body {
+        request = request.with_json(&body);
+    }
+    request
+}
+
+/// A response's status and JSON body (`null` when empty).
+pub fn answer(response: &Response) -> (u16, Value) {
+    let body = if response.body().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(response.body()).expect("a JSON body")
+    };
+    (*response.status(), body)
+}
 
 /// The events key of the unit tests.
 pub const EVENTS_KEY: &str = "unit-test-events-key-0123456789";

@@ -2,6 +2,8 @@
 //! `POST /internal/events/tickets` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
+use std::rc::Rc;
+
 use boxoffice_shared::consume;
 use boxoffice_shared::events::Delivery;
 use boxoffice_shared::session::SessionConfig;
@@ -18,7 +20,7 @@ pub struct Env {
     /// the event route reports.
     pub event_keys: Result<EventKeys, ApiError>,
     /// The SQL database, opened and migrated on first use.
-    pub db: LazyDb,
+    pub db: Rc<LazyDb>,
     /// Session verification.
     pub sessions: SessionConfig,
     /// The time of the request, unix milliseconds.
@@ -88,41 +90,18 @@ fn edit(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::session::{set_cookie, SessionUser};
-    use boxoffice_shared::sql::native::NativeSqlite;
-    use boxoffice_shared::sql::Db;
-    use boxoffice_shared::testing;
+    use boxoffice_shared::testing::{self, NOW};
     use serde_json::{json, Value};
 
     use crate::storage;
 
-    const NOW: i64 = 1_714_564_800_000;
-
     fn env() -> Env {
         Env {
             event_keys: Ok(testing::event_keys()),
-            db: LazyDb::new(
-                "test",
-                || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
-                storage::migrations(),
-            ),
-            sessions: SessionConfig::new(b"a test signing key", 60).unwrap(),
+            db: testing::memory_db(storage::migrations()),
+            sessions: testing::sessions(),
             now_ms: NOW,
         }
-    }
-
-    /// The `cookie` header of a signed-in user.
-    fn cookie(env: &Env, user: &str) -> String {
-        let user = SessionUser {
-            id: user.repeat(24 / user.len()),
-            email: "test@test.com".into(),
-        };
-        let token = env.sessions.issue(&user, NOW).unwrap();
-        set_cookie(&token, false)
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned()
     }
 
     fn send(
@@ -132,18 +111,8 @@ mod tests {
         user: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = ApiRequest::new(method, path);
-        if let Some(user) = user {
-            request = request.with_header("cookie", &cookie(env, user));
-        }
-        if let Some(body) = body {
-            request = request.with_json(&body);
-        }
-        let response = handle(&request, env);
-        (
-            *response.status(),
-            serde_json::from_slice(response.body()).unwrap(),
-        )
+        let request = testing::request(&env.sessions, method, path, user, body);
+        testing::answer(&handle(&request, env))
     }
 
     #[test]

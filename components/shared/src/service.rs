@@ -1,0 +1,83 @@
+//! The one entry point of every service: read the request (bounded), build the service's
+//! environment for this request (its database, opened and migrated on first use, and
+//! whatever else it needs), answer through its routes, then relay its outbox when the
+//! request may have committed events. A service's `#[http_component]` is one call of
+//! [`serve`].
+
+use std::rc::Rc;
+
+use spin_sdk::http::{IncomingRequest, Response};
+
+use crate::sql::{self, LazyDb};
+use crate::{config, outbox, time, ApiError, ApiRequest};
+
+/// What every service's environment is built from.
+pub struct Base {
+    /// The service's database: embedded SQLite, or Postgres when `database_url` says so.
+    pub db: Rc<LazyDb>,
+    /// The time of the request, unix milliseconds.
+    pub now_ms: i64,
+}
+
+/// A service, as [`serve`] needs to know it.
+pub struct Service {
+    /// Its name: its event source, table prefix and Postgres schema.
+    pub name: &'static str,
+    /// The statements that create and migrate its tables.
+    pub migrations: Vec<String>,
+    /// Whether it publishes events through an outbox, to relay after each change.
+    pub outbox: bool,
+}
+
+impl Service {
+    /// A service named `name` with its `migrations`, publishing through its outbox.
+    pub fn new(name: &'static str, migrations: Vec<String>) -> Self {
+        Self {
+            name,
+            migrations,
+            outbox: true,
+        }
+    }
+
+    /// The same, for a service that publishes nothing.
+    pub fn without_outbox(mut self) -> Self {
+        self.outbox = false;
+        self
+    }
+}
+
+/// A synchronous router as the `answer` of [`serve`].
+pub fn sync<E>(
+    routes: fn(&ApiRequest, &E) -> Response,
+) -> impl AsyncFnOnce(&ApiRequest, &E) -> Response {
+    async move |request: &ApiRequest, env: &E| routes(request, env)
+}
+
+/// Serves one request: `env` builds the service's environment from [`Base`] (and its own
+/// variables), `answer` routes the request. Every error is the API's JSON error.
+pub async fn serve<E>(
+    request: IncomingRequest,
+    service: Service,
+    env: impl FnOnce(Base) -> Result<E, ApiError>,
+    answer: impl AsyncFnOnce(&ApiRequest, &E) -> Response,
+) -> Response {
+    let served = async {
+        let request = ApiRequest::read(request).await?;
+        let database_url = config::database_url()?;
+        let db = Rc::new(LazyDb::new(
+            service.name,
+            move || sql::open(&database_url, service.name),
+            service.migrations,
+        ));
+        let env = env(Base {
+            db: db.clone(),
+            now_ms: time::now_ms(),
+        })?;
+        let response = answer(&request, &env).await;
+        if service.outbox {
+            outbox::relay_after(&request, &response, &db, service.name).await;
+        }
+        Ok::<_, ApiError>(response)
+    };
+    served.await.unwrap_or_else(|e| e.to_response())
+}
