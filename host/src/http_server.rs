@@ -20,12 +20,13 @@ use crate::outbound_http::Destination;
 use crate::router::RouteMatch;
 use crate::runtime::{App, InvokeError};
 
-/// The largest request body a component is given; larger ones get a 413.
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+pub use boxoffice_wire::limits::{
+    MAX_HEADERS, MAX_HEAD_BYTES, MAX_HOST_BODY_BYTES as MAX_BODY_BYTES,
+};
 
 /// A response with the API's error shape: `{"errors":[{"message": ...}]}`.
 pub fn json_error(status: StatusCode, message: &str) -> Response<WasiBody> {
-    let body = serde_json::json!({ "errors": [{ "message": message }] }).to_string();
+    let body = boxoffice_wire::error::message(message);
     let mut response = Response::new(full(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -41,11 +42,6 @@ fn full(bytes: Bytes) -> WasiBody {
         .boxed_unsync()
 }
 
-/// The largest request head (request line and headers) a component is given, in bytes;
-/// a larger one gets a JSON 431.
-pub const MAX_HEAD_BYTES: usize = 64 * 1024;
-/// The most headers a component is given; more get a JSON 431.
-pub const MAX_HEADERS: usize = 100;
 /// What the connection itself reads of a head, so that the JSON answer above covers every
 /// head up to four times the limits; beyond, hyper answers a bare 431 and closes.
 const READ_HEAD_BYTES: usize = 4 * MAX_HEAD_BYTES;

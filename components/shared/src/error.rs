@@ -3,28 +3,9 @@
 //! Every error answers `{"errors":[{"message":"...","field":"..."}]}`, `field` only on
 //! validation errors. Internal errors are logged and answered with a generic message.
 
-use serde::Serialize;
 use spin_sdk::http::{IntoResponse, Response};
 
-/// One entry of an error body; `field` names the offending request body field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldError {
-    /// What is wrong, for a human.
-    pub message: String,
-    /// The body field at fault, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
-
-impl FieldError {
-    /// An error about the body field `field`.
-    pub fn new(field: &str, message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            field: Some(field.to_owned()),
-        }
-    }
-}
+pub use boxoffice_wire::error::FieldError;
 
 /// Everything a request can fail with, each with its API status code.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -68,12 +49,6 @@ pub enum ApiError {
     Internal(String),
 }
 
-/// The body of every error response.
-#[derive(Serialize)]
-struct ErrorBody {
-    errors: Vec<FieldError>,
-}
-
 impl ApiError {
     /// A 400 with a message and no field.
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -104,12 +79,7 @@ impl ApiError {
 
     /// The entries of the error body, as the client sees them.
     pub fn errors(&self) -> Vec<FieldError> {
-        let plain = |message: &str| {
-            vec![FieldError {
-                message: message.to_owned(),
-                field: None,
-            }]
-        };
+        let plain = |message: &str| vec![FieldError::plain(message)];
         match self {
             Self::BadRequest { message, field } => vec![FieldError {
                 message: message.clone(),
@@ -135,10 +105,7 @@ impl ApiError {
         ) {
             eprintln!("{self}");
         }
-        let body = serde_json::to_vec(&ErrorBody {
-            errors: self.errors(),
-        })
-        .unwrap_or_else(|_| br#"{"errors":[{"message":"Something went wrong"}]}"#.to_vec());
+        let body = boxoffice_wire::error::body(&self.errors());
         Response::builder()
             .status(self.status())
             .header("content-type", "application/json")

@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use boxoffice_wire::cloudevent::{CloudEvent as WireEvent, HEADER_PREFIX, SPEC_VERSION};
 use serde::{Deserialize, Serialize};
 
 use crate::money::Price;
@@ -366,7 +367,7 @@ impl CloudEvent {
 }
 
 /// The `ce-type` of the broker's clock: timed work is due (see `events.toml`).
-pub const TICK: &str = "boxoffice:tick";
+pub use boxoffice_wire::cloudevent::TICK_TYPE as TICK;
 
 /// What the broker pushes to a service's event route: an event, or its clock's tick.
 #[derive(Debug, Clone, PartialEq)]
@@ -407,72 +408,28 @@ struct Envelope {
     data: Vec<u8>,
 }
 
-/// The structured-mode body; `data` is the JSON payload.
-#[derive(Deserialize)]
-struct Structured {
-    specversion: String,
-    id: Option<String>,
-    #[serde(rename = "type")]
-    event_type: String,
-    source: Option<String>,
-    subject: Option<String>,
-    time: Option<String>,
-    #[serde(rename = "boxofficesig")]
-    signature: Option<String>,
-    #[serde(default)]
-    data: serde_json::Value,
-}
-
 fn missing(name: &str) -> ApiError {
     ApiError::bad_request(format!("Missing the CloudEvents attribute {name}"))
 }
 
-fn check_specversion(version: &str) -> Result<(), ApiError> {
-    if version.trim() == "1.0" {
-        Ok(())
-    } else {
-        Err(ApiError::bad_request("Unsupported CloudEvents specversion"))
-    }
-}
-
 impl Envelope {
     fn read(request: &ApiRequest) -> Result<Self, ApiError> {
-        let structured = request.header("content-type").is_some_and(|t| {
-            t.trim()
-                .to_ascii_lowercase()
-                .starts_with("application/cloudevents+json")
-        });
-        if structured {
-            let body: Structured = serde_json::from_slice(&request.body).map_err(|e| {
-                ApiError::bad_request(format!("Invalid structured CloudEvent: {e}"))
-            })?;
-            check_specversion(&body.specversion)?;
-            return Ok(Self {
-                id: body.id.filter(|v| !v.trim().is_empty()),
-                event_type: body.event_type,
-                source: body.source.filter(|v| !v.trim().is_empty()),
-                subject: body.subject.unwrap_or_default(),
-                time: body.time.unwrap_or_default(),
-                signature: body.signature,
-                data: body.data.to_string().into_bytes(),
-            });
-        }
-        let header = |name: &str| {
-            request
-                .header(name)
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        check_specversion(&header("ce-specversion").ok_or_else(|| missing("ce-specversion"))?)?;
+        let headers = request
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()));
+        let event = WireEvent::from_http(headers, &request.body)
+            .map_err(|e| ApiError::bad_request(format!("Invalid CloudEvent: {e}")))?;
+        event.check().map_err(ApiError::bad_request)?;
+        let get = |name: &str| event.attribute(name).map(str::to_owned);
         Ok(Self {
-            id: header("ce-id"),
-            event_type: header("ce-type").ok_or_else(|| missing("ce-type"))?,
-            source: header("ce-source"),
-            subject: header("ce-subject").unwrap_or_default(),
-            time: header("ce-time").unwrap_or_default(),
-            signature: header(signature::HEADER),
-            data: request.body.clone(),
+            id: get("id"),
+            event_type: get("type").unwrap_or_default(),
+            source: get("source"),
+            subject: get("subject").unwrap_or_default(),
+            time: get("time").unwrap_or_default(),
+            signature: get(signature::ATTRIBUTE),
+            data: event.data,
         })
     }
 
@@ -533,19 +490,23 @@ pub fn binary_headers(
     keys: &EventKeys,
 ) -> Vec<(String, String)> {
     let signature = keys.sign(attributes, data);
-    [
-        ("ce-specversion", "1.0"),
-        ("ce-id", attributes.id),
-        ("ce-type", attributes.event_type),
-        ("ce-source", attributes.source),
-        ("ce-time", attributes.time),
-        ("ce-subject", attributes.subject),
-        (signature::HEADER, &signature),
-        ("content-type", "application/json"),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-    .collect()
+    let event = WireEvent {
+        attributes: [
+            ("specversion", SPEC_VERSION),
+            ("id", attributes.id),
+            ("type", attributes.event_type),
+            ("source", attributes.source),
+            ("time", attributes.time),
+            ("subject", attributes.subject),
+            (signature::ATTRIBUTE, &signature),
+        ]
+        .into_iter()
+        .map(|(name, value)| (format!("{HEADER_PREFIX}{name}"), value.to_owned()))
+        .collect(),
+        content_type: Some("application/json".to_owned()),
+        data: Vec::new(),
+    };
+    event.binary_headers()
 }
 
 /// The `ce-source` of a service's events.

@@ -11,11 +11,7 @@ use spin_sdk::http::{IncomingRequest, Method, Response, Scheme};
 
 use crate::ApiError;
 
-/// The largest request body accepted; anything larger is answered 413.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// The deepest nesting of arrays and objects accepted in a JSON body (the API's bodies are
-/// flat objects; this refuses pathological input before it is parsed).
-pub const MAX_JSON_DEPTH: usize = 16;
+pub use boxoffice_wire::limits::{MAX_JSON_DEPTH, MAX_SERVICE_BODY_BYTES as MAX_BODY_BYTES};
 
 /// An incoming request, fully read: what the routes and rules work on.
 #[derive(Debug, Clone)]

@@ -21,10 +21,9 @@ use serde_json::Value;
 use crate::config::variable;
 use crate::ApiError;
 
-/// The name of the extension attribute that carries the signature.
-pub const ATTRIBUTE: &str = "boxofficesig";
-/// The binary-mode header of [`ATTRIBUTE`].
-pub const HEADER: &str = "ce-boxofficesig";
+pub use boxoffice_wire::cloudevent::{
+    SIGNATURE_ATTRIBUTE as ATTRIBUTE, SIGNATURE_HEADER as HEADER,
+};
 /// The Spin variable holding the keys.
 pub const VARIABLE: &str = "events_key";
 /// The shortest key accepted: 128 bits.

@@ -30,8 +30,7 @@ use self::nats::NatsQueue;
 use self::store::{EventQueue, EventStore};
 use self::subscriptions::{Subscription, Subscriptions};
 
-/// The CloudEvents version the broker speaks.
-pub const SPEC_VERSION: &str = "1.0";
+pub use boxoffice_wire::cloudevent::SPEC_VERSION;
 
 /// One CloudEvent as the broker keeps and forwards it: in binary mode, its attributes are
 /// the `ce-*` headers and its data is the body.

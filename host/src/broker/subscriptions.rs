@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-/// The event type of the broker's clock.
-pub const TICK_TYPE: &str = "boxoffice:tick";
+pub use boxoffice_wire::cloudevent::TICK_TYPE;
 
 /// Why `events.toml` could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -205,7 +204,7 @@ mod tests {
         };
         let cases = [
             (
-                sub("a", "/a", "[\"x\"]") + &sub("a", "/b", "[\"y\"]"),
+                sub("a", "/a", "[\"x\"]") + sub("a", "/b", "[\"y\"]").as_str(),
                 "declared twice",
             ),
             (sub("a", "a", "[\"x\"]"), "must start with /"),

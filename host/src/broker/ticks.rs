@@ -10,8 +10,7 @@ use super::dispatch::{post, HttpClient};
 use super::subscriptions::{Subscription, TICK_TYPE};
 use super::Event;
 
-/// The `source` of tick events.
-pub const TICK_SOURCE: &str = "/boxoffice/broker";
+pub use boxoffice_wire::cloudevent::TICK_SOURCE;
 
 /// A fresh tick event: a new id, the current time, and `{}` as data.
 pub fn tick_event() -> Event {

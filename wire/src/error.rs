@@ -1,0 +1,68 @@
+//! The error body: `{"errors":[{"message":"...","field":"..."}]}`, `field` only on
+//! validation errors, naming the request body field at fault.
+
+use serde::Serialize;
+
+/// One entry of an error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldError {
+    /// What is wrong, for a human.
+    pub message: String,
+    /// The body field at fault, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl FieldError {
+    /// An error about the body field `field`.
+    pub fn new(field: &str, message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: Some(field.to_owned()),
+        }
+    }
+
+    /// An error about no field in particular.
+    pub fn plain(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            field: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    errors: &'a [FieldError],
+}
+
+/// The JSON error body listing `errors`.
+pub fn body(errors: &[FieldError]) -> String {
+    serde_json::to_string(&ErrorBody { errors }).expect("an error body serializes")
+}
+
+/// The JSON error body with one plain `message`.
+pub fn message(message: &str) -> String {
+    body(&[FieldError::plain(message)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_have_the_api_shape() {
+        assert_eq!(
+            message("Not found"),
+            r#"{"errors":[{"message":"Not found"}]}"#
+        );
+        assert_eq!(
+            body(&[FieldError::new("price", "Price must be greater than 0")]),
+            r#"{"errors":[{"message":"Price must be greater than 0","field":"price"}]}"#
+        );
+        assert_eq!(
+            message("a \"quoted\" <b>"),
+            r#"{"errors":[{"message":"a \"quoted\" <b>"}]}"#
+        );
+    }
+}
