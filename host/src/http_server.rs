@@ -4,43 +4,26 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use wasmtime_wasi_http::WasiBody;
 
-use crate::broker::subscriptions::TICK_TYPE;
-use crate::outbound_http::Destination;
+use crate::outbound_http::{Destination, ResponseFuture, ServiceChaining};
+use crate::responses::full;
+pub use crate::responses::json_error;
 use crate::router::RouteMatch;
 use crate::runtime::{App, InvokeError};
+use boxoffice_wire::cloudevent::TICK_TYPE;
 
 pub use boxoffice_wire::limits::{
     MAX_HEADERS, MAX_HEAD_BYTES, MAX_HOST_BODY_BYTES as MAX_BODY_BYTES,
 };
-
-/// A response with the API's error shape: `{"errors":[{"message": ...}]}`.
-pub fn json_error(status: StatusCode, message: &str) -> Response<WasiBody> {
-    let body = boxoffice_wire::error::message(message);
-    let mut response = Response::new(full(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn full(bytes: Bytes) -> WasiBody {
-    Full::new(bytes)
-        .map_err(|never| match never {})
-        .boxed_unsync()
-}
 
 /// What the connection itself reads of a head, so that the JSON answer above covers every
 /// head up to four times the limits; beyond, hyper answers a bare 431 and closes.
@@ -132,6 +115,28 @@ fn head_too_large<B>(request: &Request<B>) -> bool {
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum::<usize>();
     headers.len() > MAX_HEADERS || bytes > MAX_HEAD_BYTES
+}
+
+/// In-process service chaining: a request a component sends to `<id>.spin.internal` or
+/// `self` is routed and answered here, without the network. [`App::load`] is given
+/// [`InProcessChaining::of`].
+pub struct InProcessChaining(Weak<App>);
+
+impl InProcessChaining {
+    /// The chaining of the app behind `app`.
+    pub fn of(app: Weak<App>) -> Arc<dyn ServiceChaining> {
+        Arc::new(Self(app))
+    }
+}
+
+impl ServiceChaining for InProcessChaining {
+    fn dispatch(&self, target: Destination, request: Request<WasiBody>) -> ResponseFuture {
+        let app = self.0.upgrade();
+        Box::pin(async move {
+            let app = app.ok_or(wasmtime_wasi_http::Error::ConnectionRefused)?;
+            handle_chained(&app, target, request).await
+        })
+    }
 }
 
 /// Handles a request a component sent to `<id>.spin.internal` or `self`.

@@ -11,6 +11,7 @@ pub mod key_value;
 pub mod manifest;
 pub mod outbound_http;
 pub mod postgres;
+pub mod responses;
 pub mod router;
 pub mod runtime;
 pub mod runtime_config;

@@ -261,7 +261,13 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
             })
     })?;
     let engine = runtime::engine()?;
-    let app = App::load(&engine, &manifest, &variables, &runtime_config)?;
+    let app = App::load(
+        &engine,
+        &manifest,
+        &variables,
+        &runtime_config,
+        boxoffice::http_server::InProcessChaining::of,
+    )?;
 
     let served = |s: &Subscription| used.contains(&s.component.as_str());
     for s in subscriptions.subscriptions.iter().filter(|s| !served(s)) {

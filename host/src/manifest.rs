@@ -165,6 +165,15 @@ struct RawBuild {
     watch: Vec<String>,
 }
 
+/// Whether `name` is a valid Spin variable name: lower snake case starting with a letter.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.ends_with('_')
+        && !name.contains("__")
+}
+
 impl Manifest {
     /// Reads and checks the manifest at `path`.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
@@ -214,7 +223,7 @@ impl Manifest {
         }
 
         for (name, decl) in &raw.variables {
-            if !crate::variables::is_valid_name(name) {
+            if !is_valid_name(name) {
                 return Err(ParseError::Invalid(format!(
                     "variable name `{name}` is invalid: use lower snake case starting with a letter"
                 )));

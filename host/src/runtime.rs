@@ -14,7 +14,7 @@ use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
 use crate::key_value::{KeyValueCtx, KeyValueStores};
 use crate::manifest::Manifest;
-use crate::outbound_http::{AllowedHosts, Destination, ResponseFuture, ServiceChaining};
+use crate::outbound_http::{AllowedHosts, ServiceChaining};
 use crate::postgres::{PostgresCtx, PostgresPools};
 use crate::router::Router;
 use crate::runtime_config::RuntimeConfig;
@@ -56,7 +56,8 @@ pub struct App {
     router: Router,
     components: HashMap<String, LoadedComponent>,
     request_timeout: Duration,
-    me: Weak<App>,
+    /// Where a component's requests to `<id>.spin.internal` or `self` go.
+    chaining: Arc<dyn ServiceChaining>,
 }
 
 /// Builds the engine: async support, component model, and the pooling allocator sized
@@ -132,6 +133,7 @@ impl App {
         manifest: &Manifest,
         variables: &AppVariables,
         runtime_config: &RuntimeConfig,
+        chaining: impl FnOnce(Weak<App>) -> Arc<dyn ServiceChaining>,
     ) -> anyhow::Result<Arc<App>> {
         let timeouts = runtime_config.timeouts;
         let kv = Arc::new(
@@ -216,7 +218,7 @@ impl App {
             router,
             components,
             request_timeout: timeouts.request,
-            me: me.clone(),
+            chaining: chaining(me.clone()),
         }))
     }
 
@@ -243,13 +245,9 @@ impl App {
             .components
             .get(component)
             .ok_or_else(|| anyhow!("no component `{component}`"))?;
-        let me = self
-            .me
-            .upgrade()
-            .ok_or_else(|| anyhow!("app is shutting down"))?;
         let mut store = Store::new(
             &self.engine,
-            InstanceState::new(loaded.ctx.clone(), me as Arc<dyn ServiceChaining>),
+            InstanceState::new(loaded.ctx.clone(), self.chaining.clone()),
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -308,16 +306,6 @@ impl App {
             }
             .into()),
         }
-    }
-}
-
-impl ServiceChaining for App {
-    fn dispatch(&self, target: Destination, request: http::Request<WasiBody>) -> ResponseFuture {
-        let me = self.me.upgrade();
-        Box::pin(async move {
-            let app = me.ok_or(wasmtime_wasi_http::Error::ConnectionRefused)?;
-            crate::http_server::handle_chained(&app, target, request).await
-        })
     }
 }
 

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use wasmtime::component::HasData;
 
 use crate::bindings::fermyon::spin2_0_0::variables;
-use crate::manifest::VariableDecl;
+use crate::manifest::{is_valid_name, VariableDecl};
 
 /// The environment prefix that overrides an application variable.
 pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";
@@ -32,15 +32,6 @@ pub enum VariablesError {
     /// A template is not well-formed.
     #[error("malformed template `{0}`")]
     Malformed(String),
-}
-
-/// Whether `name` is a valid Spin variable name: lower snake case starting with a letter.
-pub fn is_valid_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.ends_with('_')
-        && !name.contains("__")
 }
 
 /// The resolved values of the application's variables.

@@ -18,8 +18,9 @@ use wasmtime_wasi_http::WasiBody;
 use super::store::{now_ms, Accepted, EventQueue};
 use super::subscriptions::Subscriptions;
 use super::Event;
-use crate::http_server::{json_error, MAX_BODY_BYTES};
+use crate::responses::json_error;
 use boxoffice_wire::cloudevent::{CloudEvent, HEADER_PREFIX};
+use boxoffice_wire::limits::MAX_HOST_BODY_BYTES as MAX_BODY_BYTES;
 
 /// Serves the ingress on `listener` until the future is dropped; `wake` is notified after
 /// every newly stored event.

@@ -23,6 +23,14 @@ pub fn now_ms() -> Millis {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// The queue's own connection settings: WAL, so the CLI reads beside a running broker,
+/// and a busy timeout, so they wait for each other instead of failing.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")
+}
+
 /// The file name of the embedded store inside the state directory.
 pub const DB_FILE: &str = "broker.db";
 
@@ -267,7 +275,7 @@ impl SqliteStore {
 
     fn open_file(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path)?;
-        crate::sqlite::configure(&conn)?;
+        configure(&conn)?;
         // A 202 promises the event survives a crash of the machine, not only of the process.
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.execute_batch(SCHEMA)?;
