@@ -1,13 +1,13 @@
 //! The expiration service: cancels orders whose reservation window has passed, by
 //! publishing `expiration:complete` (docs/events.md: timed work runs off the broker's tick).
 //!
-//! Reads routes → rules → storage → events: [`routes`] answers the broker, [`events`]
+//! Reads storage → rules → listen → routes: [`routes`] answers the broker, [`listen`]
 //! schedules a job per `order:created` and runs the due ones on every tick with the
 //! rules of [`jobs`], kept in SQL by [`storage`] so that they survive restarts. This file
 //! is only the Spin entry point, which relays the outbox after every delivery.
 
-pub mod events;
 pub mod jobs;
+pub mod listen;
 pub mod routes;
 pub mod storage;
 

@@ -9,7 +9,7 @@ use boxoffice_shared::sql::LazyDb;
 use boxoffice_shared::{consume, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
-use crate::{events, SERVICE};
+use crate::{listen, SERVICE};
 
 /// What the route works with; built per request by the entry point, or by tests.
 pub struct Env {
@@ -35,7 +35,7 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
 fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
     let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
     let delivery = Delivery::read(request, keys)?;
-    events::receive(env.db.get()?, &delivery, env.now_ms)
+    listen::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
 #[cfg(test)]

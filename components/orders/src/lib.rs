@@ -1,13 +1,15 @@
 //! The orders service: reservations of tickets (docs/api.md, "Orders").
 //!
-//! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
-//! [`orders`], which keep orders through [`storage`] and announce every change through
-//! the outbox with the payloads of [`events`]; [`events::receive`] applies the events it
-//! consumes, keeping the [`replica`] of tickets. This file is only the Spin entry point,
-//! which relays the outbox after every change.
+//! Reads model → storage → rules → publish / listen → routes: the [`model`] is kept by
+//! [`storage`]; the rules of [`orders`] change it and announce each change with the
+//! payloads of [`publish`]; [`listen`] applies the events it consumes, keeping the
+//! [`replica`] of tickets; [`routes`] maps HTTP to all of it. This file is only the Spin
+//! entry point.
 
-pub mod events;
+pub mod listen;
+pub mod model;
 pub mod orders;
+pub mod publish;
 pub mod replica;
 pub mod routes;
 pub mod storage;

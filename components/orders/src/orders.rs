@@ -5,49 +5,11 @@
 
 use boxoffice_shared::consume::{never, not_yet};
 use boxoffice_shared::events::OrderStatus;
-use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{transaction, Db, SqlError};
-use boxoffice_shared::{ids, time, ApiError};
-use serde::{Serialize, Serializer};
+use boxoffice_shared::{ids, ApiError};
 
-use crate::{events, storage};
-
-/// A ticket as the orders service knows it (a replica of the tickets service's).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Ticket {
-    /// Id.
-    pub id: String,
-    /// Title.
-    pub title: String,
-    /// Price.
-    pub price: Price,
-    /// The tickets service's version of it.
-    pub version: i64,
-}
-
-/// An order, as stored and as shown:
-/// `{id, userId, status, expiresAt, version, ticket: {id, title, price, version}}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Order {
-    /// Id.
-    pub id: String,
-    /// The buyer.
-    pub user_id: String,
-    /// Where the order is in its life.
-    pub status: OrderStatus,
-    /// When the reservation lapses, unix milliseconds; ISO 8601 in JSON.
-    #[serde(rename = "expiresAt", serialize_with = "iso8601")]
-    pub expires_at_ms: i64,
-    /// Goes up by exactly 1 on every change.
-    pub version: i64,
-    /// The reserved ticket.
-    pub ticket: Ticket,
-}
-
-fn iso8601<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&time::rfc3339(*ms))
-}
+use crate::model::Order;
+use crate::{publish, storage};
 
 /// The message when a live order holds the ticket already.
 pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
@@ -80,7 +42,7 @@ pub fn create(
             other => other.into(),
         })?;
         storage::insert_order(tx, &order, now_ms)?;
-        events::publish(tx, &events::order_created(&order), now_ms)?;
+        publish::publish(tx, &publish::order_created(&order), now_ms)?;
         Ok(order.clone())
     })
 }
@@ -152,11 +114,11 @@ fn change(tx: &dyn Db, order: Order, cause: Cause, now_ms: i64) -> Result<Order,
     let event = match status {
         OrderStatus::Cancelled => {
             storage::free_ticket(tx, &changed.ticket.id, &changed.id)?;
-            events::order_cancelled(&changed)
+            publish::order_cancelled(&changed)
         }
-        _ => events::order_completed(&changed),
+        _ => publish::order_completed(&changed),
     };
-    events::publish(tx, &event, now_ms)?;
+    publish::publish(tx, &event, now_ms)?;
     Ok(changed)
 }
 
@@ -188,10 +150,11 @@ pub fn apply_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Ticket;
+    use boxoffice_shared::money::Price;
     use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
-
-    const NOW: i64 = 1_714_564_800_000;
+    use boxoffice_shared::testing::NOW;
     const WINDOW: i64 = 900_000;
 
     fn db() -> NativeSqlite {

@@ -7,7 +7,7 @@ use boxoffice_shared::events::{TicketCreated, TicketUpdated};
 use boxoffice_shared::sql::Db;
 use boxoffice_shared::ApiError;
 
-use crate::orders::Ticket;
+use crate::model::Ticket;
 use crate::storage;
 
 /// Adds a new ticket to the replica (again: nothing).

@@ -12,7 +12,7 @@ use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{Db, Row, SqlError};
 use boxoffice_shared::{consume, outbox};
 
-use crate::orders::{Order, Ticket};
+use crate::model::{Order, Ticket};
 use crate::SERVICE;
 
 /// The statements creating the orders service's tables.

@@ -1,13 +1,15 @@
 //! The payments service: paying for orders with Stripe (docs/api.md, "Payments").
 //!
-//! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
-//! [`payments`] (which orders may be paid) and to [`stripe`] (the charge), records
-//! payments through [`storage`] and announces them through the outbox with the payloads
-//! of [`events`]; [`events::receive`] keeps the [`replica`] of orders. This file is only
-//! the Spin entry point, which relays the outbox after every change.
+//! Reads model → storage → rules → publish / listen → routes: the [`model`] is kept by
+//! [`storage`]; the rules of [`payments`] say which orders may be paid and record each
+//! charge (made through [`stripe`]) with the payload of [`publish`]; [`listen`] keeps the
+//! [`replica`] of orders and refunds a charge that lost a race; [`routes`] maps HTTP to all
+//! of it. This file is only the Spin entry point.
 
-pub mod events;
+pub mod listen;
+pub mod model;
 pub mod payments;
+pub mod publish;
 pub mod replica;
 pub mod routes;
 pub mod storage;

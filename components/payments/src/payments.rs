@@ -7,42 +7,9 @@ use boxoffice_shared::consume::{check_version, VersionCheck};
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::sql::{transaction, Db, SqlError};
 use boxoffice_shared::{ids, ApiError};
-use serde::Serialize;
 
-use crate::{events, storage};
-
-/// An order as the payments service knows it (a replica of the orders service's).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Order {
-    /// Id.
-    pub id: String,
-    /// The buyer.
-    pub user_id: String,
-    /// Where the order is in its life.
-    pub status: OrderStatus,
-    /// What the ticket costs, in cents.
-    pub price_cents: i64,
-    /// When the reservation lapses, unix milliseconds.
-    pub expires_at_ms: i64,
-    /// The orders service's version of it.
-    pub version: i64,
-}
-
-/// A payment: a Stripe charge for an order.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Payment {
-    /// Id, shown to the buyer as `{id}`.
-    pub id: String,
-    /// The paid order.
-    #[serde(skip)]
-    pub order_id: String,
-    /// Stripe's charge id.
-    #[serde(skip)]
-    pub stripe_id: String,
-    /// The amount charged, in cents.
-    #[serde(skip)]
-    pub amount_cents: i64,
-}
+use crate::model::{Order, Payment};
+use crate::{publish, storage};
 
 /// The message for a cancelled order.
 pub const CANCELLED: &str = "Cannot pay for a cancelled order";
@@ -92,7 +59,7 @@ pub fn record(
             SqlError::UniqueViolation(_) => ApiError::bad_request(ALREADY_PAID),
             other => other.into(),
         })?;
-        events::publish(tx, &events::payment_created(&payment), now_ms)?;
+        publish::publish(tx, &publish::payment_created(&payment), now_ms)?;
         Ok(payment.clone())
     })
 }

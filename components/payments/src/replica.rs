@@ -7,7 +7,7 @@ use boxoffice_shared::events::{OrderCreated, OrderStatus};
 use boxoffice_shared::sql::Db;
 use boxoffice_shared::{time, ApiError};
 
-use crate::payments::Order;
+use crate::model::Order;
 use crate::storage;
 
 /// Adds a new order to the replica (again: nothing).

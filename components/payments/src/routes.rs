@@ -15,7 +15,7 @@ use boxoffice_shared::{validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
 use crate::stripe::{self, Charge, Stripe};
-use crate::{events, payments, SERVICE};
+use crate::{listen, payments, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
@@ -49,7 +49,7 @@ pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
 async fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
     let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
     let delivery = Delivery::read(request, keys)?;
-    events::receive(env.db.get()?, &env.stripe, &delivery, env.now_ms).await
+    listen::receive(env.db.get()?, &env.stripe, &delivery, env.now_ms).await
 }
 
 async fn pay(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {

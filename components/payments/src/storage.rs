@@ -8,7 +8,7 @@ use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::sql::{Db, Row, SqlError};
 use boxoffice_shared::{consume, outbox};
 
-use crate::payments::{Order, Payment};
+use crate::model::{Order, Payment};
 use crate::SERVICE;
 
 /// The statements creating the payments service's tables.

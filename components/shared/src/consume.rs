@@ -6,6 +6,7 @@
 
 use spin_sdk::http::Response;
 
+use crate::events::{Delivery, Event};
 use crate::sql::{transaction, Db, SqlError};
 use crate::{http, ApiError};
 
@@ -104,6 +105,30 @@ pub fn apply_once(
         Err(Failure::Duplicate) => Ok(Applied::Before),
         Err(Failure::Refused(e)) => Err(e),
     }
+}
+
+/// Applies what the broker delivered to `service`: a tick runs `on_tick` (its timed work,
+/// if any; the relay after every delivery re-sends the outbox anyway); an event runs
+/// `apply` once, in the transaction that records its id.
+pub fn receive(
+    db: &dyn Db,
+    service: &str,
+    delivery: &Delivery,
+    now_ms: i64,
+    on_tick: impl FnOnce() -> Result<(), ApiError>,
+    apply: impl Fn(&dyn Db, &Event) -> Result<(), ApiError>,
+) -> Result<(), ApiError> {
+    match delivery {
+        Delivery::Tick => on_tick(),
+        Delivery::Event(event) => {
+            apply_once(db, service, &event.id, now_ms, |tx| apply(tx, &event.event)).map(drop)
+        }
+    }
+}
+
+/// "Never" for an event of a type `service` does not consume.
+pub fn not_consumed(service: &str, event: &Event) -> ApiError {
+    never(format!("{service} does not consume {}", event.event_type()))
 }
 
 /// The answer to the broker for a delivery: 200 `{}` when done (or already done), the

@@ -1,12 +1,13 @@
 //! The tickets service: the tickets for sale (docs/api.md, "Tickets").
 //!
-//! Reads routes → rules → storage → events: [`routes`] maps HTTP to the rules of
-//! [`tickets`], which keep tickets through [`storage`] and announce every change through
-//! the outbox with the payloads of [`events`]; orders reserve and release tickets through
-//! the events [`events::receive`] applies. This file is only the Spin entry point, which
-//! relays the outbox after every change.
+//! Reads model → storage → rules → publish / listen → routes: the [`model`] is kept by
+//! [`storage`]; the rules of [`tickets`] change it and announce each change with the
+//! payloads of [`publish`]; [`listen`] applies the order events that reserve and release
+//! tickets; [`routes`] maps HTTP to all of it. This file is only the Spin entry point.
 
-pub mod events;
+pub mod listen;
+pub mod model;
+pub mod publish;
 pub mod routes;
 pub mod storage;
 pub mod tickets;

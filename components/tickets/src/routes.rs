@@ -12,7 +12,7 @@ use boxoffice_shared::sql::LazyDb;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
-use crate::{events, tickets, SERVICE};
+use crate::{listen, tickets, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
@@ -45,7 +45,7 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
 fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
     let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
     let delivery = Delivery::read(request, keys)?;
-    events::receive(env.db.get()?, &delivery, env.now_ms)
+    listen::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
 fn title_and_price(

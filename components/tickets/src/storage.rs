@@ -11,7 +11,7 @@ use boxoffice_shared::money::Price;
 use boxoffice_shared::outbox;
 use boxoffice_shared::sql::{Db, Row, SqlError};
 
-use crate::tickets::Ticket;
+use crate::model::Ticket;
 use crate::SERVICE;
 
 /// The statements creating the tickets service's tables.

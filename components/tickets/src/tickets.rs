@@ -5,29 +5,9 @@ use boxoffice_shared::consume::{never, not_yet};
 use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{transaction, Db, SqlError};
 use boxoffice_shared::{ids, ApiError};
-use serde::Serialize;
 
-use crate::{events, storage};
-
-/// A ticket, as stored and as shown: `{id, title, price, userId, version}` plus
-/// `orderId` while reserved.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Ticket {
-    /// Id.
-    pub id: String,
-    /// Title, trimmed.
-    pub title: String,
-    /// Price.
-    pub price: Price,
-    /// The seller.
-    pub user_id: String,
-    /// Goes up by exactly 1 on every change.
-    pub version: i64,
-    /// The order holding the ticket, while reserved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_id: Option<String>,
-}
+use crate::model::Ticket;
+use crate::{publish, storage};
 
 /// How often an edit is retried when another writer changed the ticket in between
 /// (possible on Postgres, whose transactions do not lock up front).
@@ -51,7 +31,7 @@ pub fn create(
     };
     transaction(db, |tx| {
         storage::insert(tx, &ticket, now_ms)?;
-        events::publish(tx, &events::ticket_created(&ticket), now_ms)
+        publish::publish(tx, &publish::ticket_created(&ticket), now_ms)
     })?;
     Ok(ticket)
 }
@@ -114,7 +94,7 @@ pub fn edit(
             if !storage::save_next_version(tx, &edited, now_ms)? {
                 return Err(EditFailure::Raced);
             }
-            events::publish(tx, &events::ticket_updated(&edited), now_ms)?;
+            publish::publish(tx, &publish::ticket_updated(&edited), now_ms)?;
             Ok(edited)
         });
         match attempt {
@@ -193,7 +173,7 @@ fn save_and_announce(tx: &dyn Db, ticket: &Ticket, now_ms: i64) -> Result<(), Ap
             ticket.id
         )));
     }
-    events::publish(tx, &events::ticket_updated(ticket), now_ms)?;
+    publish::publish(tx, &publish::ticket_updated(ticket), now_ms)?;
     Ok(())
 }
 

@@ -1,31 +1,16 @@
-//! The events of the payments service: `payment:created`, which it publishes through
-//! its outbox in the same transaction as the payment, and those it consumes (events.toml)
-//! to keep its replica of orders. `order:cancelled` for an order paid meanwhile refunds
-//! its charge (compensation) before the event is recorded as processed: a refund that
-//! cannot be made now leaves the event to come again (503).
+//! The events the payments service consumes (events.toml), to keep its replica of
+//! orders. `order:cancelled` for an order paid meanwhile refunds its charge
+//! (compensation) before the event is recorded as processed: a refund that cannot be made
+//! now leaves the event to come again (503).
 
-use boxoffice_shared::consume::{self, never};
-use boxoffice_shared::events::{CloudEvent, Delivery, Event, OrderStatus, PaymentCreated};
-use boxoffice_shared::sql::{Db, SqlError};
-use boxoffice_shared::{outbox, ApiError};
+use boxoffice_shared::consume;
+use boxoffice_shared::events::{CloudEvent, Delivery, Event, OrderStatus};
+use boxoffice_shared::sql::Db;
+use boxoffice_shared::ApiError;
 
-use crate::payments::{self, Payment};
+use crate::payments;
 use crate::stripe::{Refunded, Stripe};
 use crate::{replica, storage, SERVICE};
-
-/// `payment:created` for a recorded payment.
-pub fn payment_created(payment: &Payment) -> Event {
-    Event::PaymentCreated(PaymentCreated {
-        id: payment.id.clone(),
-        order_id: payment.order_id.clone(),
-        stripe_id: payment.stripe_id.clone(),
-    })
-}
-
-/// Queues `event` in the payments outbox, inside the caller's transaction `tx`.
-pub fn publish(tx: &dyn Db, event: &Event, now_ms: i64) -> Result<(), SqlError> {
-    outbox::enqueue(tx, SERVICE, event, now_ms).map(drop)
-}
 
 /// Applies a delivery from the broker, once. On a tick it refunds what
 /// [`refund_cancelled`] finds; the relay that follows every delivery re-sends the outbox.
@@ -113,10 +98,7 @@ fn apply(
             once(&|tx| replica::order_changed(tx, &order.id, OrderStatus::Complete, order.version))
                 .map(drop)
         }
-        other => Err(never(format!(
-            "{SERVICE} does not consume {}",
-            other.event_type()
-        ))),
+        other => Err(consume::not_consumed(SERVICE, other)),
     }
 }
 
@@ -128,7 +110,7 @@ mod tests {
     use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
 
-    use crate::payments::Order;
+    use crate::model::Order;
 
     const NOW: i64 = 1_714_564_800_000;
 

@@ -1,0 +1,43 @@
+//! The entities of the orders service: orders and the replica of the tickets they hold.
+
+use boxoffice_shared::events::OrderStatus;
+use boxoffice_shared::money::Price;
+use boxoffice_shared::time;
+use serde::{Serialize, Serializer};
+
+/// A ticket as the orders service knows it (a replica of the tickets service's).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Ticket {
+    /// Id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Price.
+    pub price: Price,
+    /// The tickets service's version of it.
+    pub version: i64,
+}
+
+/// An order, as stored and as shown:
+/// `{id, userId, status, expiresAt, version, ticket: {id, title, price, version}}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Order {
+    /// Id.
+    pub id: String,
+    /// The buyer.
+    pub user_id: String,
+    /// Where the order is in its life.
+    pub status: OrderStatus,
+    /// When the reservation lapses, unix milliseconds; ISO 8601 in JSON.
+    #[serde(rename = "expiresAt", serialize_with = "iso8601")]
+    pub expires_at_ms: i64,
+    /// Goes up by exactly 1 on every change.
+    pub version: i64,
+    /// The reserved ticket.
+    pub ticket: Ticket,
+}
+
+fn iso8601<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&time::rfc3339(*ms))
+}
