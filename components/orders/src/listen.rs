@@ -11,30 +11,24 @@ use crate::{replica, SERVICE};
 
 /// Applies a delivery from the broker, once. A tick needs no work here.
 pub fn receive(db: &dyn Db, delivery: &Delivery, now_ms: i64) -> Result<(), ApiError> {
-    consume::receive(
-        db,
-        SERVICE,
-        delivery,
-        now_ms,
-        || Ok(()),
-        |tx, event| match event {
-            Event::TicketCreated(ticket) => replica::ticket_created(tx, ticket),
-            Event::TicketUpdated(ticket) => replica::ticket_updated(tx, ticket),
-            Event::ExpirationComplete(expired) => {
-                orders::apply_event(tx, &expired.order_id, Cause::Expiry, now_ms).map(drop)
-            }
-            Event::PaymentCreated(payment) => {
-                let order = orders::apply_event(tx, &payment.order_id, Cause::Payment, now_ms)?;
-                if order.status == OrderStatus::Cancelled {
-                    eprintln!(
-                        "{SERVICE}: payment {} (Stripe {}) arrived for order {} after it was \
+    let apply = |tx: &dyn Db, event: &Event| match event {
+        Event::TicketCreated(ticket) => replica::ticket_created(tx, ticket),
+        Event::TicketUpdated(ticket) => replica::ticket_updated(tx, ticket),
+        Event::ExpirationComplete(expired) => {
+            orders::apply_event(tx, &expired.order_id, Cause::Expiry, now_ms).map(drop)
+        }
+        Event::PaymentCreated(payment) => {
+            let order = orders::apply_event(tx, &payment.order_id, Cause::Payment, now_ms)?;
+            if order.status == OrderStatus::Cancelled {
+                eprintln!(
+                    "{SERVICE}: payment {} (Stripe {}) arrived for order {} after it was \
                      cancelled; the order stays cancelled and the charge needs a refund",
-                        payment.id, payment.stripe_id, payment.order_id
-                    );
-                }
-                Ok(())
+                    payment.id, payment.stripe_id, payment.order_id
+                );
             }
-            other => Err(consume::not_consumed(SERVICE, other)),
-        },
-    )
+            Ok(())
+        }
+        other => Err(consume::not_consumed(SERVICE, other)),
+    };
+    consume::receive(db, SERVICE, delivery, now_ms, || Ok(()), apply)
 }

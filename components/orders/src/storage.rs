@@ -140,12 +140,10 @@ const ORDER_COLUMNS: &str = "o.id, o.user_id, o.status, o.expires_at, o.version,
 const ORDER_FROM: &str = "orders_orders o JOIN orders_tickets t ON t.id = o.ticket_id";
 
 fn order(row: &Row) -> Result<Order, SqlError> {
-    let status = row.text("status")?;
     Ok(Order {
         id: row.text("id")?,
         user_id: row.text("user_id")?,
-        status: OrderStatus::parse(&status)
-            .ok_or_else(|| SqlError::Decode(format!("order status {status}")))?,
+        status: OrderStatus::from_row(row, "status")?,
         expires_at_ms: row.int("expires_at")?,
         version: row.int("version")?,
         ticket: ticket(row, "ticket_")?,

@@ -67,8 +67,6 @@ pub fn order_changed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::events::OrderTicket;
-    use boxoffice_shared::money::Price;
     use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
 
@@ -78,17 +76,7 @@ mod tests {
         migrate(&db, &storage::migrations()).unwrap();
         let cancelled = |version| order_changed(&db, "o1", OrderStatus::Cancelled, version);
         assert_eq!(cancelled(1).unwrap_err().status(), 503);
-        let created = OrderCreated {
-            id: "o1".into(),
-            version: 0,
-            status: OrderStatus::Created,
-            user_id: "u1".into(),
-            expires_at: "2024-05-01T12:15:00.000Z".into(),
-            ticket: OrderTicket {
-                id: "t1".into(),
-                price: Price::from_cents(1250),
-            },
-        };
+        let created = boxoffice_shared::testing::order_created("o1", "t1", 1250);
         order_created(&db, &created).unwrap();
         order_created(&db, &created).unwrap();
         let order = storage::find_order(&db, "o1").unwrap().unwrap();

@@ -37,12 +37,10 @@ pub fn migrations() -> Vec<String> {
 }
 
 fn order(row: &Row) -> Result<Order, SqlError> {
-    let status = row.text("status")?;
     Ok(Order {
         id: row.text("id")?,
         user_id: row.text("user_id")?,
-        status: OrderStatus::parse(&status)
-            .ok_or_else(|| SqlError::Decode(format!("order status {status}")))?,
+        status: OrderStatus::from_row(row, "status")?,
         price_cents: row.int("price_cents")?,
         expires_at_ms: row.int("expires_at")?,
         version: row.int("version")?,

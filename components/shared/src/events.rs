@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::money::Price;
 pub use crate::signature::Attributes;
 use crate::signature::{self, EventKeys};
+use crate::sql::{Row, SqlError};
 use crate::{ids, time, ApiError, ApiRequest};
 
 /// The subject of an event, as written in `ce-type`.
@@ -119,6 +120,12 @@ impl OrderStatus {
     /// The status for a text.
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The status stored in `column` of `row`.
+    pub fn from_row(row: &Row, column: &str) -> Result<Self, SqlError> {
+        let text = row.text(column)?;
+        Self::parse(&text).ok_or_else(|| SqlError::Decode(format!("order status {text}")))
     }
 }
 
@@ -546,17 +553,7 @@ mod tests {
             ticket_updated().data().unwrap(),
             json!({"id":"t1","version":2,"title":"concert","price":12.5,"userId":"u1"})
         );
-        let created = Event::OrderCreated(OrderCreated {
-            id: "o1".into(),
-            version: 0,
-            status: OrderStatus::Created,
-            user_id: "u1".into(),
-            expires_at: "2024-05-01T12:15:00.000Z".into(),
-            ticket: OrderTicket {
-                id: "t1".into(),
-                price: Price::from_cents(2000),
-            },
-        });
+        let created = Event::OrderCreated(testing::order_created("o1", "t1", 2000));
         assert_eq!(
             created.data().unwrap(),
             json!({"id":"o1","version":0,"status":"created","userId":"u1",

@@ -8,7 +8,8 @@ use std::rc::Rc;
 use serde_json::Value;
 use spin_sdk::http::{Method, Response};
 
-use crate::events::{self, Attributes, EventType, TICK};
+use crate::events::{self, Attributes, EventType, OrderCreated, OrderStatus, OrderTicket, TICK};
+use crate::money::Price;
 use crate::session::{set_cookie, SessionConfig, SessionUser};
 use crate::signature::EventKeys;
 use crate::sql::native::NativeSqlite;
@@ -25,6 +26,22 @@ pub fn memory_db(migrations: Vec<String>) -> Rc<LazyDb> {
         || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
         migrations,
     ))
+}
+
+/// `order:created` for order `id` of user `u1`, reserving ticket `ticket_id` at
+/// `price_cents`, expiring at 2024-05-01T12:15:00Z ([`NOW`] + 15 minutes).
+pub fn order_created(id: &str, ticket_id: &str, price_cents: i64) -> OrderCreated {
+    OrderCreated {
+        id: id.into(),
+        version: 0,
+        status: OrderStatus::Created,
+        user_id: "u1".into(),
+        expires_at: "2024-05-01T12:15:00.000Z".into(),
+        ticket: OrderTicket {
+            id: ticket_id.into(),
+            price: Price::from_cents(price_cents),
+        },
+    }
 }
 
 /// Sessions signed with the unit tests' key, valid for a minute.

@@ -10,18 +10,10 @@ use crate::{tickets, SERVICE};
 
 /// Applies a delivery from the broker, once. A tick needs no work here.
 pub fn receive(db: &dyn Db, delivery: &Delivery, now_ms: i64) -> Result<(), ApiError> {
-    consume::receive(
-        db,
-        SERVICE,
-        delivery,
-        now_ms,
-        || Ok(()),
-        |tx, event| match event {
-            Event::OrderCreated(order) => tickets::reserve(tx, &order.ticket.id, &order.id, now_ms),
-            Event::OrderCancelled(order) => {
-                tickets::release(tx, &order.ticket.id, &order.id, now_ms)
-            }
-            other => Err(consume::not_consumed(SERVICE, other)),
-        },
-    )
+    let apply = |tx: &dyn Db, event: &Event| match event {
+        Event::OrderCreated(order) => tickets::reserve(tx, &order.ticket.id, &order.id, now_ms),
+        Event::OrderCancelled(order) => tickets::release(tx, &order.ticket.id, &order.id, now_ms),
+        other => Err(consume::not_consumed(SERVICE, other)),
+    };
+    consume::receive(db, SERVICE, delivery, now_ms, || Ok(()), apply)
 }
