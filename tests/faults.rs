@@ -13,7 +13,7 @@
 //! longest recovery (from the restart to the first success), and the invariant counts.
 //! The servers a test stops are its own, on spare ports.
 
-mod support;
+use boxoffice_testkit as support;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -2,7 +2,7 @@
 //! between them) on the real runtime with the embedded backends and its in-process broker,
 //! against a faithful fake of Stripe's HTTP API.
 
-mod support;
+use boxoffice_testkit as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::stripe::{FakeStripe, SECRET_KEY};
 use support::{
-    forge_session, on_both_backends, publish, unique_email, wait_until, Backend, Body, Shop,
-    ShopOptions, TEST_JWT_KEY,
+    forge_session, publish, unique_email, wait_until, Backend, Body, Shop, ShopOptions,
+    TEST_JWT_KEY,
 };
 
 /// How long an event may take to travel through the broker in these tests.
@@ -825,7 +825,7 @@ fn a_charge_for_an_order_cancelled_meanwhile_is_refunded(backend: Backend) {
 }
 
 // Every test of the flow above, on both backends.
-on_both_backends!(
+boxoffice_testkit::on_both_backends!(
     two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it,
     payment_completes_the_order_and_the_ticket_stays_sold,
     a_declined_card_is_a_clear_400_and_the_order_stays_payable,

@@ -3,15 +3,15 @@
 //! dead-lettered where an operator sees it, and changes nothing. Sessions are signed with
 //! a key of the shop's own, never one printed in the source.
 
-mod support;
+use boxoffice_testkit as support;
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::stripe::{FakeStripe, SECRET_KEY};
 use support::{
-    dead_letters, event_headers, forge_session, on_both_backends, publish, publish_signed_with,
-    send, unique_email, wait_until, Backend, Shop, ShopOptions,
+    dead_letters, event_headers, forge_session, publish, publish_signed_with, send, unique_email,
+    wait_until, Backend, Shop, ShopOptions,
 };
 
 /// How long an event may take to travel through the broker.
@@ -242,7 +242,7 @@ fn forged_ticks_expire_nothing_early(backend: Backend) {
     assert_eq!(order["status"], "created", "{order}");
 }
 
-on_both_backends!(
+boxoffice_testkit::on_both_backends!(
     forged_events_are_refused_dead_lettered_and_change_nothing,
     forged_ticks_expire_nothing_early,
 );
@@ -798,6 +798,9 @@ fn an_app_beside_a_standalone_broker_signs_with_the_key_the_broker_made() {
         &dir.path().join("broker"),
         &format!("http://{app}"),
         &format!("127.0.0.1:{}", free_port()),
+        &support::workspace_root().join("events.toml"),
+        &[],
+        &[],
     );
     let key_file = dir.path().join("broker/events_key.secret");
     let key = std::fs::read_to_string(&key_file).expect("the broker made the events key");

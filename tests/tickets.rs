@@ -1,7 +1,7 @@
 //! End to end: the tickets API of docs/api.md (tickets component) on the real runtime,
 //! including the outbox rows written with each change.
 
-mod support;
+use boxoffice_testkit as support;
 
 use serde_json::{json, Value};
 use support::{unique_email, Body, Shop};

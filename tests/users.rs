@@ -1,6 +1,6 @@
 //! End to end: the users API of docs/api.md (auth component) on the real runtime.
 
-mod support;
+use boxoffice_testkit as support;
 
 use serde_json::json;
 use support::{forge_session, unique_email, Body, Shop, ShopOptions, TEST_JWT_KEY};

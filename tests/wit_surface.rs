@@ -2,7 +2,7 @@
 //! and `wit/service.wit` nothing outside what Spin 3.6 provides (`spin:up/platform@3.6.0`,
 //! taken from the `spin-sdk` crate's WIT at build time, not from a copy).
 
-mod support;
+use boxoffice_testkit as support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

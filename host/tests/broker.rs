@@ -3,20 +3,20 @@
 //! dead-letter queue and its CLI, survival of a SIGKILL, and ticks. Every test has its own
 //! state directory, subscriber and ports; every wait is bounded.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use boxoffice_testkit as support;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{
-    assert_one_line_error, boxoffice, post_event, run_to_exit, send, spawn_tied, EXIT_TIMEOUT,
+    assert_one_line_error, boxoffice, post_event, run_to_exit, send, spawn_tied, Runtime,
+    EXIT_TIMEOUT,
 };
 
 /// How long the broker may take to start or to deliver something.
@@ -141,76 +141,10 @@ fn serve_one(stream: TcpStream, received: &Mutex<Vec<Received>>, answer: &Mutex<
     );
 }
 
-/// A running `boxoffice broker`, killed on drop.
-struct Broker {
-    child: Child,
-    url: String,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Broker {
-    fn start(state: &Path, events: &Path, app: &str, args: &[&str]) -> Broker {
-        let mut cmd = boxoffice();
-        cmd.args([
-            "broker",
-            "--listen",
-            "127.0.0.1:0",
-            "--app",
-            app,
-            "--state-dir",
-        ])
-        .arg(state)
-        .arg("--events")
-        .arg(events)
-        .args(args)
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = spawn_tied(cmd).expect("spawn boxoffice broker");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let line = rx.recv_timeout(WAIT).unwrap_or_else(|_| {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("no readiness line; stderr:\n{}", stderr.lock().unwrap())
-        });
-        let url = line
-            .strip_prefix("boxoffice: broker listening on ")
-            .unwrap_or_else(|| panic!("unexpected stdout line: {line}"))
-            .to_owned();
-        Broker { child, url, stderr }
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Stops the broker with SIGKILL.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// Starts `boxoffice broker` on a free port (debug logging), delivering to `app`.
+fn start_broker(state: &Path, events: &Path, app: &str, args: &[&str]) -> Runtime {
+    let env = [("RUST_LOG", "debug")];
+    Runtime::start_broker(state, app, "127.0.0.1:0", events, args, &env)
 }
 
 /// Writes an events.toml with small retry settings and one subscription per
@@ -285,7 +219,7 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
             ("orders", &["ticket:created"]),
         ],
     );
-    let broker = Broker::start(&dir.path().join("state"), &events, &app.base, &[]);
+    let broker = start_broker(&dir.path().join("state"), &events, &app.base, &[]);
 
     let headers = [
         ("ce-specversion", "1.0"),
@@ -299,7 +233,7 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
     let body = br#"{"id":"ticket-7","version":0}"#.to_vec();
     let accepted = send(
         "POST",
-        &format!("{}/", broker.url),
+        &format!("{}/", broker.base),
         &headers,
         Some(body.clone()),
     );
@@ -307,7 +241,7 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
     // A duplicate (same source and id), even on another path, is acknowledged and ignored.
     let again = send(
         "POST",
-        &format!("{}/any/path", broker.url),
+        &format!("{}/any/path", broker.base),
         &headers,
         Some(body),
     );
@@ -338,7 +272,7 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
     });
     let resp = send(
         "POST",
-        &broker.url,
+        &broker.base,
         &[("content-type", "application/cloudevents+json")],
         Some(structured.to_string().into_bytes()),
     );
@@ -353,7 +287,7 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
     );
 
     // An event nobody subscribes to is still acknowledged.
-    let resp = post_event(&broker.url, "nobody:cares", "evt-3", "/x", &json!({}));
+    let resp = post_event(&broker.base, "nobody:cares", "evt-3", "/x", &json!({}));
     assert_eq!(resp.status, 202);
 }
 
@@ -362,11 +296,11 @@ fn malformed_events_and_other_methods_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let app = Subscriber::start(|_, _| 200);
     let events = events_toml(dir.path(), 3, &[("tickets", &["order:created"])]);
-    let broker = Broker::start(&dir.path().join("state"), &events, &app.base, &[]);
+    let broker = start_broker(&dir.path().join("state"), &events, &app.base, &[]);
 
     let missing_type = send(
         "POST",
-        &broker.url,
+        &broker.base,
         &[
             ("ce-specversion", "1.0"),
             ("ce-id", "1"),
@@ -381,14 +315,14 @@ fn malformed_events_and_other_methods_are_refused() {
 
     let bad_json = send(
         "POST",
-        &broker.url,
+        &broker.base,
         &[("content-type", "application/cloudevents+json")],
         Some(b"{not json".to_vec()),
     );
     assert_eq!(bad_json.status, 400);
     assert_eq!(bad_json.error_messages().len(), 1, "{}", bad_json.text);
 
-    let get = send("GET", &broker.url, &[], None);
+    let get = send("GET", &broker.base, &[], None);
     assert_eq!(get.status, 405);
     assert_eq!(get.error_messages().len(), 1, "{}", get.text);
     assert!(app.received.lock().unwrap().is_empty());
@@ -400,10 +334,10 @@ fn transient_failures_are_retried_until_done() {
     let state = dir.path().join("state");
     let app = Subscriber::start(|_, before| if before < 2 { 503 } else { 200 });
     let events = events_toml(dir.path(), 5, &[("orders", &["ticket:updated"])]);
-    let broker = Broker::start(&state, &events, &app.base, &[]);
+    let broker = start_broker(&state, &events, &app.base, &[]);
 
     let resp = post_event(
-        &broker.url,
+        &broker.base,
         "ticket:updated",
         "evt-1",
         "/tickets",
@@ -452,8 +386,8 @@ fn failures_end_in_the_dead_letter_queue_and_replay_redelivers() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let (app, events) = strict_and_flaky(dir.path());
-    let broker = Broker::start(&state, &events, &app.base, &[]);
-    publish_to_strict_and_flaky(&broker.url);
+    let broker = start_broker(&state, &events, &app.base, &[]);
+    publish_to_strict_and_flaky(&broker.base);
     wait_for_status(&state, "strict", "dead", 1);
     wait_for_status(&state, "flaky", "dead", 1);
     assert_eq!(app.at("/strict").len(), 1, "a 400 is not retried");
@@ -544,12 +478,12 @@ fn on_nats_failures_end_in_the_dead_letter_stream_and_replay_redelivers() {
     let state = dir.path().join("state");
     let (app, events) = strict_and_flaky(dir.path());
     let events_arg = events.to_str().unwrap().to_owned();
-    let broker = Broker::start(&state, &events, &app.base, &["--runtime-config", &config]);
-    publish_to_strict_and_flaky(&broker.url);
+    let broker = start_broker(&state, &events, &app.base, &["--runtime-config", &config]);
+    publish_to_strict_and_flaky(&broker.base);
     // The same id again is acknowledged and dropped by JetStream.
     assert_eq!(
         post_event(
-            &broker.url,
+            &broker.base,
             "order:created",
             "evt-400",
             "/orders",
@@ -637,10 +571,10 @@ fn a_pending_delivery_survives_a_sigkill() {
         200
     });
     let events = events_toml(dir.path(), 5, &[("orders", &["ticket:created"])]);
-    let mut broker = Broker::start(&state, &events, &app.base, &[]);
+    let mut broker = start_broker(&state, &events, &app.base, &[]);
     assert_eq!(
         post_event(
-            &broker.url,
+            &broker.base,
             "ticket:created",
             "evt-k",
             "/tickets",
@@ -652,7 +586,7 @@ fn a_pending_delivery_survives_a_sigkill() {
     app.wait_for("/orders", 1);
     broker.kill();
 
-    let _restarted = Broker::start(&state, &events, &app.base, &[]);
+    let _restarted = start_broker(&state, &events, &app.base, &[]);
     let got = app.wait_for("/orders", 2);
     assert_eq!(got[1].headers["ce-id"], "evt-k");
     wait_for_status(&state, "orders", "done", 1);
@@ -667,7 +601,7 @@ fn ticks_arrive_on_schedule() {
         3,
         &[("clock", &["boxoffice:tick"]), ("deaf", &["x"])],
     );
-    let _broker = Broker::start(
+    let _broker = start_broker(
         &dir.path().join("state"),
         &events,
         &app.base,

@@ -2,8 +2,7 @@
 //! (host/tests/fixtures/probe) over HTTP. Every test uses its own state directory and port
 //! 0, and every wait is bounded.
 
-#[path = "../../tests/support/mod.rs"]
-mod support;
+use boxoffice_testkit as support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

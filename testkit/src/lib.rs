@@ -4,8 +4,6 @@
 //!
 //! Every wait is bounded; every runtime is killed when its handle drops.
 
-#![allow(dead_code)] // each test binary uses a different part of the harness
-
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -33,17 +31,32 @@ pub const TEST_JWT_KEY: &str = "e2e-test-signing-key-0123456789abcdef";
 /// The events key the tests give the shop, so that they can sign events as a service would.
 pub const TEST_EVENTS_KEY: &str = "e2e-test-events-key-0123456789abcdef";
 
+/// The repository's root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("host/ has a parent")
+        .expect("testkit/ has a parent")
         .to_path_buf()
+}
+
+/// The `boxoffice` binary the tests run: `BOXOFFICE_BIN`, or the one cargo built beside
+/// the running test binary (`target/<profile>/boxoffice`, the test being in `deps/`).
+pub fn boxoffice_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("BOXOFFICE_BIN") {
+        return PathBuf::from(bin);
+    }
+    let test = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("a test binary lives in target/<profile>/deps");
+    profile_dir.join("boxoffice")
 }
 
 /// A `boxoffice` command with a clean environment: no `SPIN_VARIABLE_*` or `RUST_LOG`
 /// leaking in from the caller's shell.
 pub fn boxoffice() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
+    let mut cmd = Command::new(boxoffice_bin());
     cmd.env_remove("RUST_LOG");
     for (key, _) in std::env::vars() {
         if key.starts_with("SPIN_VARIABLE_") {
@@ -144,13 +157,23 @@ impl Runtime {
     }
 
     /// Starts `boxoffice broker` alone on `listen`, delivering to `app`, with its state in
-    /// `state`; its `base` (and `broker`) is the ingress URL.
-    pub fn start_broker(state: &Path, app: &str, listen: &str) -> Runtime {
+    /// `state`, the subscriptions of `events`, and `args` and `env` besides; its `base`
+    /// (and `broker`) is the ingress URL.
+    pub fn start_broker(
+        state: &Path,
+        app: &str,
+        listen: &str,
+        events: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Runtime {
         let mut cmd = boxoffice();
         cmd.args(["broker", "--listen", listen, "--app", app, "--state-dir"])
             .arg(state)
             .arg("--events")
-            .arg(workspace_root().join("events.toml"));
+            .arg(events)
+            .args(args)
+            .envs(env.iter().copied());
         Runtime::spawn(cmd, "boxoffice: broker listening on ")
     }
 
@@ -763,7 +786,7 @@ pub fn dead_letters(shop: &Shop) -> Vec<Value> {
 /// once on Redis, Postgres and NATS JetStream (`redis_postgres_nats::NAME`, skipped with a
 /// message when those servers are not running, unless `CI=true`). Each name is a function
 /// of the invoking module taking a [`Backend`].
-#[allow(unused_macros)] // each test binary uses a different part of the harness
+#[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -786,5 +809,3 @@ macro_rules! on_both_backends {
         }
     };
 }
-#[allow(unused_imports)]
-pub(crate) use on_both_backends;
