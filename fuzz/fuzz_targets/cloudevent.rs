@@ -1,11 +1,11 @@
-//! CloudEvent decoding and the signature check. Arbitrary deliveries (binary or
+//! Envelope decoding and the signature check. Arbitrary deliveries (binary or
 //! structured) never panic and are never accepted as events: only a key holder can sign.
 //! A genuine signed event with any one attribute or its body replaced is either refused
 //! or still the very same event (a JSON body re-spaced or re-ordered is the same data).
 
 #![no_main]
 
-use boxoffice_shared::events::{CloudEvent, Delivery};
+use boxoffice_shared::events::{Envelope, Inbound};
 use boxoffice_shared::{testing, ApiRequest};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
@@ -18,9 +18,9 @@ fn genuine() -> ApiRequest {
     testing::delivery(ROUTE, "e1", "payment:created", &payment)
 }
 
-fn event(request: &ApiRequest) -> Option<CloudEvent> {
-    match Delivery::read(request, &testing::event_keys()) {
-        Ok(Delivery::Event(event)) => Some(event),
+fn event(request: &ApiRequest) -> Option<Envelope> {
+    match Inbound::read(request, &testing::event_keys()) {
+        Ok(Inbound::Event(event)) => Some(event),
         _ => None,
     }
 }

@@ -3,14 +3,14 @@
 //! `expiration:complete {orderId}` through its outbox, see [`crate::jobs`]).
 
 use boxoffice_shared::consume::{self, never};
-use boxoffice_shared::events::{Delivery, Event};
+use boxoffice_shared::events::{Event, Inbound};
 use boxoffice_shared::sql::Db;
 use boxoffice_shared::{time, ApiError};
 
 use crate::{jobs, SERVICE};
 
 /// Applies a delivery from the broker: events once, ticks every time.
-pub fn receive(db: &dyn Db, delivery: &Delivery, now_ms: i64) -> Result<(), ApiError> {
+pub fn receive(db: &dyn Db, delivery: &Inbound, now_ms: i64) -> Result<(), ApiError> {
     let on_tick = || jobs::run_due(db, now_ms).map(drop);
     consume::receive(
         db,

@@ -3,7 +3,7 @@
 
 use std::rc::Rc;
 
-use boxoffice_shared::events::Delivery;
+use boxoffice_shared::events::Inbound;
 use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::LazyDb;
 use boxoffice_shared::{consume, ApiError, ApiRequest};
@@ -34,7 +34,7 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
 
 fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
     let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
-    let delivery = Delivery::read(request, keys)?;
+    let delivery = Inbound::read(request, keys)?;
     listen::receive(env.db.get()?, &delivery, env.now_ms)
 }
 

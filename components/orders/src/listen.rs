@@ -2,7 +2,7 @@
 //! `expiration:complete` and `payment:created`.
 
 use boxoffice_shared::consume;
-use boxoffice_shared::events::{Delivery, Event, OrderStatus};
+use boxoffice_shared::events::{Event, Inbound, OrderStatus};
 use boxoffice_shared::sql::Db;
 use boxoffice_shared::ApiError;
 
@@ -10,7 +10,7 @@ use crate::orders::{self, Cause};
 use crate::{replica, SERVICE};
 
 /// Applies a delivery from the broker, once. A tick needs no work here.
-pub fn receive(db: &dyn Db, delivery: &Delivery, now_ms: i64) -> Result<(), ApiError> {
+pub fn receive(db: &dyn Db, delivery: &Inbound, now_ms: i64) -> Result<(), ApiError> {
     let apply = |tx: &dyn Db, event: &Event| match event {
         Event::TicketCreated(ticket) => replica::ticket_created(tx, ticket),
         Event::TicketUpdated(ticket) => replica::ticket_updated(tx, ticket),

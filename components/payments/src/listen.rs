@@ -4,7 +4,7 @@
 //! now leaves the event to come again (503).
 
 use boxoffice_shared::consume;
-use boxoffice_shared::events::{CloudEvent, Delivery, Event, OrderStatus};
+use boxoffice_shared::events::{Envelope, Event, Inbound, OrderStatus};
 use boxoffice_shared::sql::Db;
 use boxoffice_shared::ApiError;
 
@@ -17,12 +17,12 @@ use crate::{replica, storage, SERVICE};
 pub async fn receive(
     db: &dyn Db,
     stripe: &Stripe,
-    delivery: &Delivery,
+    delivery: &Inbound,
     now_ms: i64,
 ) -> Result<(), ApiError> {
     match delivery {
-        Delivery::Tick => refund_cancelled(db, stripe, now_ms).await,
-        Delivery::Event(event) => {
+        Inbound::Tick => refund_cancelled(db, stripe, now_ms).await,
+        Inbound::Event(event) => {
             let refunded = match &event.event {
                 Event::OrderCancelled(order) => {
                     refund(db, stripe, &order.id, order.version).await?
@@ -67,7 +67,7 @@ async fn refund(
 
 fn apply(
     db: &dyn Db,
-    event: &CloudEvent,
+    event: &Envelope,
     refunded: Option<&Refunded>,
     now_ms: i64,
 ) -> Result<(), ApiError> {
@@ -130,8 +130,8 @@ mod tests {
         (db, order)
     }
 
-    fn cancelled(order: &Order, version: i64) -> CloudEvent {
-        CloudEvent::new(
+    fn cancelled(order: &Order, version: i64) -> Envelope {
+        Envelope::new(
             "orders",
             Event::OrderCancelled(OrderCancelled {
                 id: order.id.clone(),

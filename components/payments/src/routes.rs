@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use boxoffice_shared::consume;
-use boxoffice_shared::events::Delivery;
+use boxoffice_shared::events::Inbound;
 use boxoffice_shared::http;
 use boxoffice_shared::kv::KeyValue;
 use boxoffice_shared::session::SessionConfig;
@@ -48,7 +48,7 @@ pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
 
 async fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
     let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
-    let delivery = Delivery::read(request, keys)?;
+    let delivery = Inbound::read(request, keys)?;
     listen::receive(env.db.get()?, &env.stripe, &delivery, env.now_ms).await
 }
 

@@ -185,7 +185,7 @@ pub fn interpret_refund(answer: Result<OutboundResponse, String>) -> Result<Refu
 }
 
 fn refund_later(cause: String) -> ApiError {
-    ApiError::ServiceUnavailable(format!("stripe: refund not made, try again: {cause}"))
+    ApiError::BackendDown(format!("stripe: refund not made, try again: {cause}"))
 }
 
 fn declines_key(order_id: &str) -> String {

@@ -6,7 +6,7 @@
 
 use spin_sdk::http::Response;
 
-use crate::events::{Delivery, Event};
+use crate::events::{Event, Inbound};
 use crate::sql::{transaction, Db, SqlError};
 use crate::{http, ApiError};
 
@@ -47,7 +47,7 @@ pub fn check_version(replica_version: Option<i64>, event_version: i64) -> Versio
 
 /// "Not yet": the event depends on one not applied yet; 503, so the broker retries it.
 pub fn not_yet(why: impl Into<String>) -> ApiError {
-    ApiError::ServiceUnavailable(why.into())
+    ApiError::BackendDown(why.into())
 }
 
 /// "Never": the event can never be applied; 400, so the broker dead-letters it.
@@ -113,14 +113,14 @@ pub fn apply_once(
 pub fn receive(
     db: &dyn Db,
     service: &str,
-    delivery: &Delivery,
+    delivery: &Inbound,
     now_ms: i64,
     on_tick: impl FnOnce() -> Result<(), ApiError>,
     apply: impl Fn(&dyn Db, &Event) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
     match delivery {
-        Delivery::Tick => on_tick(),
-        Delivery::Event(event) => {
+        Inbound::Tick => on_tick(),
+        Inbound::Event(event) => {
             apply_once(db, service, &event.id, now_ms, |tx| apply(tx, &event.event)).map(drop)
         }
     }

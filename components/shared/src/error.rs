@@ -43,7 +43,7 @@ pub enum ApiError {
     Unavailable(String),
     /// 503: a backing service is down; logged with its cause, answered generically.
     #[error("service unavailable: {0}")]
-    ServiceUnavailable(String),
+    BackendDown(String),
     /// 500: a bug or a misconfiguration; logged with its cause, answered generically.
     #[error("internal error: {0}")]
     Internal(String),
@@ -72,7 +72,7 @@ impl ApiError {
             Self::NotFound => 404,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests(_) => 429,
-            Self::Unavailable(_) | Self::ServiceUnavailable(_) => 503,
+            Self::Unavailable(_) | Self::BackendDown(_) => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -92,7 +92,7 @@ impl ApiError {
             Self::TooManyRequests(message)
             | Self::Unavailable(message)
             | Self::Forbidden(message) => plain(message),
-            Self::ServiceUnavailable(_) => plain("Service temporarily unavailable"),
+            Self::BackendDown(_) => plain("Service temporarily unavailable"),
             Self::Internal(_) => plain("Something went wrong"),
         }
     }
@@ -101,7 +101,7 @@ impl ApiError {
     pub fn to_response(&self) -> Response {
         if matches!(
             self,
-            Self::Internal(_) | Self::ServiceUnavailable(_) | Self::Unavailable(_)
+            Self::Internal(_) | Self::BackendDown(_) | Self::Unavailable(_)
         ) {
             eprintln!("{self}");
         }
@@ -173,7 +173,7 @@ mod tests {
             body(&e),
             serde_json::json!({"errors":[{"message":"Something went wrong"}]})
         );
-        assert_eq!(ApiError::ServiceUnavailable("db down".into()).status(), 503);
+        assert_eq!(ApiError::BackendDown("db down".into()).status(), 503);
         let shown = ApiError::Unavailable("Payments are not configured".into());
         assert_eq!(shown.status(), 503);
         assert_eq!(

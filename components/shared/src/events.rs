@@ -1,6 +1,6 @@
 //! The events of the marketplace: their subjects ([`EventType`]), their payloads
 //! ([`Event`]), and the CloudEvents binary-mode envelope they travel in over HTTP
-//! ([`CloudEvent`]), signed by their publisher and verified before any use
+//! ([`Envelope`]), signed by their publisher and verified before any use
 //! ([`crate::signature`]).
 
 use std::fmt;
@@ -329,7 +329,7 @@ impl Event {
 
 /// The CloudEvents (1.0, binary mode) envelope of an event.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CloudEvent {
+pub struct Envelope {
     /// `ce-id`: unique per event; consumers deduplicate on it.
     pub id: String,
     /// `ce-source`: `/boxoffice/<service>`.
@@ -340,7 +340,7 @@ pub struct CloudEvent {
     pub event: Event,
 }
 
-impl CloudEvent {
+impl Envelope {
     /// A new envelope for `event` published by `service` at `now_ms`, with a fresh id.
     pub fn new(service: &str, event: Event, now_ms: i64) -> Self {
         Self {
@@ -378,14 +378,14 @@ pub use boxoffice_wire::cloudevent::TICK_TYPE as TICK;
 
 /// What the broker pushes to a service's event route: an event, or its clock's tick.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Delivery {
+pub enum Inbound {
     /// `boxoffice:tick`: run the timed work and re-send the outbox.
     Tick,
     /// A marketplace event.
-    Event(CloudEvent),
+    Event(Envelope),
 }
 
-impl Delivery {
+impl Inbound {
     /// Reads what the broker pushed to a service's event route, in binary mode (`ce-*`
     /// headers, JSON body) or structured mode (`application/cloudevents+json`).
     ///
@@ -395,7 +395,7 @@ impl Delivery {
     /// otherwise it is a 403. An event that can never be applied (not a CloudEvent,
     /// unknown type, bad payload) is a 400. Either 4xx sends it to the dead-letter queue.
     pub fn read(request: &ApiRequest, keys: &EventKeys) -> Result<Self, ApiError> {
-        let envelope = Envelope::read(request)?;
+        let envelope = Unverified::read(request)?;
         if envelope.event_type == TICK {
             return Ok(Self::Tick);
         }
@@ -405,7 +405,7 @@ impl Delivery {
 }
 
 /// The attributes and data of a CloudEvent, either mode.
-struct Envelope {
+struct Unverified {
     id: Option<String>,
     event_type: String,
     source: Option<String>,
@@ -419,7 +419,7 @@ fn missing(name: &str) -> ApiError {
     ApiError::bad_request(format!("Missing the CloudEvents attribute {name}"))
 }
 
-impl Envelope {
+impl Unverified {
     fn read(request: &ApiRequest) -> Result<Self, ApiError> {
         let headers = request
             .headers
@@ -474,13 +474,13 @@ impl Envelope {
         Ok(())
     }
 
-    fn into_event(self) -> Result<CloudEvent, ApiError> {
+    fn into_event(self) -> Result<Envelope, ApiError> {
         let event_type = EventType::parse(&self.event_type).ok_or_else(|| {
             ApiError::bad_request(format!("Unknown event type {}", self.event_type))
         })?;
         let event = Event::from_data(event_type, &self.data)
             .map_err(|e| ApiError::bad_request(format!("Invalid {event_type} payload: {e}")))?;
-        Ok(CloudEvent {
+        Ok(Envelope {
             id: self.id.ok_or_else(|| missing("id"))?,
             source: self.source.ok_or_else(|| missing("source"))?,
             time: self.time,
@@ -561,7 +561,7 @@ mod tests {
         );
     }
 
-    fn signed(event: &CloudEvent) -> ApiRequest {
+    fn signed(event: &Envelope) -> ApiRequest {
         let body = event.body().unwrap();
         let mut request = ApiRequest::new(Method::Post, "/events");
         for (name, value) in event.headers(&body, &testing::event_keys()) {
@@ -571,16 +571,16 @@ mod tests {
         request
     }
 
-    fn read(request: &ApiRequest) -> Result<CloudEvent, ApiError> {
-        match Delivery::read(request, &testing::event_keys())? {
-            Delivery::Event(event) => Ok(event),
-            Delivery::Tick => panic!("not an event"),
+    fn read(request: &ApiRequest) -> Result<Envelope, ApiError> {
+        match Inbound::read(request, &testing::event_keys())? {
+            Inbound::Event(event) => Ok(event),
+            Inbound::Tick => panic!("not an event"),
         }
     }
 
     #[test]
     fn envelopes_round_trip_over_http() {
-        let event = CloudEvent::new("tickets", ticket_updated(), 0);
+        let event = Envelope::new("tickets", ticket_updated(), 0);
         let request = signed(&event);
         let get = |n: &str| request.header(n).unwrap().to_owned();
         assert_eq!(get("ce-type"), "ticket:updated");
@@ -596,7 +596,7 @@ mod tests {
 
     #[test]
     fn unsigned_forged_or_misattributed_events_are_refused() {
-        let event = CloudEvent::new("tickets", ticket_updated(), 0);
+        let event = Envelope::new("tickets", ticket_updated(), 0);
         let good = signed(&event);
 
         let mut unsigned = good.clone();
@@ -622,7 +622,7 @@ mod tests {
         }
 
         // Signed with the shop's key, but not by the service that publishes the type.
-        let misattributed = CloudEvent::new("payments", ticket_updated(), 0);
+        let misattributed = Envelope::new("payments", ticket_updated(), 0);
         let refused = read(&signed(&misattributed)).unwrap_err();
         assert_eq!(refused.status(), 403);
         assert!(
@@ -633,7 +633,7 @@ mod tests {
 
     #[test]
     fn a_signature_survives_the_move_to_structured_mode() {
-        let event = CloudEvent::new("tickets", ticket_updated(), 0);
+        let event = Envelope::new("tickets", ticket_updated(), 0);
         let binary = signed(&event);
         let h = |n: &str| binary.header(n).unwrap();
         let structured = ApiRequest::new(Method::Post, "/events")
@@ -700,8 +700,7 @@ mod tests {
                               "boxofficesig": signature})
         .to_string()
         .into_bytes();
-        let Delivery::Event(event) = Delivery::read(&request, &testing::event_keys()).unwrap()
-        else {
+        let Inbound::Event(event) = Inbound::read(&request, &testing::event_keys()).unwrap() else {
             panic!("not an event")
         };
         assert_eq!(event.id, "e1");
@@ -716,27 +715,27 @@ mod tests {
             .with_header("ce-specversion", "1.0")
             .with_header("ce-type", "boxoffice:tick");
         assert_eq!(
-            Delivery::read(&binary_tick, &testing::event_keys()).unwrap(),
-            Delivery::Tick
+            Inbound::read(&binary_tick, &testing::event_keys()).unwrap(),
+            Inbound::Tick
         );
         let mut structured_tick = structured.clone();
         structured_tick.body = br#"{"specversion":"1.0","type":"boxoffice:tick"}"#.to_vec();
         assert_eq!(
-            Delivery::read(&structured_tick, &testing::event_keys()).unwrap(),
-            Delivery::Tick
+            Inbound::read(&structured_tick, &testing::event_keys()).unwrap(),
+            Inbound::Tick
         );
 
         let mut unsigned = structured;
         unsigned.body =
             br#"{"specversion":"1.0","id":"e2","source":"x","type":"order:lost"}"#.to_vec();
         assert_eq!(
-            Delivery::read(&unsigned, &testing::event_keys())
+            Inbound::read(&unsigned, &testing::event_keys())
                 .unwrap_err()
                 .status(),
             403
         );
         let unknown = testing::delivery("/", "e2", "order:lost", &json!({}));
-        let refused = Delivery::read(&unknown, &testing::event_keys()).unwrap_err();
+        let refused = Inbound::read(&unknown, &testing::event_keys()).unwrap_err();
         assert_eq!(refused.status(), 400, "{refused}");
         let no_id = ApiRequest::new(Method::Post, "/")
             .with_header("ce-specversion", "1.0")
@@ -744,7 +743,7 @@ mod tests {
             .with_header("ce-source", "x")
             .with_json(&json!({"orderId": "o1"}));
         assert_eq!(
-            Delivery::read(&no_id, &testing::event_keys())
+            Inbound::read(&no_id, &testing::event_keys())
                 .unwrap_err()
                 .status(),
             400

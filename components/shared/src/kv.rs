@@ -13,7 +13,7 @@ pub struct KvError(pub String);
 
 impl From<KvError> for ApiError {
     fn from(e: KvError) -> Self {
-        ApiError::ServiceUnavailable(e.to_string())
+        ApiError::BackendDown(e.to_string())
     }
 }
 

@@ -121,7 +121,7 @@ impl EventKeys {
     /// of this component: a 503 (logged), so that the broker keeps the event for later.
     pub fn from_variables() -> Result<Self, ApiError> {
         let list = variable(VARIABLE)?.unwrap_or_default();
-        Self::parse(&list).map_err(ApiError::ServiceUnavailable)
+        Self::parse(&list).map_err(ApiError::BackendDown)
     }
 
     /// The signature of the event with `attributes` and `data`, with the first key.

@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use boxoffice_shared::consume;
-use boxoffice_shared::events::Delivery;
+use boxoffice_shared::events::Inbound;
 use boxoffice_shared::session::SessionConfig;
 use boxoffice_shared::signature::EventKeys;
 use boxoffice_shared::sql::LazyDb;
@@ -44,7 +44,7 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
 
 fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
     let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
-    let delivery = Delivery::read(request, keys)?;
+    let delivery = Inbound::read(request, keys)?;
     listen::receive(env.db.get()?, &delivery, env.now_ms)
 }
 

@@ -103,7 +103,7 @@ pub fn edit(
             Err(EditFailure::Raced) => continue,
         }
     }
-    Err(ApiError::ServiceUnavailable(format!(
+    Err(ApiError::BackendDown(format!(
         "ticket {id} kept changing during {EDIT_ATTEMPTS} edit attempts"
     )))
 }

@@ -23,7 +23,7 @@ use tokio::task::JoinSet;
 
 use super::store::{now_ms, Delivery, EventStore, Transition};
 use super::subscriptions::{BrokerSettings, Subscription};
-use super::Event;
+use super::QueuedEvent;
 
 /// Deliveries in flight at once, over all subscriptions.
 pub const MAX_IN_FLIGHT: usize = 16;
@@ -96,7 +96,7 @@ pub fn backoff(settings: &BrokerSettings, failures_before: u32, jitter: f64) -> 
 pub async fn post(
     client: &HttpClient,
     url: &str,
-    event: &Event,
+    event: &QueuedEvent,
 ) -> Result<(StatusCode, Bytes), String> {
     let mut request = Request::post(url);
     for (name, value) in &event.attributes {
@@ -136,7 +136,7 @@ pub async fn post(
 }
 
 /// The task that drains the store's due deliveries.
-pub struct Dispatcher {
+pub struct EmbeddedDispatcher {
     store: Arc<dyn EventStore>,
     settings: BrokerSettings,
     names: Vec<String>,
@@ -145,7 +145,7 @@ pub struct Dispatcher {
     wake: Arc<Notify>,
 }
 
-impl Dispatcher {
+impl EmbeddedDispatcher {
     /// A dispatcher for `subscriptions`, whose routes are on `app_base`; `wake` says that
     /// new deliveries are due now.
     pub fn new(
@@ -155,8 +155,8 @@ impl Dispatcher {
         app_base: &str,
         client: HttpClient,
         wake: Arc<Notify>,
-    ) -> Dispatcher {
-        Dispatcher {
+    ) -> EmbeddedDispatcher {
+        EmbeddedDispatcher {
             store,
             settings,
             names: subscriptions.iter().map(|s| s.name.clone()).collect(),

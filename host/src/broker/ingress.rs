@@ -17,7 +17,7 @@ use wasmtime_wasi_http::WasiBody;
 
 use super::store::{now_ms, Accepted, EventQueue};
 use super::subscriptions::Subscriptions;
-use super::Event;
+use super::QueuedEvent;
 use crate::responses::json_error;
 use boxoffice_wire::cloudevent::{CloudEvent, HEADER_PREFIX};
 use boxoffice_wire::limits::MAX_HOST_BODY_BYTES as MAX_BODY_BYTES;
@@ -76,7 +76,7 @@ async fn handle(
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "Event too large");
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "QueuedEvent too large");
         }
         Err(e) => {
             tracing::debug!("broker: reading an event: {e}");
@@ -117,7 +117,7 @@ async fn handle(
 }
 
 /// Reads one event from a request's headers and body; the error is the client's message.
-pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
+pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<QueuedEvent, String> {
     let mut pairs = Vec::new();
     for (name, value) in headers {
         let name = name.as_str();
@@ -135,7 +135,7 @@ pub fn parse(headers: &HeaderMap, body: Bytes) -> Result<Event, String> {
         event.required("source")?.to_owned(),
         event.required("type")?.to_owned(),
     );
-    Ok(Event {
+    Ok(QueuedEvent {
         id,
         source,
         ty,

@@ -35,7 +35,7 @@ pub use boxoffice_wire::cloudevent::SPEC_VERSION;
 /// One CloudEvent as the broker keeps and forwards it: in binary mode, its attributes are
 /// the `ce-*` headers and its data is the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub struct QueuedEvent {
     /// `id`: with `source`, what makes the event unique.
     pub id: String,
     /// `source`.
@@ -50,7 +50,7 @@ pub struct Event {
     pub data: Bytes,
 }
 
-impl Event {
+impl QueuedEvent {
     /// An event with the required attributes and no others.
     pub fn new(
         id: &str,
@@ -58,7 +58,7 @@ impl Event {
         ty: &str,
         data: impl Into<Bytes>,
         content_type: Option<&str>,
-    ) -> Event {
+    ) -> QueuedEvent {
         let attributes = [
             ("ce-specversion", SPEC_VERSION),
             ("ce-id", id),
@@ -68,7 +68,7 @@ impl Event {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        Event {
+        QueuedEvent {
             id: id.to_owned(),
             source: source.to_owned(),
             ty: ty.to_owned(),
@@ -140,7 +140,7 @@ impl Broker {
         let client = dispatch::client();
         let dispatcher = match &self.queue {
             Queue::Embedded(store) => tokio::spawn(
-                dispatch::Dispatcher::new(
+                dispatch::EmbeddedDispatcher::new(
                     store.clone(),
                     self.subscriptions.broker,
                     self.deliver_to.clone(),
@@ -151,7 +151,7 @@ impl Broker {
                 .run(),
             ),
             Queue::Nats(queue) => tokio::spawn(
-                nats::Dispatcher::new(
+                nats::NatsDispatcher::new(
                     queue.clone(),
                     self.subscriptions.broker,
                     self.deliver_to.clone(),

@@ -31,7 +31,7 @@ use super::store::{
     Accepted, DeadLetter, DeliveryStatus, EventQueue, Millis, Replay, StatusCount, StoreError,
 };
 use super::subscriptions::{BrokerSettings, Subscription, TICK_TYPE};
-use super::Event;
+use super::QueuedEvent;
 
 /// Deliveries in flight at once per subscription.
 pub const IN_FLIGHT_PER_SUBSCRIPTION: usize = 8;
@@ -85,7 +85,9 @@ impl NatsQueue {
                     async_nats::Event::Disconnected => {
                         tracing::warn!("broker: lost the connection to NATS; reconnecting")
                     }
-                    async_nats::Event::Connected => tracing::info!("broker: connected to NATS"),
+                    async_nats::Event::Connected => {
+                        tracing::info!("broker: connected to NATS")
+                    }
                     other => tracing::debug!("broker: NATS: {other}"),
                 }
             })
@@ -173,7 +175,9 @@ impl NatsQueue {
     }
 
     /// Every dead letter with its sequence in the dead-letter stream, oldest first.
-    async fn dead_letter_messages(&self) -> Result<Vec<(u64, DeadLetter, Event)>, StoreError> {
+    async fn dead_letter_messages(
+        &self,
+    ) -> Result<Vec<(u64, DeadLetter, QueuedEvent)>, StoreError> {
         let mut dlq = match self.dlq().await {
             Ok(dlq) => dlq,
             Err(StoreError::Nats(e)) if e.contains("not found") => return Ok(Vec::new()),
@@ -222,7 +226,7 @@ async fn acknowledge(message: &jetstream::Message, kind: AckKind) {
 }
 
 /// The headers that carry `event`.
-fn headers_of(event: &Event) -> HeaderMap {
+fn headers_of(event: &QueuedEvent) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in &event.attributes {
         headers.insert(name.as_str(), value.as_str());
@@ -234,7 +238,7 @@ fn headers_of(event: &Event) -> HeaderMap {
 }
 
 /// The event a message carries.
-fn event_from(headers: &HeaderMap, payload: Bytes) -> Result<Event, StoreError> {
+fn event_from(headers: &HeaderMap, payload: Bytes) -> Result<QueuedEvent, StoreError> {
     let mut attributes = BTreeMap::new();
     for (name, values) in headers.iter() {
         let name = name.to_string();
@@ -250,7 +254,7 @@ fn event_from(headers: &HeaderMap, payload: Bytes) -> Result<Event, StoreError> 
             .cloned()
             .ok_or_else(|| StoreError::Corrupt(format!("a message without {name}")))
     };
-    Ok(Event {
+    Ok(QueuedEvent {
         id: required("ce-id")?,
         source: required("ce-source")?,
         ty: required("ce-type")?,
@@ -266,7 +270,7 @@ fn event_from(headers: &HeaderMap, payload: Bytes) -> Result<Event, StoreError> 
 impl EventQueue for NatsQueue {
     async fn accept(
         &self,
-        event: Event,
+        event: QueuedEvent,
         subscriptions: Vec<String>,
         _now: Millis,
     ) -> Result<Accepted, StoreError> {
@@ -305,7 +309,7 @@ impl EventQueue for NatsQueue {
 
     async fn replay(&self, which: Replay, _now: Millis) -> Result<usize, StoreError> {
         let letters = self.dead_letter_messages().await?;
-        let chosen: Vec<&(u64, DeadLetter, Event)> = match &which {
+        let chosen: Vec<&(u64, DeadLetter, QueuedEvent)> = match &which {
             Replay::All => letters.iter().collect(),
             Replay::Events(ids) => {
                 let unknown: Vec<String> = ids
@@ -379,7 +383,7 @@ impl EventQueue for NatsQueue {
 }
 
 /// The delivery tasks: one durable consumer per subscription.
-pub struct Dispatcher {
+pub struct NatsDispatcher {
     queue: Arc<NatsQueue>,
     settings: BrokerSettings,
     subscriptions: Vec<Subscription>,
@@ -387,7 +391,7 @@ pub struct Dispatcher {
     client: HttpClient,
 }
 
-impl Dispatcher {
+impl NatsDispatcher {
     /// A dispatcher for `subscriptions`, whose routes are on `app_base`.
     pub fn new(
         queue: Arc<NatsQueue>,
@@ -395,8 +399,8 @@ impl Dispatcher {
         subscriptions: Vec<Subscription>,
         app_base: &str,
         client: HttpClient,
-    ) -> Dispatcher {
-        Dispatcher {
+    ) -> NatsDispatcher {
+        NatsDispatcher {
             queue,
             settings,
             subscriptions,

@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use rusqlite::{params, params_from_iter, Connection};
 use serde::Serialize;
 
-use super::Event;
+use super::QueuedEvent;
 
 /// Milliseconds since the Unix epoch: how the store keeps time.
 pub type Millis = i64;
@@ -108,7 +108,7 @@ pub struct Delivery {
     /// Failed attempts so far.
     pub attempts: u32,
     /// The event.
-    pub event: Event,
+    pub event: QueuedEvent,
 }
 
 /// How an attempt ended, as the store records it.
@@ -182,7 +182,7 @@ pub trait EventQueue: Send + Sync {
     /// An event whose (source, id) is already stored changes nothing.
     async fn accept(
         &self,
-        event: Event,
+        event: QueuedEvent,
         subscriptions: Vec<String>,
         now: Millis,
     ) -> Result<Accepted, StoreError>;
@@ -197,10 +197,10 @@ pub trait EventQueue: Send + Sync {
     async fn stats(&self) -> Result<Vec<StatusCount>, StoreError>;
 }
 
-/// A queue that also keeps each delivery's state, for the embedded [`Dispatcher`]
+/// A queue that also keeps each delivery's state, for the [`EmbeddedDispatcher`]
 /// (`super::dispatch`): one pending delivery per matching subscription, due at a time.
 ///
-/// [`Dispatcher`]: super::dispatch::Dispatcher
+/// [`EmbeddedDispatcher`]: super::dispatch::EmbeddedDispatcher
 #[async_trait]
 pub trait EventStore: EventQueue {
     /// Up to `limit` pending deliveries to `subscriptions` due by `now`, oldest first,
@@ -305,7 +305,7 @@ fn placeholders(n: usize) -> String {
 impl EventQueue for SqliteStore {
     async fn accept(
         &self,
-        event: Event,
+        event: QueuedEvent,
         subscriptions: Vec<String>,
         now: Millis,
     ) -> Result<Accepted, StoreError> {
@@ -484,7 +484,7 @@ impl EventStore for SqliteStore {
                     id,
                     subscription,
                     attempts,
-                    event: Event {
+                    event: QueuedEvent {
                         id: event_id,
                         source,
                         ty,
@@ -561,8 +561,8 @@ impl EventStore for SqliteStore {
 mod tests {
     use super::*;
 
-    fn event(id: &str, ty: &str) -> Event {
-        Event::new(id, "/test", ty, b"{}".to_vec(), Some("application/json"))
+    fn event(id: &str, ty: &str) -> QueuedEvent {
+        QueuedEvent::new(id, "/test", ty, b"{}".to_vec(), Some("application/json"))
     }
 
     fn subs(names: &[&str]) -> Vec<String> {

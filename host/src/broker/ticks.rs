@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use super::dispatch::{post, HttpClient};
 use super::subscriptions::{Subscription, TICK_TYPE};
-use super::Event;
+use super::QueuedEvent;
 
 pub use boxoffice_wire::cloudevent::TICK_SOURCE;
 
 /// A fresh tick event: a new id, the current time, and `{}` as data.
-pub fn tick_event() -> Event {
-    let mut event = Event::new(
+pub fn tick_event() -> QueuedEvent {
+    let mut event = QueuedEvent::new(
         &uuid::Uuid::new_v4().to_string(),
         TICK_SOURCE,
         TICK_TYPE,

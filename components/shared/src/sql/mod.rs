@@ -82,7 +82,7 @@ pub enum SqlError {
 impl From<SqlError> for ApiError {
     fn from(e: SqlError) -> Self {
         match e {
-            SqlError::Unavailable(_) => ApiError::ServiceUnavailable(e.to_string()),
+            SqlError::Unavailable(_) => ApiError::BackendDown(e.to_string()),
             _ => ApiError::internal(e),
         }
     }
