@@ -21,9 +21,9 @@ use hyper_util::rt::TokioExecutor;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::store::{now_ms, Delivery, EventStore, Transition};
-use super::subscriptions::{BrokerSettings, Subscription};
-use super::QueuedEvent;
+use crate::store::{now_ms, Delivery, EventStore, Transition};
+use crate::subscriptions::{BrokerSettings, Subscription};
+use crate::QueuedEvent;
 
 /// Deliveries in flight at once, over all subscriptions.
 pub const MAX_IN_FLIGHT: usize = 16;

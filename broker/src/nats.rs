@@ -26,12 +26,12 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
-use super::dispatch::{backoff, classify, post, HttpClient, Outcome, DELIVERY_TIMEOUT};
-use super::store::{
+use crate::dispatch::{backoff, classify, post, HttpClient, Outcome, DELIVERY_TIMEOUT};
+use crate::store::{
     Accepted, DeadLetter, DeliveryStatus, EventQueue, Millis, Replay, StatusCount, StoreError,
 };
-use super::subscriptions::{BrokerSettings, Subscription, TICK_TYPE};
-use super::QueuedEvent;
+use crate::subscriptions::{BrokerSettings, Subscription, TICK_TYPE};
+use crate::QueuedEvent;
 
 /// Deliveries in flight at once per subscription.
 pub const IN_FLIGHT_PER_SUBSCRIPTION: usize = 8;
@@ -545,7 +545,7 @@ impl NatsDispatcher {
                 headers.insert(SUBSCRIPTION_HEADER, subscription.name.as_str());
                 headers.insert(ATTEMPTS_HEADER, delivered.to_string().as_str());
                 headers.insert(ERROR_HEADER, error.replace(['\r', '\n'], " ").as_str());
-                headers.insert(DEAD_AT_HEADER, super::store::now_ms().to_string().as_str());
+                headers.insert(DEAD_AT_HEADER, crate::store::now_ms().to_string().as_str());
                 let sequence = message.info().map(|i| i.stream_sequence).unwrap_or(0);
                 headers.insert(
                     async_nats::header::NATS_MESSAGE_ID,

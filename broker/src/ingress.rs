@@ -8,19 +8,31 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::sync::Notify;
-use wasmtime_wasi_http::WasiBody;
 
-use super::store::{now_ms, Accepted, EventQueue};
-use super::subscriptions::Subscriptions;
-use super::QueuedEvent;
-use crate::responses::json_error;
+use crate::store::{now_ms, Accepted, EventQueue};
+use crate::subscriptions::Subscriptions;
+use crate::QueuedEvent;
 use boxoffice_wire::cloudevent::{CloudEvent, HEADER_PREFIX};
 use boxoffice_wire::limits::MAX_HOST_BODY_BYTES as MAX_BODY_BYTES;
+
+/// The body of the ingress's answers.
+type Body = Full<Bytes>;
+
+/// An answer with the API's error shape: `{"errors":[{"message": ...}]}`.
+fn json_error(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = Response::new(Body::from(boxoffice_wire::error::message(message)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
 
 /// Serves the ingress on `listener` until the future is dropped; `wake` is notified after
 /// every newly stored event.
@@ -61,7 +73,7 @@ async fn handle(
     store: &dyn EventQueue,
     subscriptions: &Subscriptions,
     wake: &Notify,
-) -> Response<WasiBody> {
+) -> Response<Body> {
     if request.method() != Method::POST {
         let mut response = json_error(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -76,7 +88,7 @@ async fn handle(
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "QueuedEvent too large");
+            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "Event too large");
         }
         Err(e) => {
             tracing::debug!("broker: reading an event: {e}");
@@ -111,7 +123,7 @@ async fn handle(
             );
         }
     }
-    let mut response = Response::new(Empty::new().map_err(|never| match never {}).boxed_unsync());
+    let mut response = Response::new(Body::default());
     *response.status_mut() = StatusCode::ACCEPTED;
     response
 }

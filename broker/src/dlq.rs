@@ -6,7 +6,7 @@ use std::io::Write;
 
 use chrono::{SecondsFormat, TimeZone as _, Utc};
 
-use super::store::{now_ms, DeadLetter, EventQueue, Millis, Replay, StoreError};
+use crate::store::{now_ms, DeadLetter, EventQueue, Millis, Replay, StoreError};
 
 /// Writes the dead-letter queue to `out`: a table, or a JSON array with `--json`.
 pub async fn list(store: &dyn EventQueue, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {

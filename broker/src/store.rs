@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use rusqlite::{params, params_from_iter, Connection};
 use serde::Serialize;
 
-use super::QueuedEvent;
+use crate::QueuedEvent;
 
 /// Milliseconds since the Unix epoch: how the store keeps time.
 pub type Millis = i64;
@@ -198,9 +198,9 @@ pub trait EventQueue: Send + Sync {
 }
 
 /// A queue that also keeps each delivery's state, for the [`EmbeddedDispatcher`]
-/// (`super::dispatch`): one pending delivery per matching subscription, due at a time.
+/// (`crate::dispatch`): one pending delivery per matching subscription, due at a time.
 ///
-/// [`EmbeddedDispatcher`]: super::dispatch::EmbeddedDispatcher
+/// [`EmbeddedDispatcher`]: crate::dispatch::EmbeddedDispatcher
 #[async_trait]
 pub trait EventStore: EventQueue {
     /// Up to `limit` pending deliveries to `subscriptions` due by `now`, oldest first,

@@ -1,4 +1,4 @@
-//! The event broker (docs/events.md): accepts CloudEvents over HTTP, keeps them durably,
+//! The event broker of boxoffice (docs/events.md): accepts CloudEvents over HTTP, keeps them durably,
 //! and pushes each to the component routes whose subscription lists its type, retrying
 //! with backoff until a 2xx or the dead-letter queue. It also sends the `boxoffice:tick`
 //! clock. It runs inside `boxoffice up` or alone as `boxoffice broker`.

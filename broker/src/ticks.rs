@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::dispatch::{post, HttpClient};
-use super::subscriptions::{Subscription, TICK_TYPE};
-use super::QueuedEvent;
+use crate::dispatch::{post, HttpClient};
+use crate::subscriptions::{Subscription, TICK_TYPE};
+use crate::QueuedEvent;
 
 pub use boxoffice_wire::cloudevent::TICK_SOURCE;
 
