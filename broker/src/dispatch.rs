@@ -135,36 +135,68 @@ pub async fn post(
     }
 }
 
+/// What a dispatcher delivers to, and how: the subscriptions it serves, the app whose
+/// routes they are, the retry settings and the HTTP client. Both dispatchers, the embedded
+/// one here and the NATS one, are made from one.
+#[derive(Clone)]
+pub struct Targets {
+    /// The retry settings of `[broker]`.
+    pub settings: BrokerSettings,
+    /// The subscriptions to deliver to.
+    pub subscriptions: Vec<Subscription>,
+    /// The app's base URL, such as `http://127.0.0.1:3000`.
+    pub app_base: String,
+    /// The client that POSTs the deliveries.
+    pub client: HttpClient,
+}
+
+impl Targets {
+    /// The URL of `subscription`'s route.
+    pub fn url(&self, subscription: &Subscription) -> String {
+        format!("{}{}", self.app_base, subscription.route)
+    }
+
+    /// POSTs `event` to `url` and says what its answer means.
+    pub async fn deliver(&self, url: &str, event: &QueuedEvent) -> Outcome {
+        classify(post(&self.client, url, event).await)
+    }
+
+    /// How long to wait after `failures_before` failed attempts, jittered.
+    pub fn backoff(&self, failures_before: u32) -> Duration {
+        backoff(&self.settings, failures_before, fastrand::f64())
+    }
+}
+
 /// The task that drains the store's due deliveries.
 pub struct EmbeddedDispatcher {
     store: Arc<dyn EventStore>,
-    settings: BrokerSettings,
+    targets: Targets,
     names: Vec<String>,
     urls: HashMap<String, String>,
-    client: HttpClient,
     wake: Arc<Notify>,
 }
 
 impl EmbeddedDispatcher {
-    /// A dispatcher for `subscriptions`, whose routes are on `app_base`; `wake` says that
-    /// new deliveries are due now.
+    /// A dispatcher of `store`'s deliveries to `targets`; `wake` says that new deliveries
+    /// are due now.
     pub fn new(
         store: Arc<dyn EventStore>,
-        settings: BrokerSettings,
-        subscriptions: Vec<Subscription>,
-        app_base: &str,
-        client: HttpClient,
+        targets: Targets,
         wake: Arc<Notify>,
     ) -> EmbeddedDispatcher {
         EmbeddedDispatcher {
             store,
-            settings,
-            names: subscriptions.iter().map(|s| s.name.clone()).collect(),
-            urls: subscriptions
+            names: targets
+                .subscriptions
                 .iter()
-                .map(|s| (s.name.clone(), format!("{app_base}{}", s.route)))
+                .map(|s| s.name.clone())
                 .collect(),
-            client,
+            urls: targets
+                .subscriptions
+                .iter()
+                .map(|s| (s.name.clone(), targets.url(s)))
+                .collect(),
+            targets,
             wake,
         }
     }
@@ -219,7 +251,7 @@ impl EmbeddedDispatcher {
             return;
         };
         let event = &delivery.event;
-        let outcome = classify(post(&self.client, url, event).await);
+        let outcome = self.targets.deliver(url, event).await;
         let failures = delivery.attempts + 1;
         let transition = match outcome {
             Outcome::Done => {
@@ -231,8 +263,8 @@ impl EmbeddedDispatcher {
                 );
                 Transition::Done
             }
-            Outcome::Retry(error) if failures < self.settings.max_attempts => {
-                let wait = backoff(&self.settings, delivery.attempts, fastrand::f64());
+            Outcome::Retry(error) if failures < self.targets.settings.max_attempts => {
+                let wait = self.targets.backoff(delivery.attempts);
                 tracing::debug!(
                     "broker: event {} ({}) to {} failed (attempt {failures}): {error}; retrying in {} ms",
                     event.id,

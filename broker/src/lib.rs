@@ -138,28 +138,19 @@ impl Broker {
     pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
         let wake = Arc::new(Notify::new());
         let client = dispatch::client();
+        let targets = dispatch::Targets {
+            settings: self.subscriptions.broker,
+            subscriptions: self.deliver_to.clone(),
+            app_base: self.app_base.clone(),
+            client: client.clone(),
+        };
         let dispatcher = match &self.queue {
             Queue::Embedded(store) => tokio::spawn(
-                dispatch::EmbeddedDispatcher::new(
-                    store.clone(),
-                    self.subscriptions.broker,
-                    self.deliver_to.clone(),
-                    &self.app_base,
-                    client.clone(),
-                    wake.clone(),
-                )
-                .run(),
+                dispatch::EmbeddedDispatcher::new(store.clone(), targets, wake.clone()).run(),
             ),
-            Queue::Nats(queue) => tokio::spawn(
-                nats::NatsDispatcher::new(
-                    queue.clone(),
-                    self.subscriptions.broker,
-                    self.deliver_to.clone(),
-                    &self.app_base,
-                    client.clone(),
-                )
-                .run(),
-            ),
+            Queue::Nats(queue) => {
+                tokio::spawn(nats::NatsDispatcher::new(queue.clone(), targets).run())
+            }
         };
         let clock = ticks::Clock::new(client, &self.app_base, &self.deliver_to, self.tick_interval);
         let _tasks = AbortOnDrop(vec![dispatcher, tokio::spawn(clock.run())]);

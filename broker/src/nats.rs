@@ -26,11 +26,11 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
-use crate::dispatch::{backoff, classify, post, HttpClient, Outcome, DELIVERY_TIMEOUT};
+use crate::dispatch::{Outcome, Targets, DELIVERY_TIMEOUT};
 use crate::store::{
     Accepted, DeadLetter, DeliveryStatus, EventQueue, Millis, Replay, StatusCount, StoreError,
 };
-use crate::subscriptions::{BrokerSettings, Subscription, TICK_TYPE};
+use crate::subscriptions::{Subscription, TICK_TYPE};
 use crate::QueuedEvent;
 
 /// Deliveries in flight at once per subscription.
@@ -385,35 +385,20 @@ impl EventQueue for NatsQueue {
 /// The delivery tasks: one durable consumer per subscription.
 pub struct NatsDispatcher {
     queue: Arc<NatsQueue>,
-    settings: BrokerSettings,
-    subscriptions: Vec<Subscription>,
-    app_base: String,
-    client: HttpClient,
+    targets: Targets,
 }
 
 impl NatsDispatcher {
-    /// A dispatcher for `subscriptions`, whose routes are on `app_base`.
-    pub fn new(
-        queue: Arc<NatsQueue>,
-        settings: BrokerSettings,
-        subscriptions: Vec<Subscription>,
-        app_base: &str,
-        client: HttpClient,
-    ) -> NatsDispatcher {
-        NatsDispatcher {
-            queue,
-            settings,
-            subscriptions,
-            app_base: app_base.to_owned(),
-            client,
-        }
+    /// A dispatcher of `queue`'s deliveries to `targets`.
+    pub fn new(queue: Arc<NatsQueue>, targets: Targets) -> NatsDispatcher {
+        NatsDispatcher { queue, targets }
     }
 
     /// Runs until aborted.
     pub async fn run(self) {
         let me = Arc::new(self);
         let mut tasks = tokio::task::JoinSet::new();
-        for subscription in me.subscriptions.clone() {
+        for subscription in me.targets.subscriptions.clone() {
             tasks.spawn(me.clone().consume(subscription));
         }
         while tasks.join_next().await.is_some() {}
@@ -474,7 +459,7 @@ impl NatsDispatcher {
         let mut messages = consumer.messages().await.map_err(nats_error)?;
         tracing::debug!("broker: consuming for subscription `{}`", subscription.name);
         let slots = Arc::new(Semaphore::new(IN_FLIGHT_PER_SUBSCRIPTION));
-        let url = format!("{}{}", self.app_base, subscription.route);
+        let url = self.targets.url(subscription);
         while let Some(message) = messages.next().await {
             let message = message.map_err(nats_error)?;
             let permit = slots.clone().acquire_owned().await.map_err(nats_error)?;
@@ -519,7 +504,7 @@ impl NatsDispatcher {
             .info()
             .map(|i| i.delivered.max(1) as u32)
             .unwrap_or(1);
-        match classify(post(&self.client, url, &event).await) {
+        match self.targets.deliver(url, &event).await {
             Outcome::Done => {
                 tracing::debug!(
                     "broker: delivered event {} ({}) to {}",
@@ -529,8 +514,8 @@ impl NatsDispatcher {
                 );
                 ack(AckKind::Ack).await
             }
-            Outcome::Retry(error) if delivered < self.settings.max_attempts => {
-                let wait = backoff(&self.settings, delivered - 1, fastrand::f64());
+            Outcome::Retry(error) if delivered < self.targets.settings.max_attempts => {
+                let wait = self.targets.backoff(delivered - 1);
                 tracing::debug!(
                     "broker: event {} ({}) to {} failed (attempt {delivered}): {error}; retrying in {} ms",
                     event.id,
@@ -580,7 +565,7 @@ impl NatsDispatcher {
                             subscription.name
                         );
                         ack(AckKind::Nak(Some(Duration::from_millis(
-                            self.settings.backoff_max_ms,
+                            self.targets.settings.backoff_max_ms,
                         ))))
                         .await
                     }
