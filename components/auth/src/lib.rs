@@ -11,8 +11,7 @@ pub mod throttle;
 pub mod users;
 
 use boxoffice_shared::kv::LazySpinStore;
-use boxoffice_shared::service::{self, Base, Service};
-use boxoffice_shared::session::SessionConfig;
+use boxoffice_shared::service::{self, Context, Service};
 use boxoffice_shared::ApiError;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
@@ -29,11 +28,9 @@ async fn handle(request: IncomingRequest) -> Response {
 }
 
 /// This service's environment for one request.
-fn env(base: Base) -> Result<Env, ApiError> {
+fn env(ctx: Context) -> Result<Env, ApiError> {
     Ok(Env {
-        db: base.db,
+        ctx,
         kv: Box::new(LazySpinStore::new("default")),
-        sessions: SessionConfig::from_variables()?,
-        now_ms: base.now_ms,
     })
 }

@@ -1,11 +1,9 @@
 //! The HTTP routes of the auth service (docs/api.md, "Users"): validation, then the rules of
 //! [`crate::users`], then the JSON answer and the session cookie.
 
-use std::rc::Rc;
-
 use boxoffice_shared::kv::KeyValue;
-use boxoffice_shared::session::{self, SessionConfig, SessionUser};
-use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::service::Context;
+use boxoffice_shared::session::{self, SessionUser};
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use serde_json::json;
 use spin_sdk::http::{Method, Response};
@@ -14,14 +12,10 @@ use crate::users;
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
-    /// The SQL database, opened and migrated on first use.
-    pub db: Rc<LazyDb>,
+    /// The database, the clock, the session and event keys.
+    pub ctx: Context,
     /// The key-value store holding sign-in throttling counters.
     pub kv: Box<dyn KeyValue>,
-    /// Session signing.
-    pub sessions: SessionConfig,
-    /// The time of the request, unix milliseconds.
-    pub now_ms: i64,
 }
 
 /// Answers one request.
@@ -42,7 +36,7 @@ fn sign_up(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
         validate::email(body.get("email")),
         validate::new_password(body.get("password")),
     )?;
-    let user = users::sign_up(env.db.get()?, &email, &password, env.now_ms)?;
+    let user = users::sign_up(env.ctx.db.get()?, &email, &password, env.ctx.now_ms)?;
     signed_in(request, env, 201, &user)
 }
 
@@ -53,11 +47,11 @@ fn sign_in(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
         validate::password(body.get("password")),
     )?;
     let user = users::sign_in(
-        env.db.get()?,
+        env.ctx.db.get()?,
         env.kv.as_ref(),
         &email,
         &password,
-        env.now_ms,
+        env.ctx.now_ms,
     )?;
     signed_in(request, env, 200, &user)
 }
@@ -69,7 +63,7 @@ fn signed_in(
     status: u16,
     user: &SessionUser,
 ) -> Result<Response, ApiError> {
-    let token = env.sessions.issue(user, env.now_ms)?;
+    let token = env.ctx.sessions()?.issue(user, env.ctx.now_ms)?;
     let mut response = http::json(status, &json!({ "id": user.id, "email": user.email }))?;
     response.set_header(
         "set-cookie",
@@ -81,8 +75,8 @@ fn signed_in(
 /// Ends the session in the browser and on the server: the token is revoked, so a copy
 /// kept elsewhere stops working too.
 fn sign_out(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
-    if let Some(session) = env.sessions.current(request, env.now_ms)? {
-        env.sessions.revoke(&session)?;
+    if let Some(session) = env.ctx.sessions()?.current(request, env.ctx.now_ms)? {
+        env.ctx.sessions()?.revoke(&session)?;
     }
     let mut response = http::json(200, &json!({}))?;
     response.set_header("set-cookie", session::clear_cookie(request.is_https()));
@@ -91,8 +85,9 @@ fn sign_out(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
 
 fn current_user(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
     let current = env
-        .sessions
-        .current(request, env.now_ms)?
+        .ctx
+        .sessions()?
+        .current(request, env.ctx.now_ms)?
         .map(|s| json!({ "id": s.user.id, "email": s.user.email, "iat": s.issued_at }));
     http::json(200, &json!({ "currentUser": current }))
 }
@@ -100,19 +95,18 @@ fn current_user(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage;
     use boxoffice_shared::kv::MemoryKv;
     use boxoffice_shared::testing::{self, NOW};
     use serde_json::Value;
     use std::rc::Rc;
 
-    use crate::storage;
-
     fn env() -> Env {
+        let sessions = testing::sessions().with_revocations(Rc::new(MemoryKv::default()));
+        let db = testing::memory_db(storage::migrations());
         Env {
-            db: testing::memory_db(storage::migrations()),
+            ctx: Context::new(db, NOW, Ok(sessions), Ok(testing::event_keys())),
             kv: Box::new(MemoryKv::default()),
-            sessions: testing::sessions().with_revocations(Rc::new(MemoryKv::default())),
-            now_ms: NOW,
         }
     }
 
@@ -260,23 +254,17 @@ mod tests {
 
     #[test]
     fn anonymous_and_expired_sessions_have_no_current_user() {
-        let env = env();
+        let mut env = env();
         let anonymous = ApiRequest::new(Method::Get, "/api/users/currentuser");
         assert_eq!(
             body(&handle(&anonymous, &env)),
             json!({"currentUser": null})
         );
         let response = signup(&env);
-        let later = Env {
-            now_ms: NOW + 61_000,
-            ..env
-        };
+        env.ctx.now_ms = NOW + 61_000;
         let expired = ApiRequest::new(Method::Get, "/api/users/currentuser")
             .with_header("cookie", &cookie(&response));
-        assert_eq!(
-            body(&handle(&expired, &later)),
-            json!({"currentUser": null})
-        );
+        assert_eq!(body(&handle(&expired, &env)), json!({"currentUser": null}));
     }
 
     #[test]

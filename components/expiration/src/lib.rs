@@ -11,9 +11,7 @@ pub mod listen;
 pub mod routes;
 pub mod storage;
 
-use boxoffice_shared::service::{self, Base, Service};
-use boxoffice_shared::signature::EventKeys;
-use boxoffice_shared::ApiError;
+use boxoffice_shared::service::{self, Service};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -25,14 +23,11 @@ pub const SERVICE: &str = "expiration";
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let service = Service::new(SERVICE, storage::migrations());
-    service::serve(request, service, env, service::sync(routes::handle)).await
-}
-
-/// This service's environment for one request.
-fn env(base: Base) -> Result<Env, ApiError> {
-    Ok(Env {
-        event_keys: EventKeys::from_variables(),
-        db: base.db,
-        now_ms: base.now_ms,
-    })
+    service::serve(
+        request,
+        service,
+        |ctx| Ok(Env { ctx }),
+        service::sync(routes::handle),
+    )
+    .await
 }

@@ -1,11 +1,7 @@
 //! The one route of the expiration service: `POST /internal/events/expiration`, where the
 //! broker pushes `order:created` and its ticks (events.toml). Anything else is a 404.
 
-use std::rc::Rc;
-
-use boxoffice_shared::events::Inbound;
-use boxoffice_shared::signature::EventKeys;
-use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::service::Context;
 use boxoffice_shared::{consume, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
@@ -13,29 +9,18 @@ use crate::{listen, SERVICE};
 
 /// What the route works with; built per request by the entry point, or by tests.
 pub struct Env {
-    /// The accepted event keys (`events_key`); an error when unset or invalid, which only
-    /// the event route reports.
-    pub event_keys: Result<EventKeys, ApiError>,
-    /// The SQL database, opened and migrated on first use.
-    pub db: Rc<LazyDb>,
-    /// The time of the request, unix milliseconds.
-    pub now_ms: i64,
+    /// The database, the clock, the session and event keys.
+    pub ctx: Context,
 }
 
 /// Answers one request.
 pub fn handle(request: &ApiRequest, env: &Env) -> Response {
     match (&request.method, request.segments().as_slice()) {
         (Method::Post, ["internal", "events", "expiration"]) => {
-            consume::answer(SERVICE, receive(request, env))
+            consume::event_route(SERVICE, request, &env.ctx, listen::receive)
         }
         _ => ApiError::NotFound.to_response(),
     }
-}
-
-fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
-    let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
-    let delivery = Inbound::read(request, keys)?;
-    listen::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
 #[cfg(test)]
@@ -47,7 +32,7 @@ mod tests {
     const CREATED_AT: i64 = 1_714_564_800_000;
 
     fn deliver(env: &mut Env, now_ms: i64, id: &str, kind: &str, data: Value) -> u16 {
-        env.now_ms = now_ms;
+        env.ctx.now_ms = now_ms;
         let request = testing::delivery("/internal/events/expiration", id, kind, &data);
         *handle(&request, env).status()
     }
@@ -58,7 +43,8 @@ mod tests {
     }
 
     fn published(env: &Env) -> usize {
-        env.db
+        env.ctx
+            .db
             .get()
             .unwrap()
             .query("SELECT event_id FROM expiration_outbox", &[])
@@ -69,9 +55,7 @@ mod tests {
     #[test]
     fn an_order_expires_once_at_its_time() {
         let mut env = Env {
-            event_keys: Ok(testing::event_keys()),
-            db: testing::memory_db(crate::storage::migrations()),
-            now_ms: 0,
+            ctx: testing::context(crate::storage::migrations()),
         };
         let db = &mut env;
         let window_end = CREATED_AT + 900_000;
@@ -110,9 +94,7 @@ mod tests {
     #[test]
     fn other_routes_are_json_404s() {
         let env = Env {
-            event_keys: Ok(testing::event_keys()),
-            db: Rc::new(LazyDb::new("test", || unreachable!(), Vec::new())),
-            now_ms: 0,
+            ctx: testing::context(Vec::new()),
         };
         let get = ApiRequest::new(Method::Get, "/internal/events/expiration");
         assert_eq!(*handle(&get, &env).status(), 404);

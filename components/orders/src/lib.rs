@@ -15,9 +15,7 @@ pub mod routes;
 pub mod storage;
 
 use boxoffice_shared::config;
-use boxoffice_shared::service::{self, Base, Service};
-use boxoffice_shared::session::SessionConfig;
-use boxoffice_shared::signature::EventKeys;
+use boxoffice_shared::service::{self, Context, Service};
 use boxoffice_shared::ApiError;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
@@ -37,17 +35,14 @@ async fn handle(request: IncomingRequest) -> Response {
 }
 
 /// This service's environment for one request.
-fn env(base: Base) -> Result<Env, ApiError> {
+fn env(ctx: Context) -> Result<Env, ApiError> {
     let window_seconds = config::number(
         "reservation_window_seconds",
         DEFAULT_RESERVATION_WINDOW_SECONDS,
     )?;
     Ok(Env {
-        event_keys: EventKeys::from_variables(),
-        db: base.db,
-        sessions: SessionConfig::from_variables()?,
+        ctx,
         reservation_window_ms: i64::try_from(window_seconds.saturating_mul(1000))
             .unwrap_or(i64::MAX / 2),
-        now_ms: base.now_ms,
     })
 }

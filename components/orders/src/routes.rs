@@ -2,13 +2,8 @@
 //! `POST /internal/events/orders` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
-use std::rc::Rc;
-
 use boxoffice_shared::consume;
-use boxoffice_shared::events::Inbound;
-use boxoffice_shared::session::SessionConfig;
-use boxoffice_shared::signature::EventKeys;
-use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::service::Context;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
@@ -16,17 +11,10 @@ use crate::{listen, orders, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
-    /// The accepted event keys (`events_key`); an error when unset or invalid, which only
-    /// the event route reports.
-    pub event_keys: Result<EventKeys, ApiError>,
-    /// The SQL database, opened and migrated on first use.
-    pub db: Rc<LazyDb>,
-    /// Session verification.
-    pub sessions: SessionConfig,
+    /// The database, the clock, the session and event keys.
+    pub ctx: Context,
     /// How long a new order holds its ticket, milliseconds.
     pub reservation_window_ms: i64,
-    /// The time of the request, unix milliseconds.
-    pub now_ms: i64,
 }
 
 /// Answers one request.
@@ -37,17 +25,11 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
         (Method::Get, ["api", "orders", id]) => show(request, env, id),
         (Method::Delete, ["api", "orders", id]) => cancel(request, env, id),
         (Method::Post, ["internal", "events", "orders"]) => {
-            return consume::answer(SERVICE, receive(request, env))
+            return consume::event_route(SERVICE, request, &env.ctx, listen::receive)
         }
         _ => Err(ApiError::NotFound),
     };
     result.unwrap_or_else(|e| e.to_response())
-}
-
-fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
-    let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
-    let delivery = Inbound::read(request, keys)?;
-    listen::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
 fn ticket_id(request: &ApiRequest) -> Result<String, ApiError> {
@@ -56,31 +38,31 @@ fn ticket_id(request: &ApiRequest) -> Result<String, ApiError> {
 }
 
 fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
-    let session = env.sessions.require(request, env.now_ms)?;
+    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
     let ticket_id = ticket_id(request)?;
     let order = orders::create(
-        env.db.get()?,
+        env.ctx.db.get()?,
         &session.user.id,
         &ticket_id,
         env.reservation_window_ms,
-        env.now_ms,
+        env.ctx.now_ms,
     )?;
     http::json(201, &order)
 }
 
 fn list(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
-    let session = env.sessions.require(request, env.now_ms)?;
-    http::json(200, &orders::list(env.db.get()?, &session.user.id)?)
+    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
+    http::json(200, &orders::list(env.ctx.db.get()?, &session.user.id)?)
 }
 
 fn show(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError> {
-    let session = env.sessions.require(request, env.now_ms)?;
-    http::json(200, &orders::show(env.db.get()?, id, &session.user.id)?)
+    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
+    http::json(200, &orders::show(env.ctx.db.get()?, id, &session.user.id)?)
 }
 
 fn cancel(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError> {
-    let session = env.sessions.require(request, env.now_ms)?;
-    orders::cancel(env.db.get()?, id, &session.user.id, env.now_ms)?;
+    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
+    orders::cancel(env.ctx.db.get()?, id, &session.user.id, env.ctx.now_ms)?;
     Ok(Response::builder().status(204).build())
 }
 
@@ -88,18 +70,15 @@ fn cancel(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiErro
 mod tests {
     use super::*;
     use boxoffice_shared::ids;
-    use boxoffice_shared::testing::{self, NOW};
+    use boxoffice_shared::testing;
     use serde_json::{json, Value};
 
     use crate::storage;
 
     fn env() -> Env {
         Env {
-            event_keys: Ok(testing::event_keys()),
-            db: testing::memory_db(storage::migrations()),
-            sessions: testing::sessions(),
+            ctx: testing::context(storage::migrations()),
             reservation_window_ms: 900_000,
-            now_ms: NOW,
         }
     }
 
@@ -110,7 +89,7 @@ mod tests {
         user: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let request = testing::request(&env.sessions, method, path, user, body);
+        let request = testing::request(env.ctx.sessions().unwrap(), method, path, user, body);
         testing::answer(&handle(&request, env))
     }
 

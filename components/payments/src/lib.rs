@@ -17,9 +17,7 @@ pub mod stripe;
 
 use boxoffice_shared::config;
 use boxoffice_shared::kv::LazySpinStore;
-use boxoffice_shared::service::{self, Base, Service};
-use boxoffice_shared::session::SessionConfig;
-use boxoffice_shared::signature::EventKeys;
+use boxoffice_shared::service::{self, Context, Service};
 use boxoffice_shared::ApiError;
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
@@ -39,18 +37,15 @@ async fn handle(request: IncomingRequest) -> Response {
 }
 
 /// This service's environment for one request.
-fn env(base: Base) -> Result<Env, ApiError> {
+fn env(ctx: Context) -> Result<Env, ApiError> {
     Ok(Env {
-        event_keys: EventKeys::from_variables(),
-        db: base.db,
+        ctx,
         kv: Box::new(LazySpinStore::new("default")),
-        sessions: SessionConfig::from_variables()?,
         stripe: stripe::Stripe {
             secret_key: config::variable("stripe_secret_key")?.unwrap_or_default(),
             api_base: config::variable("stripe_api_base")?
                 .filter(|base| !base.trim().is_empty())
                 .unwrap_or_else(|| stripe::DEFAULT_API_BASE.to_owned()),
         },
-        now_ms: base.now_ms,
     })
 }

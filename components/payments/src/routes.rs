@@ -2,15 +2,11 @@
 //! `POST /internal/events/payments` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
-use std::rc::Rc;
-
 use boxoffice_shared::consume;
 use boxoffice_shared::events::Inbound;
 use boxoffice_shared::http;
 use boxoffice_shared::kv::KeyValue;
-use boxoffice_shared::session::SessionConfig;
-use boxoffice_shared::signature::EventKeys;
-use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::service::Context;
 use boxoffice_shared::{validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
@@ -19,19 +15,12 @@ use crate::{listen, payments, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
-    /// The accepted event keys (`events_key`); an error when unset or invalid, which only
-    /// the event route reports.
-    pub event_keys: Result<EventKeys, ApiError>,
-    /// The SQL database, opened and migrated on first use.
-    pub db: Rc<LazyDb>,
+    /// The database, the clock, the session and event keys.
+    pub ctx: Context,
     /// The key-value store (declined-attempt counters for idempotency keys).
     pub kv: Box<dyn KeyValue>,
-    /// Session verification.
-    pub sessions: SessionConfig,
     /// How to reach Stripe.
     pub stripe: Stripe,
-    /// The time of the request, unix milliseconds.
-    pub now_ms: i64,
 }
 
 /// Answers one request.
@@ -47,21 +36,21 @@ pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
 }
 
 async fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
-    let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
+    let keys = env.ctx.event_keys()?;
     let delivery = Inbound::read(request, keys)?;
-    listen::receive(env.db.get()?, &env.stripe, &delivery, env.now_ms).await
+    listen::receive(env.ctx.db.get()?, &env.stripe, &delivery, env.ctx.now_ms).await
 }
 
 async fn pay(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
-    let session = env.sessions.require(request, env.now_ms)?;
+    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
     let body = request.json_object()?;
     let (token, order_id) = validate::both(
         validate::required_string("token", body.get("token")),
         validate::id("orderId", body.get("orderId")),
     )?;
     env.stripe.require_configured()?;
-    let db = env.db.get()?;
-    let order = payments::payable(db, &order_id, &session.user.id, env.now_ms)?;
+    let db = env.ctx.db.get()?;
+    let order = payments::payable(db, &order_id, &session.user.id, env.ctx.now_ms)?;
     let charge = Charge {
         idempotency_key: stripe::idempotency_key(env.kv.as_ref(), &order.id)?,
         order_id: order.id.clone(),
@@ -77,7 +66,7 @@ async fn pay(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
             return Err(refusal);
         }
     };
-    let payment = payments::record(db, &order, &stripe_id, env.now_ms)?;
+    let payment = payments::record(db, &order, &stripe_id, env.ctx.now_ms)?;
     http::json(201, &payment)
 }
 
@@ -86,7 +75,7 @@ mod tests {
     use super::*;
     use boxoffice_shared::ids;
     use boxoffice_shared::kv::MemoryKv;
-    use boxoffice_shared::testing::{self, NOW};
+    use boxoffice_shared::testing;
     use futures::executor::block_on;
     use serde_json::{json, Value};
 
@@ -94,20 +83,23 @@ mod tests {
 
     fn env(secret_key: &str) -> Env {
         Env {
-            event_keys: Ok(testing::event_keys()),
-            db: testing::memory_db(storage::migrations()),
+            ctx: testing::context(storage::migrations()),
             kv: Box::new(MemoryKv::default()),
-            sessions: testing::sessions(),
             stripe: Stripe {
                 secret_key: secret_key.into(),
                 api_base: stripe::DEFAULT_API_BASE.into(),
             },
-            now_ms: NOW,
         }
     }
 
     fn send(env: &Env, path: &str, user: Option<&str>, body: Value) -> (u16, Value) {
-        let request = testing::request(&env.sessions, Method::Post, path, user, Some(body));
+        let request = testing::request(
+            env.ctx.sessions().unwrap(),
+            Method::Post,
+            path,
+            user,
+            Some(body),
+        );
         testing::answer(&block_on(handle(&request, env)))
     }
 

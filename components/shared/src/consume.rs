@@ -7,8 +7,9 @@
 use spin_sdk::http::Response;
 
 use crate::events::{Event, Inbound};
+use crate::service::Context;
 use crate::sql::{transaction, Db, SqlError};
-use crate::{http, ApiError};
+use crate::{http, ApiError, ApiRequest};
 
 /// The table of `service` recording the ids of the events it has applied.
 pub fn processed_table(service: &str) -> String {
@@ -129,6 +130,21 @@ pub fn receive(
 /// "Never" for an event of a type `service` does not consume.
 pub fn not_consumed(service: &str, event: &Event) -> ApiError {
     never(format!("{service} does not consume {}", event.event_type()))
+}
+
+/// The answer of `service`'s event route: `request` read as an [`Inbound`] and, for an
+/// event, verified with the context's event keys; then `listen` applies it.
+pub fn event_route(
+    service: &str,
+    request: &ApiRequest,
+    ctx: &Context,
+    listen: impl FnOnce(&dyn Db, &Inbound, i64) -> Result<(), ApiError>,
+) -> Response {
+    let received = (|| {
+        let inbound = Inbound::read(request, ctx.event_keys()?)?;
+        listen(ctx.db.get()?, &inbound, ctx.now_ms)
+    })();
+    answer(service, received)
 }
 
 /// The answer to the broker for a delivery: 200 `{}` when done (or already done), the

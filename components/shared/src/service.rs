@@ -8,15 +8,48 @@ use std::rc::Rc;
 
 use spin_sdk::http::{IncomingRequest, Response};
 
+use crate::session::SessionConfig;
+use crate::signature::EventKeys;
 use crate::sql::{self, LazyDb};
 use crate::{config, outbox, time, ApiError, ApiRequest};
 
-/// What every service's environment is built from.
-pub struct Base {
+/// What every service works with for one request: its database, the clock, and the
+/// session and event keys (each an error, answered only where it is needed, when this
+/// service's variables do not hold it).
+pub struct Context {
     /// The service's database: embedded SQLite, or Postgres when `database_url` says so.
     pub db: Rc<LazyDb>,
     /// The time of the request, unix milliseconds.
     pub now_ms: i64,
+    sessions: Result<SessionConfig, ApiError>,
+    event_keys: Result<EventKeys, ApiError>,
+}
+
+impl Context {
+    /// A context of these parts.
+    pub fn new(
+        db: Rc<LazyDb>,
+        now_ms: i64,
+        sessions: Result<SessionConfig, ApiError>,
+        event_keys: Result<EventKeys, ApiError>,
+    ) -> Self {
+        Self {
+            db,
+            now_ms,
+            sessions,
+            event_keys,
+        }
+    }
+
+    /// Session signing and verification (`jwt_key`, `session_ttl_seconds`).
+    pub fn sessions(&self) -> Result<&SessionConfig, ApiError> {
+        self.sessions.as_ref().map_err(Clone::clone)
+    }
+
+    /// The accepted event keys (`events_key`).
+    pub fn event_keys(&self) -> Result<&EventKeys, ApiError> {
+        self.event_keys.as_ref().map_err(Clone::clone)
+    }
 }
 
 /// A service, as [`serve`] needs to know it.
@@ -53,12 +86,12 @@ pub fn sync<E>(
     async move |request: &ApiRequest, env: &E| routes(request, env)
 }
 
-/// Serves one request: `env` builds the service's environment from [`Base`] (and its own
-/// variables), `answer` routes the request. Every error is the API's JSON error.
+/// Serves one request: `env` builds the service's environment from its [`Context`] (and
+/// its own variables), `answer` routes the request. Every error is the API's JSON error.
 pub async fn serve<E>(
     request: IncomingRequest,
     service: Service,
-    env: impl FnOnce(Base) -> Result<E, ApiError>,
+    env: impl FnOnce(Context) -> Result<E, ApiError>,
     answer: impl AsyncFnOnce(&ApiRequest, &E) -> Response,
 ) -> Response {
     let served = async {
@@ -69,10 +102,12 @@ pub async fn serve<E>(
             move || sql::open(&database_url, service.name),
             service.migrations,
         ));
-        let env = env(Base {
-            db: db.clone(),
-            now_ms: time::now_ms(),
-        })?;
+        let env = env(Context::new(
+            db.clone(),
+            time::now_ms(),
+            SessionConfig::from_variables(),
+            EventKeys::from_variables(),
+        ))?;
         let response = answer(&request, &env).await;
         if service.outbox {
             outbox::relay_after(&request, &response, &db, service.name).await;

@@ -10,6 +10,7 @@ use spin_sdk::http::{Method, Response};
 
 use crate::events::{self, Attributes, EventType, OrderCreated, OrderStatus, OrderTicket, TICK};
 use crate::money::Price;
+use crate::service::Context;
 use crate::session::{set_cookie, SessionConfig, SessionUser};
 use crate::signature::EventKeys;
 use crate::sql::native::NativeSqlite;
@@ -42,6 +43,12 @@ pub fn order_created(id: &str, ticket_id: &str, price_cents: i64) -> OrderCreate
             price: Price::from_cents(price_cents),
         },
     }
+}
+
+/// A service's context for unit tests: an in-memory database with `migrations`, the
+/// tests' session and event keys, and [`NOW`].
+pub fn context(migrations: Vec<String>) -> Context {
+    Context::new(memory_db(migrations), NOW, Ok(sessions()), Ok(event_keys()))
 }
 
 /// Sessions signed with the unit tests' key, valid for a minute.

@@ -12,10 +12,7 @@ pub mod routes;
 pub mod storage;
 pub mod tickets;
 
-use boxoffice_shared::service::{self, Base, Service};
-use boxoffice_shared::session::SessionConfig;
-use boxoffice_shared::signature::EventKeys;
-use boxoffice_shared::ApiError;
+use boxoffice_shared::service::{self, Service};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
@@ -27,15 +24,11 @@ pub const SERVICE: &str = "tickets";
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let service = Service::new(SERVICE, storage::migrations());
-    service::serve(request, service, env, service::sync(routes::handle)).await
-}
-
-/// This service's environment for one request.
-fn env(base: Base) -> Result<Env, ApiError> {
-    Ok(Env {
-        event_keys: EventKeys::from_variables(),
-        db: base.db,
-        sessions: SessionConfig::from_variables()?,
-        now_ms: base.now_ms,
-    })
+    service::serve(
+        request,
+        service,
+        |ctx| Ok(Env { ctx }),
+        service::sync(routes::handle),
+    )
+    .await
 }

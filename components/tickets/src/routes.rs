@@ -2,13 +2,8 @@
 //! `POST /internal/events/tickets` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
-use std::rc::Rc;
-
 use boxoffice_shared::consume;
-use boxoffice_shared::events::Inbound;
-use boxoffice_shared::session::SessionConfig;
-use boxoffice_shared::signature::EventKeys;
-use boxoffice_shared::sql::LazyDb;
+use boxoffice_shared::service::Context;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
@@ -16,15 +11,8 @@ use crate::{listen, tickets, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
-    /// The accepted event keys (`events_key`); an error when unset or invalid, which only
-    /// the event route reports.
-    pub event_keys: Result<EventKeys, ApiError>,
-    /// The SQL database, opened and migrated on first use.
-    pub db: Rc<LazyDb>,
-    /// Session verification.
-    pub sessions: SessionConfig,
-    /// The time of the request, unix milliseconds.
-    pub now_ms: i64,
+    /// The database, the clock, the session and event keys.
+    pub ctx: Context,
 }
 
 /// Answers one request.
@@ -35,17 +23,11 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
         (Method::Get, ["api", "tickets", id]) => show(env, id),
         (Method::Put, ["api", "tickets", id]) => edit(request, env, id),
         (Method::Post, ["internal", "events", "tickets"]) => {
-            return consume::answer(SERVICE, receive(request, env))
+            return consume::event_route(SERVICE, request, &env.ctx, listen::receive)
         }
         _ => Err(ApiError::NotFound),
     };
     result.unwrap_or_else(|e| e.to_response())
-}
-
-fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
-    let keys = env.event_keys.as_ref().map_err(Clone::clone)?;
-    let delivery = Inbound::read(request, keys)?;
-    listen::receive(env.db.get()?, &delivery, env.now_ms)
 }
 
 fn title_and_price(
@@ -59,30 +41,36 @@ fn title_and_price(
 }
 
 fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
-    let session = env.sessions.require(request, env.now_ms)?;
+    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
     let (title, price) = title_and_price(request)?;
-    let ticket = tickets::create(env.db.get()?, &session.user.id, title, price, env.now_ms)?;
+    let ticket = tickets::create(
+        env.ctx.db.get()?,
+        &session.user.id,
+        title,
+        price,
+        env.ctx.now_ms,
+    )?;
     http::json(201, &ticket)
 }
 
 fn list(env: &Env) -> Result<Response, ApiError> {
-    http::json(200, &tickets::list_for_sale(env.db.get()?)?)
+    http::json(200, &tickets::list_for_sale(env.ctx.db.get()?)?)
 }
 
 fn show(env: &Env, id: &str) -> Result<Response, ApiError> {
-    http::json(200, &tickets::show(env.db.get()?, id)?)
+    http::json(200, &tickets::show(env.ctx.db.get()?, id)?)
 }
 
 fn edit(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError> {
-    let session = env.sessions.require(request, env.now_ms)?;
+    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
     let (title, price) = title_and_price(request)?;
     let ticket = tickets::edit(
-        env.db.get()?,
+        env.ctx.db.get()?,
         id,
         &session.user.id,
         &title,
         price,
-        env.now_ms,
+        env.ctx.now_ms,
     )?;
     http::json(200, &ticket)
 }
@@ -90,17 +78,14 @@ fn edit(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::testing::{self, NOW};
+    use boxoffice_shared::testing;
     use serde_json::{json, Value};
 
     use crate::storage;
 
     fn env() -> Env {
         Env {
-            event_keys: Ok(testing::event_keys()),
-            db: testing::memory_db(storage::migrations()),
-            sessions: testing::sessions(),
-            now_ms: NOW,
+            ctx: testing::context(storage::migrations()),
         }
     }
 
@@ -111,7 +96,7 @@ mod tests {
         user: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let request = testing::request(&env.sessions, method, path, user, body);
+        let request = testing::request(env.ctx.sessions().unwrap(), method, path, user, body);
         testing::answer(&handle(&request, env))
     }
 
