@@ -15,19 +15,11 @@ use boxoffice_shared::service::{self, Service};
 use spin_sdk::http::{IncomingRequest, Response};
 use spin_sdk::http_component;
 
-use routes::Env;
-
 /// The name of this service: its event source and its table prefix.
 pub const SERVICE: &str = "expiration";
 
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let service = Service::new(SERVICE, storage::migrations());
-    service::serve(
-        request,
-        service,
-        |ctx| Ok(Env { ctx }),
-        service::sync(routes::handle),
-    )
-    .await
+    service::serve(request, service, Ok, service::sync(routes::handle)).await
 }

@@ -7,17 +7,14 @@ use spin_sdk::http::{Method, Response};
 
 use crate::{listen, SERVICE};
 
-/// What the route works with; built per request by the entry point, or by tests.
-pub struct Env {
-    /// The database, the clock, the session and event keys.
-    pub ctx: Context,
-}
+/// What the route works with: the service's context, nothing more.
+pub type Env = Context;
 
 /// Answers one request.
 pub fn handle(request: &ApiRequest, env: &Env) -> Response {
     match (&request.method, request.segments().as_slice()) {
         (Method::Post, ["internal", "events", "expiration"]) => {
-            consume::event_route(SERVICE, request, &env.ctx, listen::receive)
+            consume::event_route(SERVICE, request, env, listen::receive)
         }
         _ => ApiError::NotFound.to_response(),
     }
@@ -32,7 +29,7 @@ mod tests {
     const CREATED_AT: i64 = 1_714_564_800_000;
 
     fn deliver(env: &mut Env, now_ms: i64, id: &str, kind: &str, data: Value) -> u16 {
-        env.ctx.now_ms = now_ms;
+        env.now_ms = now_ms;
         let request = testing::delivery("/internal/events/expiration", id, kind, &data);
         *handle(&request, env).status()
     }
@@ -43,8 +40,7 @@ mod tests {
     }
 
     fn published(env: &Env) -> usize {
-        env.ctx
-            .db
+        env.db
             .get()
             .unwrap()
             .query("SELECT event_id FROM expiration_outbox", &[])
@@ -54,9 +50,7 @@ mod tests {
 
     #[test]
     fn an_order_expires_once_at_its_time() {
-        let mut env = Env {
-            ctx: testing::context(crate::storage::migrations()),
-        };
+        let mut env = testing::context(crate::storage::migrations());
         let db = &mut env;
         let window_end = CREATED_AT + 900_000;
         assert_eq!(
@@ -93,9 +87,7 @@ mod tests {
 
     #[test]
     fn other_routes_are_json_404s() {
-        let env = Env {
-            ctx: testing::context(Vec::new()),
-        };
+        let env = testing::context(Vec::new());
         let get = ApiRequest::new(Method::Get, "/internal/events/expiration");
         assert_eq!(*handle(&get, &env).status(), 404);
     }

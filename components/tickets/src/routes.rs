@@ -9,11 +9,8 @@ use spin_sdk::http::{Method, Response};
 
 use crate::{listen, tickets, SERVICE};
 
-/// What the routes work with; built per request by the entry point, or by tests.
-pub struct Env {
-    /// The database, the clock, the session and event keys.
-    pub ctx: Context,
-}
+/// What the routes work with: the service's context, nothing more.
+pub type Env = Context;
 
 /// Answers one request.
 pub fn handle(request: &ApiRequest, env: &Env) -> Response {
@@ -23,7 +20,7 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
         (Method::Get, ["api", "tickets", id]) => show(env, id),
         (Method::Put, ["api", "tickets", id]) => edit(request, env, id),
         (Method::Post, ["internal", "events", "tickets"]) => {
-            return consume::event_route(SERVICE, request, &env.ctx, listen::receive)
+            return consume::event_route(SERVICE, request, env, listen::receive)
         }
         _ => Err(ApiError::NotFound),
     };
@@ -41,36 +38,30 @@ fn title_and_price(
 }
 
 fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
-    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
+    let session = env.sessions()?.require(request, env.now_ms)?;
     let (title, price) = title_and_price(request)?;
-    let ticket = tickets::create(
-        env.ctx.db.get()?,
-        &session.user.id,
-        title,
-        price,
-        env.ctx.now_ms,
-    )?;
+    let ticket = tickets::create(env.db.get()?, &session.user.id, title, price, env.now_ms)?;
     http::json(201, &ticket)
 }
 
 fn list(env: &Env) -> Result<Response, ApiError> {
-    http::json(200, &tickets::list_for_sale(env.ctx.db.get()?)?)
+    http::json(200, &tickets::list_for_sale(env.db.get()?)?)
 }
 
 fn show(env: &Env, id: &str) -> Result<Response, ApiError> {
-    http::json(200, &tickets::show(env.ctx.db.get()?, id)?)
+    http::json(200, &tickets::show(env.db.get()?, id)?)
 }
 
 fn edit(request: &ApiRequest, env: &Env, id: &str) -> Result<Response, ApiError> {
-    let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
+    let session = env.sessions()?.require(request, env.now_ms)?;
     let (title, price) = title_and_price(request)?;
     let ticket = tickets::edit(
-        env.ctx.db.get()?,
+        env.db.get()?,
         id,
         &session.user.id,
         &title,
         price,
-        env.ctx.now_ms,
+        env.now_ms,
     )?;
     http::json(200, &ticket)
 }
@@ -84,9 +75,7 @@ mod tests {
     use crate::storage;
 
     fn env() -> Env {
-        Env {
-            ctx: testing::context(storage::migrations()),
-        }
+        testing::context(storage::migrations())
     }
 
     fn send(
@@ -96,7 +85,7 @@ mod tests {
         user: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let request = testing::request(env.ctx.sessions().unwrap(), method, path, user, body);
+        let request = testing::request(env.sessions().unwrap(), method, path, user, body);
         testing::answer(&handle(&request, env))
     }
 
