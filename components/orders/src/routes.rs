@@ -82,15 +82,12 @@ mod tests {
         }
     }
 
-    fn send(
-        env: &Env,
-        method: Method,
-        path: &str,
-        user: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let request = testing::request(env.ctx.sessions().unwrap(), method, path, user, body);
-        testing::answer(&handle(&request, env))
+    /// Sends method `m` to path `p` as user `u` (if any) with body `b` (if any).
+    fn send(env: &Env, m: Method, p: &str, u: Option<&str>, b: Option<Value>) -> (u16, Value) {
+        testing::answer(&handle(
+            &testing::request(env.ctx.sessions().unwrap(), m, p, u, b),
+            env,
+        ))
     }
 
     fn deliver(env: &Env, id: &str, kind: &str, data: Value) -> u16 {
