@@ -458,7 +458,7 @@ impl Unverified {
                 "refused event {id:?} ({}) from {from:?}: {why}",
                 self.event_type
             );
-            ApiError::Forbidden(why)
+            ApiError::Forbidden(format!("Event refused: {why}"))
         };
         keys.verify(&attributes, &self.data, self.signature.as_deref())
             .map_err(|e| refused(e.to_string()))?;
