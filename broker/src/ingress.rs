@@ -25,13 +25,7 @@ type Body = Full<Bytes>;
 
 /// An answer with the API's error shape: `{"errors":[{"message": ...}]}`.
 fn json_error(status: StatusCode, message: &str) -> Response<Body> {
-    let mut response = Response::new(Body::from(boxoffice_wire::error::message(message)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
+    boxoffice_wire::error::response(status, message).map(Body::from)
 }
 
 /// Serves the ingress on `listener` until the future is dropped; `wake` is notified after

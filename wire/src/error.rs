@@ -46,6 +46,19 @@ pub fn message(message: &str) -> String {
     body(&[FieldError::plain(message)])
 }
 
+/// A response with `status` and the JSON error body with one plain `message`, for the
+/// hosts to wrap in their body type.
+#[cfg(feature = "http")]
+pub fn response(status: http::StatusCode, message: &str) -> http::Response<String> {
+    let mut response = http::Response::new(self::message(message));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +77,14 @@ mod tests {
             message("a \"quoted\" <b>"),
             r#"{"errors":[{"message":"a \"quoted\" <b>"}]}"#
         );
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn responses_carry_the_status_the_type_and_the_body() {
+        let response = response(http::StatusCode::NOT_FOUND, "Not found");
+        assert_eq!(response.status(), 404);
+        assert_eq!(response.headers()["content-type"], "application/json");
+        assert_eq!(response.body(), r#"{"errors":[{"message":"Not found"}]}"#);
     }
 }
