@@ -108,13 +108,22 @@ pub async fn handle(
 
 /// Whether the request's head is over [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`].
 fn head_too_large<B>(request: &Request<B>) -> bool {
-    let headers = request.headers();
-    let bytes: usize = request.uri().to_string().len()
-        + headers
-            .iter()
-            .map(|(name, value)| name.as_str().len() + value.len() + 4)
-            .sum::<usize>();
-    headers.len() > MAX_HEADERS || bytes > MAX_HEAD_BYTES
+    request.headers().len() > MAX_HEADERS || head_bytes(request) > MAX_HEAD_BYTES
+}
+
+/// The bytes of the URI as written and of the headers (`name: value` and CRLF), counted
+/// without formatting anything.
+fn head_bytes<B>(request: &Request<B>) -> usize {
+    let uri = request.uri();
+    let uri_bytes = uri.scheme_str().map_or(0, |s| s.len() + "://".len())
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |pq| pq.as_str().len());
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    uri_bytes + header_bytes
 }
 
 /// In-process service chaining: a request a component sends to `<id>.spin.internal` or
@@ -312,5 +321,14 @@ mod tests {
         assert!(head_too_large(&request(MAX_HEADERS + 1, 10)));
         assert!(!head_too_large(&request(1, MAX_HEAD_BYTES / 2)));
         assert!(head_too_large(&request(1, MAX_HEAD_BYTES)));
+        // The URI counts as written, in origin or absolute form.
+        for uri in [
+            "/abc?x=1",
+            "http://h:1/abc",
+            "https://example.com:8443/a/b?c",
+        ] {
+            let request = Request::get(uri).body(()).unwrap();
+            assert_eq!(head_bytes(&request), uri.len(), "{uri}");
+        }
     }
 }

@@ -27,8 +27,6 @@ const BROKER_URL_ENV: &str = "SPIN_VARIABLE_BROKER_URL";
 const DATABASE_URL_ENV: &str = "SPIN_VARIABLE_DATABASE_URL";
 /// The environment variable that names the one Postgres server the services may reach.
 const DATABASE_HOST_ENV: &str = "SPIN_VARIABLE_DATABASE_HOST";
-/// The environment variable that sets `events_key`.
-const EVENTS_KEY_ENV: &str = "SPIN_VARIABLE_EVENTS_KEY";
 
 /// Runs the boxoffice Spin application locally.
 #[derive(Parser)]
@@ -312,10 +310,11 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     let runtime_config = RuntimeConfig::load(&args.state_dir, args.runtime_config.as_deref())?;
     // The services of the app it delivers to sign their events with `events_key`: make
     // the local one here, so that `spin up` beside this broker can be given the same.
-    if std::env::var_os(EVENTS_KEY_ENV).is_none() {
+    let events_key_env = boxoffice::variables::env_name(secrets::EVENTS_KEY);
+    if std::env::var_os(&events_key_env).is_none() {
         secrets::state_key(&args.state_dir, secrets::EVENTS_KEY)?;
         tracing::info!(
-            "broker: the app's services need the same events_key: start them with {EVENTS_KEY_ENV}=$(cat {})",
+            "broker: the app's services need the same events_key: start them with {events_key_env}=$(cat {})",
             secrets::key_file(&args.state_dir, secrets::EVENTS_KEY).display()
         );
     }

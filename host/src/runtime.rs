@@ -21,7 +21,7 @@ use crate::runtime_config::RuntimeConfig;
 use crate::secrets;
 use crate::sqlite::{SqlDatabases, SqliteCtx};
 use crate::state::{self, ComponentContext, InstanceState};
-use crate::variables::{AppVariables, ENV_PREFIX};
+use crate::variables::{self, AppVariables};
 
 /// Linear memory allowed per instance (components hash passwords with argon2 at ~19 MiB).
 pub const MAX_MEMORY_SIZE: usize = 128 << 20;
@@ -107,7 +107,7 @@ pub fn resolve_variables(
     let mut fallbacks = HashMap::new();
     if !production {
         for name in [secrets::JWT_KEY, secrets::EVENTS_KEY] {
-            let env_name = format!("{ENV_PREFIX}{}", name.to_uppercase());
+            let env_name = variables::env_name(name);
             if manifest.variables.contains_key(name) && env(&env_name).is_none() {
                 let key = secrets::state_key(state_dir, name)?;
                 tracing::info!(

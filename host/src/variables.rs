@@ -15,6 +15,11 @@ use crate::manifest::{is_valid_name, VariableDecl};
 /// The environment prefix that overrides an application variable.
 pub const ENV_PREFIX: &str = "SPIN_VARIABLE_";
 
+/// The environment variable that overrides the application variable `name`.
+pub fn env_name(name: &str) -> String {
+    format!("{ENV_PREFIX}{}", name.to_uppercase())
+}
+
 /// Why variables could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VariablesError {
@@ -51,7 +56,7 @@ impl AppVariables {
     ) -> Result<AppVariables, VariablesError> {
         let mut values = BTreeMap::new();
         for (name, decl) in decls {
-            let value = env(&format!("{ENV_PREFIX}{}", name.to_uppercase()))
+            let value = env(&env_name(name))
                 .or_else(|| decl.default.clone())
                 .or_else(|| fallbacks.get(name).cloned())
                 .ok_or_else(|| VariablesError::MissingRequired(name.clone()))?;
