@@ -81,13 +81,9 @@ pub async fn handle(
         .headers()
         .get("ce-type")
         .is_some_and(|t| t.as_bytes() == TICK_TYPE.as_bytes());
-    let response = match &route {
-        _ if head_too_large(&request) => json_error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "Request headers too large",
-        ),
-        None => json_error(StatusCode::NOT_FOUND, "Not found"),
-        Some(route) => match read_body(request).await {
+    let response = match routable(&request, &route) {
+        Err(refused) => refused,
+        Ok(route) => match read_body(request).await {
             Err(response) => response,
             Ok(request) => {
                 let request = with_spin_headers(request, route, &client.to_string(), local);
@@ -104,6 +100,25 @@ pub async fn handle(
         quiet,
     );
     response
+}
+
+/// The route of a request that may go to a component, or the answer to one that may
+/// not: a head over the bounds (431), or a path no route matches (404). The error is
+/// the answer itself, as with [`read_body`].
+#[allow(clippy::result_large_err)]
+fn routable<'r, B>(
+    request: &Request<B>,
+    route: &'r Option<RouteMatch>,
+) -> Result<&'r RouteMatch, Response<WasiBody>> {
+    if head_too_large(request) {
+        return Err(json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request headers too large",
+        ));
+    }
+    route
+        .as_ref()
+        .ok_or_else(|| json_error(StatusCode::NOT_FOUND, "Not found"))
 }
 
 /// Whether the request's head is over [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`].
@@ -176,13 +191,9 @@ pub async fn handle_chained(
         Destination::External => return Err(wasmtime_wasi_http::Error::HttpRequestDenied),
     };
     let method = request.method().clone();
-    let response = match &route {
-        _ if head_too_large(&request) => json_error(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "Request headers too large",
-        ),
-        None => json_error(StatusCode::NOT_FOUND, "Not found"),
-        Some(route) => {
+    let response = match routable(&request, &route) {
+        Err(refused) => refused,
+        Ok(route) => {
             let local = SocketAddr::from(([127, 0, 0, 1], 0));
             let request = with_spin_headers(request, route, "127.0.0.1:0", local);
             invoke(app, &route.component, request).await
