@@ -13,7 +13,7 @@ pub mod manifest;
 pub mod outbound_http;
 pub mod postgres;
 pub mod responses;
-pub mod router;
+pub use boxoffice_wire::router;
 pub mod runtime;
 pub mod runtime_config;
 pub mod secrets;

@@ -6,9 +6,11 @@
 //!   attribute and type names of this shop (the broker's tick, the signature).
 //! - [`error`]: the JSON error body every 4xx and 5xx carries.
 //! - [`limits`]: the bounds on what a request may carry.
+//! - [`router`]: Spin's route matching, for the runtime and for the wasmCloud gateway.
 
 #![warn(missing_docs)]
 
 pub mod cloudevent;
 pub mod error;
 pub mod limits;
+pub mod router;

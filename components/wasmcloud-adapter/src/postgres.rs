@@ -55,8 +55,9 @@ impl GuestConnection for HostConnection {
     }
 
     fn query(&self, statement: String, params: Vec<ParameterValue>) -> Result<RowSet, Error> {
+        let rows = run(&statement, &params)?;
         self.count_statement();
-        run(&statement, &params).map(values::row_set)
+        Ok(values::row_set(rows))
     }
 
     fn execute(&self, statement: String, params: Vec<ParameterValue>) -> Result<u64, Error> {
@@ -64,27 +65,14 @@ impl GuestConnection for HostConnection {
             self.end_or_begin(control);
             return Ok(0);
         }
+        let changed = execute_counted(&statement, &params)?;
         self.count_statement();
-        let Some(counting) = statement::counting(&statement) else {
-            // DDL and the like: no rows. Without parameters, the batch call does not even
-            // describe a result.
-            if params.is_empty() {
-                wasmcloud::query_batch(&statement).map_err(error)?;
-                return Ok(0);
-            }
-            return run(&statement, &params).map(|rows| rows.len() as u64);
-        };
-        let rows = run(&counting, &params)?;
-        match rows.first().and_then(|row| row.first()).map(|e| &e.value) {
-            Some(PgValue::BigInt(n) | PgValue::Int8(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
-            other => Err(Error::Other(format!(
-                "the count of changed rows came back as {other:?}"
-            ))),
-        }
+        Ok(changed)
     }
 }
 
 impl HostConnection {
+    /// Counts a statement that ran, for the warning a `ROLLBACK` gives.
     fn count_statement(&self) {
         self.since_begin
             .set(self.since_begin.get().saturating_add(1));
@@ -94,10 +82,30 @@ impl HostConnection {
         let statements = self.since_begin.replace(0);
         if control == Control::Rollback && statements > 0 {
             eprintln!(
-                "wasmcloud-adapter: ROLLBACK cannot undo the {statements} statement(s) run \
-                 since BEGIN: on wasmCloud each statement commits on its own"
+                "wasmcloud-adapter: ROLLBACK cannot undo the {statements} statement(s) that \
+                 ran since BEGIN: on wasmCloud each statement commits on its own"
             );
         }
+    }
+}
+
+/// Runs a statement for `execute` and returns the number of rows it changed.
+fn execute_counted(statement: &str, params: &[ParameterValue]) -> Result<u64, Error> {
+    let Some(counting) = statement::counting(statement) else {
+        // DDL and the like: no rows. Without parameters, the batch call does not even
+        // describe a result.
+        if params.is_empty() {
+            wasmcloud::query_batch(statement).map_err(error)?;
+            return Ok(0);
+        }
+        return run(statement, params).map(|rows| rows.len() as u64);
+    };
+    let rows = run(&counting, params)?;
+    match rows.first().and_then(|row| row.first()).map(|e| &e.value) {
+        Some(PgValue::BigInt(n) | PgValue::Int8(n)) => Ok(u64::try_from(*n).unwrap_or(0)),
+        other => Err(Error::Other(format!(
+            "the count of changed rows came back as {other:?}"
+        ))),
     }
 }
 
