@@ -20,6 +20,7 @@ pub mod secrets;
 pub mod sqlite;
 pub mod state;
 pub mod variables;
+pub mod wasmcloud;
 
 /// Host bindings for the `fermyon:spin@2.0.0` interfaces, generated at build time from the
 /// WIT in the `spin-sdk` crate (see `build.rs`).

@@ -1,4 +1,6 @@
-//! The `boxoffice` command line: `build`, `up`, `broker` and `events`.
+//! The `boxoffice` command line: `build`, `up`, `broker`, `events` and `wasmcloud`.
+
+mod wasmcloud_cli;
 
 use std::io::{IsTerminal as _, Write as _};
 use std::net::SocketAddr;
@@ -52,6 +54,11 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Run the app on wasmCloud 2: render wadm/, deploy to a `wash host`.
+    Wasmcloud {
+        #[command(subcommand)]
+        command: wasmcloud_cli::WasmcloudCommand,
     },
 }
 
@@ -185,6 +192,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up(args),
         Command::Broker(args) => broker(args),
         Command::Events { command } => events(command),
+        Command::Wasmcloud { command } => wasmcloud_cli::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

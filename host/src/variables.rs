@@ -65,6 +65,13 @@ impl AppVariables {
         Ok(AppVariables { values })
     }
 
+    /// These variables and one more, `name` = `value` (deployment settings that templates
+    /// may name beside the app's variables).
+    pub fn with(mut self, name: &str, value: &str) -> AppVariables {
+        self.values.insert(name.to_owned(), value.to_owned());
+        self
+    }
+
     /// The value of one application variable.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.get(name).map(String::as_str)

@@ -7,8 +7,21 @@
 //! applied on every backend, so a bucket reads the same whichever backend holds it.
 
 use crate::bindings::exports::fermyon::spin::key_value::{Error, Guest, GuestStore, Store};
+use crate::bindings::wasi::config::store as config;
 use crate::bindings::wasi::keyvalue::store as wasi;
 use crate::Adapter;
+
+/// The config key that lists the stores this component may open, comma-separated. It is
+/// not a valid Spin variable name, so no variable can shadow it.
+pub const STORES_KEY: &str = "spin.key-value-stores";
+
+/// Whether `label` is in the comma-separated `allowed` list.
+pub fn allowed(label: &str, allowed: &str) -> bool {
+    allowed
+        .split(',')
+        .map(str::trim)
+        .any(|l| !l.is_empty() && l == label)
+}
 
 impl Guest for Adapter {
     type Store = Bucket;
@@ -19,6 +32,12 @@ pub struct Bucket(wasi::Bucket);
 
 impl GuestStore for Bucket {
     fn open(label: String) -> Result<Store, Error> {
+        let listed = config::get(STORES_KEY)
+            .map_err(|_| Error::Other(format!("cannot read the config key {STORES_KEY}")))?
+            .unwrap_or_default();
+        if !allowed(&label, &listed) {
+            return Err(Error::AccessDenied);
+        }
         wasi::open(&label)
             .map(|bucket| Store::new(Bucket(bucket)))
             .map_err(error)
@@ -115,6 +134,15 @@ mod tests {
         assert_eq!(escaped, "auth=3Asignin-failures=3Aada=2B1=40example.com");
         assert!(escaped.bytes().all(|b| plain(b) || b == b'='), "{escaped}");
         assert_eq!(decode_key(&escaped), key);
+    }
+
+    #[test]
+    fn only_listed_stores_open() {
+        assert!(allowed("default", "default"));
+        assert!(allowed("cache", "default, cache"));
+        assert!(!allowed("other", "default"));
+        assert!(!allowed("", ""));
+        assert!(!allowed("default", ""));
     }
 
     #[test]
