@@ -1,6 +1,7 @@
 //! End to end: the purchase flow of docs/api.md (orders, expiration, payments and the events
-//! between them) on the real runtime with the embedded backends and its in-process broker,
-//! against a faithful fake of Stripe's HTTP API.
+//! between them) against a faithful fake of Stripe's HTTP API: on the runtime with the
+//! embedded backends and its in-process broker, on Redis + Postgres + NATS, and the main
+//! flows on a real wasmCloud host with `boxoffice broker`.
 
 use boxoffice_testkit as support;
 
@@ -835,4 +836,14 @@ boxoffice_testkit::on_both_backends!(
     an_event_committed_before_a_sigkill_is_delivered_after_restart,
     an_expiry_survives_a_restart_of_the_runtime,
     a_charge_for_an_order_cancelled_meanwhile_is_refunded,
+);
+
+// The same flows on a real wasmCloud host: the components built for Spin, with the adapter
+// (issue 9). Each starts a host of its own.
+boxoffice_testkit::on_wasmcloud!(
+    two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it,
+    payment_completes_the_order_and_the_ticket_stays_sold,
+    a_declined_card_is_a_clear_400_and_the_order_stays_payable,
+    cancelled_and_expired_orders_cannot_be_paid,
+    two_hundred_orders_for_twenty_tickets_from_fifty_users_make_exactly_twenty,
 );

@@ -82,6 +82,9 @@ pub enum Backend {
     Embedded,
     /// Redis, Postgres and NATS JetStream.
     Real(Arc<RealBackends>),
+    /// A wasmCloud host with the workloads of `wadm/host` (see [`crate::wasmcloud`]): one
+    /// Postgres database per service, the host's NATS key-value store.
+    WasmCloud,
 }
 
 impl std::fmt::Debug for Backend {
@@ -89,6 +92,7 @@ impl std::fmt::Debug for Backend {
         match self {
             Backend::Embedded => f.write_str("embedded"),
             Backend::Real(real) => write!(f, "real ({})", real.database),
+            Backend::WasmCloud => f.write_str("wasmcloud"),
         }
     }
 }
@@ -100,6 +104,21 @@ impl Backend {
         Servers::for_test().map(|servers| Backend::real_on(&servers))
     }
 
+    /// A shop on a wasmCloud host, or `None` (the test is skipped, with a message) when a
+    /// tool or server it needs is missing; with `CI=true` that is a failure instead.
+    pub fn wasmcloud() -> Option<Backend> {
+        match crate::wasmcloud::missing() {
+            None => Some(Backend::WasmCloud),
+            Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true and wasmCloud cannot run: {why}")
+            }
+            Some(why) => {
+                eprintln!("skipped on wasmCloud: {why}");
+                None
+            }
+        }
+    }
+
     /// Fresh real backends on `servers` (the fault tests' own).
     pub fn real_on(servers: &Servers) -> Backend {
         Backend::Real(Arc::new(RealBackends::create(servers)))
@@ -108,7 +127,7 @@ impl Backend {
     /// The `--runtime-config` to start the runtime with, if any.
     pub fn runtime_config(&self) -> Option<&Path> {
         match self {
-            Backend::Embedded => None,
+            Backend::Embedded | Backend::WasmCloud => None,
             Backend::Real(real) => Some(&real.config),
         }
     }
@@ -121,6 +140,7 @@ impl Backend {
                     .expect("open the embedded database"),
             ),
             Backend::Real(real) => TestDb::Postgres(Box::new(real.connect())),
+            Backend::WasmCloud => panic!("a wasmCloud shop's data is read through Shop::db"),
         }
     }
 }
@@ -250,6 +270,24 @@ pub enum TestDb {
     Sqlite(rusqlite::Connection),
     /// The Postgres database, with every service schema on the search path.
     Postgres(Box<postgres::Client>),
+    /// A database per service (wasmCloud): a statement goes to the database of the
+    /// service its table belongs to (`orders_tickets` is the orders service's).
+    PerService {
+        /// The server's URL without a database (`postgres://user:pass@host:port`).
+        server: String,
+        /// The databases' common prefix; the service's name follows it.
+        prefix: String,
+        /// The connections opened so far, by service.
+        clients: std::collections::HashMap<String, postgres::Client>,
+    },
+}
+
+/// The service whose table `sql` reads: the part of the name after `FROM` before `_`.
+fn service_of(sql: &str) -> Option<String> {
+    let mut words = sql.split_whitespace();
+    words.find(|w| w.eq_ignore_ascii_case("from"))?;
+    let table = words.next()?;
+    table.split('_').next().map(str::to_owned)
 }
 
 impl TestDb {
@@ -277,14 +315,32 @@ impl TestDb {
                 )
                 .ok()
                 .flatten(),
-            TestDb::Postgres(db) => {
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
-                    params.iter().map(|p| p as _).collect();
-                db.query_opt(sql, &params)
-                    .ok()
-                    .flatten()
-                    .and_then(|row| row.get::<_, Option<T>>(0))
+            TestDb::Postgres(db) => Self::first_on(db, sql, params),
+            TestDb::PerService {
+                server,
+                prefix,
+                clients,
+            } => {
+                let service = service_of(sql)?;
+                if !clients.contains_key(&service) {
+                    let url = format!("{server}/{prefix}{service}");
+                    let client = postgres::Client::connect(&url, postgres::NoTls).ok()?;
+                    clients.insert(service.clone(), client);
+                }
+                Self::first_on(clients.get_mut(&service)?, sql, params)
             }
         }
+    }
+
+    fn first_on<T>(db: &mut postgres::Client, sql: &str, params: &[&str]) -> Option<T>
+    where
+        T: for<'a> postgres::types::FromSql<'a>,
+    {
+        let params: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            params.iter().map(|p| p as _).collect();
+        db.query_opt(sql, &params)
+            .ok()
+            .flatten()
+            .and_then(|row| row.get::<_, Option<T>>(0))
     }
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 pub mod backends;
 pub mod servers;
 pub mod stripe;
+pub mod wasmcloud;
 
 pub use backends::{Backend, TestDb};
 
@@ -374,9 +375,11 @@ pub struct ShopOptions {
     pub listen: Option<String>,
 }
 
-/// The whole shop (the repository's spin.toml) under a running runtime.
+/// The whole shop (the repository's spin.toml) under a running runtime, or on a wasmCloud
+/// host ([`Backend::WasmCloud`]: then `runtime` is the shop's `boxoffice broker`).
 pub struct Shop {
     runtime: Runtime,
+    wasmcloud: Option<wasmcloud::WasmCloud>,
     pub base: String,
     pub state_dir: PathBuf,
     pub backend: Backend,
@@ -390,6 +393,9 @@ impl Shop {
     }
 
     pub fn start_with(options: ShopOptions) -> Shop {
+        if matches!(options.backend, Backend::WasmCloud) {
+            return Shop::start_on_wasmcloud(options);
+        }
         build_components();
         let (temp, state_dir) = match options.state_dir {
             Some(dir) => (None, dir),
@@ -423,6 +429,7 @@ impl Shop {
         Shop {
             base: runtime.base.clone(),
             runtime,
+            wasmcloud: None,
             state_dir,
             backend: options.backend,
             kept_keys: options.kept_keys,
@@ -442,7 +449,46 @@ impl Shop {
     }
 
     pub fn url(&self, path: &str) -> String {
-        self.runtime.url(path)
+        format!("{}{path}", self.base)
+    }
+
+    /// The wasmCloud host the shop runs on, if it does.
+    pub fn wasmcloud(&self) -> Option<&wasmcloud::WasmCloud> {
+        self.wasmcloud.as_ref()
+    }
+
+    /// The shop on a wasmCloud host: the workloads of `wadm/host` with the test keys and
+    /// `options.variables`, and `boxoffice broker` delivering to the host.
+    fn start_on_wasmcloud(options: ShopOptions) -> Shop {
+        let mut host = wasmcloud::WasmCloud::start();
+        let temp = tempfile::tempdir().expect("temp dir");
+        let state_dir = temp.path().join("broker");
+        let events_key = format!("SPIN_VARIABLE_EVENTS_KEY={TEST_EVENTS_KEY}");
+        let (name, value) = events_key.split_once('=').unwrap();
+        let broker = Runtime::start_broker(
+            &state_dir,
+            &host.base,
+            "127.0.0.1:0",
+            &workspace_root().join("events.toml"),
+            &[],
+            &[(name, value)],
+        );
+        let mut variables = vec![
+            ("jwt_key".to_owned(), TEST_JWT_KEY.to_owned()),
+            ("events_key".to_owned(), TEST_EVENTS_KEY.to_owned()),
+            ("broker_url".to_owned(), broker.base.clone()),
+        ];
+        variables.extend(options.variables);
+        host.deploy(&variables);
+        Shop {
+            base: host.base.clone(),
+            runtime: broker,
+            wasmcloud: Some(host),
+            state_dir,
+            backend: Backend::WasmCloud,
+            kept_keys: false,
+            _temp: Some(temp),
+        }
     }
 
     /// Sends a request: JSON when `body` is [`Body::Json`], the bytes as they are for
@@ -505,7 +551,10 @@ impl Shop {
 
     /// The services' SQL data, on whichever backend the shop runs.
     pub fn db(&self) -> TestDb {
-        self.backend.db(&self.state_dir)
+        match &self.wasmcloud {
+            Some(host) => host.db(),
+            None => self.backend.db(&self.state_dir),
+        }
     }
 
     /// Stops the runtime with SIGKILL and hands back its state dir (and the temp dir that
@@ -780,6 +829,25 @@ pub fn dead_letters(shop: &Shop) -> Vec<Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice::<Vec<Value>>(&out.stdout).expect("dlq list prints JSON")
+}
+
+/// Defines each named test on a wasmCloud host (`wasmcloud::NAME`, skipped with a message
+/// when a tool it needs is missing, unless `CI=true`). Each name is a function of the
+/// invoking module taking a [`Backend`].
+#[macro_export]
+macro_rules! on_wasmcloud {
+    ($($name:ident),* $(,)?) => {
+        mod wasmcloud {
+            $(
+                #[test]
+                fn $name() {
+                    if let Some(backend) = super::Backend::wasmcloud() {
+                        super::$name(backend);
+                    }
+                }
+            )*
+        }
+    };
 }
 
 /// Defines each named test twice: once on the embedded backends (`embedded::NAME`) and

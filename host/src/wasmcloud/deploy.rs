@@ -49,14 +49,18 @@ pub fn expand(definition: &Value, values: &AppVariables) -> anyhow::Result<Value
     walk(definition, values, false)
 }
 
-/// The definitions in `dir` (`*.json`), by file name.
+/// The definitions in `dir` (`*.json`), by file name, the gateway's last: it starts
+/// serving requests once the services it routes to are there.
 pub fn definitions(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Value)>> {
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
-    paths.sort();
+    paths.sort_by_key(|p| {
+        let gateway = p.file_stem().is_some_and(|s| s == super::plan::GATEWAY);
+        (gateway, p.clone())
+    });
     if paths.is_empty() {
         bail!(
             "no workload definitions in {} (run `boxoffice wasmcloud render`)",
