@@ -227,3 +227,137 @@ fn the_compatibility_rule_is_the_semver_track() {
         "the newest on the track serves"
     );
 }
+
+/// What a wash 2.10 host provides to a workload, by package and version: the WASI 0.2
+/// set it links for every component (0.2.12 bindings, so any 0.2 import links), and the
+/// interfaces of its host plugins, which a workload must also declare in its
+/// `hostInterfaces` (`../shared/WASMCLOUD.md`; the plugin list of `wash host`'s log).
+const WASH_2_10_WASI: &[(&str, &[&str])] = &[
+    (
+        "wasi:cli@0.2.12",
+        &[
+            "environment",
+            "exit",
+            "stdin",
+            "stdout",
+            "stderr",
+            "terminal-input",
+            "terminal-output",
+            "terminal-stdin",
+            "terminal-stdout",
+            "terminal-stderr",
+        ],
+    ),
+    ("wasi:clocks@0.2.12", &["monotonic-clock", "wall-clock"]),
+    ("wasi:io@0.2.12", &["error", "poll", "streams"]),
+    (
+        "wasi:random@0.2.12",
+        &["random", "insecure", "insecure-seed"],
+    ),
+    ("wasi:filesystem@0.2.12", &["types", "preopens"]),
+    ("wasi:http@0.2.12", &["types", "outgoing-handler"]),
+];
+const WASH_2_10_PLUGINS: &[(&str, &[&str])] = &[
+    ("wasi:keyvalue@0.2.0-draft", &["store", "atomics", "batch"]),
+    ("wasi:config@0.2.0-rc.1", &["store"]),
+    ("wasi:logging@0.1.0-draft", &["logging"]),
+    (
+        "wasmcloud:postgres@0.1.1-draft",
+        &["types", "query", "prepared"],
+    ),
+];
+
+/// `ns:pkg/iface@version` of each interface in `table`.
+fn provided(table: &[(&str, &[&str])]) -> BTreeSet<String> {
+    table
+        .iter()
+        .flat_map(|(package, interfaces)| {
+            let (name, version) = package.split_once('@').unwrap();
+            interfaces
+                .iter()
+                .map(move |i| format!("{name}/{i}@{version}"))
+        })
+        .collect()
+}
+
+/// The interfaces a definition's `hostInterfaces` declare, as `ns:pkg/iface@version`.
+fn declared(definition: &serde_json::Value) -> BTreeSet<String> {
+    let mut declared = BTreeSet::new();
+    for entry in definition["workload"]["witWorld"]["hostInterfaces"]
+        .as_array()
+        .unwrap()
+    {
+        for interface in entry["interfaces"].as_array().unwrap() {
+            declared.insert(format!(
+                "{}:{}/{}@{}",
+                entry["namespace"].as_str().unwrap(),
+                entry["package"].as_str().unwrap(),
+                interface.as_str().unwrap(),
+                entry["version"].as_str().unwrap()
+            ));
+        }
+    }
+    declared
+}
+
+#[test]
+fn every_wasmcloud_workload_imports_only_what_a_wash_host_provides() {
+    let release = support::wasmcloud::build_artifacts();
+    let wasi = provided(WASH_2_10_WASI);
+    let plugins = provided(WASH_2_10_PLUGINS);
+    let dir = support::workspace_root().join("wadm/host");
+    let mut workloads = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let definition: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let name = definition["workload"]["name"].as_str().unwrap().to_owned();
+        let declared = declared(&definition);
+        // Each component, decoded from the file its image is pushed from.
+        let mut imports = BTreeSet::new();
+        let mut exports = BTreeSet::new();
+        for component in definition["workload"]["witWorld"]["components"]
+            .as_array()
+            .unwrap()
+        {
+            let image = component["image"].as_str().unwrap();
+            let file = image.rsplit('/').next().unwrap().split(':').next().unwrap();
+            let (resolve, world) =
+                decode(&release.join(format!("{}.wasm", file.replace('-', "_"))));
+            imports.extend(interfaces(&resolve, world, true));
+            exports.extend(interfaces(&resolve, world, false));
+        }
+        let mut unmet = Vec::new();
+        for import in &imports {
+            if served_by(import, &exports).is_some() || served_by(import, &wasi).is_some() {
+                continue;
+            }
+            match served_by(import, &plugins) {
+                Some(plugin) if served_by(import, &declared).is_some() => {
+                    assert_eq!(import, plugin, "{name}: {import} is served as {plugin}");
+                }
+                Some(_) => unmet.push(format!("{import} (not in its hostInterfaces)")),
+                None => unmet.push(format!("{import} (no wash 2.10 host provides it)")),
+            }
+        }
+        assert!(unmet.is_empty(), "workload {name} imports: {unmet:#?}");
+        assert!(
+            exports.contains("wasi:http/incoming-handler@0.2.0")
+                && declared.contains("wasi:http/incoming-handler@0.2.0"),
+            "workload {name} serves HTTP: {exports:?}"
+        );
+        // No Spin interface is left for the host: the adapter serves them all.
+        assert!(
+            !imports
+                .iter()
+                .any(|i| i.starts_with("fermyon:") && served_by(i, &exports).is_none()),
+            "{name}: {imports:?}"
+        );
+        workloads += 1;
+    }
+    assert_eq!(
+        workloads,
+        component_sources().len() + 1,
+        "every component and the gateway"
+    );
+}

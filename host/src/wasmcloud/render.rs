@@ -229,7 +229,7 @@ pub fn kubernetes(manifest: &Manifest, w: &Workload) -> anyhow::Result<Value> {
         "spec": {
             "replicas": 1,
             "template": {
-                "metadata": {"labels": labels},
+                "labels": labels,
                 "spec": {
                     "components": components,
                     "hostInterfaces": host_interfaces(&expanded, wasi_config, &secrets),
