@@ -146,7 +146,7 @@ async fn deploy_all(args: DeployArgs) -> anyhow::Result<()> {
         );
     }
     println!(
-        "boxoffice: {total} workloads running on host {}; the shop answers at http://{}:<the host's --http-addr port>",
+        "boxoffice: {total} workloads running on host {}; the gateway answers for the host name {} on the host's --http-addr",
         args.host.host_id, args.shop_host
     );
     Ok(())
