@@ -40,6 +40,19 @@ pub struct AllowedHost {
     port: PortPattern,
 }
 
+/// The origin of `url` (`scheme://host[:port]`, without user, path or query): the form an
+/// allowed-hosts entry takes, on Spin and on wasmCloud alike.
+pub fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit('@').next().unwrap_or_default();
+    if scheme.is_empty() {
+        authority.to_owned()
+    } else {
+        format!("{scheme}://{authority}")
+    }
+}
+
 /// The well-known port for a scheme, used when a pattern or URL leaves it out.
 pub fn default_port(scheme: &str) -> Option<u16> {
     match scheme {
@@ -258,6 +271,20 @@ impl WasiHttpHooks for OutboundHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_origin_is_scheme_host_and_port_only() {
+        assert_eq!(origin("http://127.0.0.1:3001"), "http://127.0.0.1:3001");
+        assert_eq!(
+            origin("http://broker-ingress.knative-eventing.svc/boxoffice/default"),
+            "http://broker-ingress.knative-eventing.svc"
+        );
+        assert_eq!(
+            origin("https://u:p@api.stripe.com/v1?x"),
+            "https://api.stripe.com"
+        );
+        assert_eq!(origin("example.com:8443"), "example.com:8443");
+    }
 
     fn hosts(entries: &[&str]) -> AllowedHosts {
         AllowedHosts::parse(entries.iter().copied()).unwrap()

@@ -97,7 +97,8 @@ pub fn engine() -> anyhow::Result<Engine> {
 
 /// Resolves the app's variables. Outside production, a declared `jwt_key` or `events_key`
 /// that the environment does not set gets the key kept for it under `state_dir` (made on
-/// first use); in production it must be set.
+/// first use); in production it must be set. `broker_host`, unless set, is the origin of a
+/// `broker_url` the environment sets.
 pub fn resolve_variables(
     manifest: &Manifest,
     production: bool,
@@ -118,6 +119,17 @@ pub fn resolve_variables(
             }
         }
     }
+    // The broker's grant follows its URL unless set: a URL may carry a path (Knative's
+    // does), which no allowed-hosts entry may.
+    let broker_host_env = variables::env_name("broker_host");
+    let broker_url_env = variables::env_name("broker_url");
+    let env = |k: &str| {
+        env(k).or_else(|| {
+            (k == broker_host_env)
+                .then(|| env(&broker_url_env).map(|url| crate::outbound_http::origin(&url)))
+                .flatten()
+        })
+    };
     Ok(AppVariables::resolve(
         &manifest.variables,
         &env,
@@ -339,4 +351,51 @@ fn prepare(
     ProxyPre::new(instance_pre)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component `{id}` does not export wasi:http/incoming-handler@0.2"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> (tempfile::TempDir, Manifest) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("spin.toml");
+        std::fs::write(
+            &path,
+            "spin_manifest_version = 2\n[application]\nname = \"a\"\n[variables]\n\
+             broker_url = { default = \"http://127.0.0.1:3001\" }\n\
+             broker_host = { default = \"http://127.0.0.1:3001\" }\n",
+        )
+        .unwrap();
+        let manifest = Manifest::load(&path).unwrap();
+        (dir, manifest)
+    }
+
+    fn resolve(env: &[(&str, &str)]) -> AppVariables {
+        let (dir, manifest) = manifest();
+        resolve_variables(&manifest, true, dir.path(), |k| {
+            env.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| (*v).to_owned())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_broker_grant_follows_the_broker_url_without_its_path() {
+        let knative = "http://broker-ingress.knative-eventing.svc.cluster.local/shop/default";
+        let v = resolve(&[("SPIN_VARIABLE_BROKER_URL", knative)]);
+        assert_eq!(v.get("broker_url"), Some(knative));
+        assert_eq!(
+            v.get("broker_host"),
+            Some("http://broker-ingress.knative-eventing.svc.cluster.local")
+        );
+        let v = resolve(&[
+            ("SPIN_VARIABLE_BROKER_URL", knative),
+            ("SPIN_VARIABLE_BROKER_HOST", "http://other:8080"),
+        ]);
+        assert_eq!(v.get("broker_host"), Some("http://other:8080"), "set wins");
+        let v = resolve(&[]);
+        assert_eq!(v.get("broker_host"), Some("http://127.0.0.1:3001"));
+    }
 }

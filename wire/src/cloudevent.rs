@@ -18,6 +18,14 @@ pub const HEADER_PREFIX: &str = "ce-";
 pub const TICK_TYPE: &str = "boxoffice:tick";
 /// The source of the broker's clock.
 pub const TICK_SOURCE: &str = "/boxoffice/broker";
+/// The type of the events a Knative `PingSource` sends, the clock in Kubernetes (its type
+/// cannot be set).
+pub const KNATIVE_PING_TYPE: &str = "dev.knative.sources.ping";
+
+/// Whether an event of `event_type` is a clock's tick: the broker's, or Knative's ping.
+pub fn is_tick(event_type: &str) -> bool {
+    event_type == TICK_TYPE || event_type == KNATIVE_PING_TYPE
+}
 /// The extension attribute carrying an event's signature (lowercase letters and digits,
 /// so that every broker passes it through).
 pub const SIGNATURE_ATTRIBUTE: &str = "boxofficesig";

@@ -389,14 +389,15 @@ impl Inbound {
     /// Reads what the broker pushed to a service's event route, in binary mode (`ce-*`
     /// headers, JSON body) or structured mode (`application/cloudevents+json`).
     ///
-    /// A tick needs no id, source, data or signature: it carries nothing a handler
+    /// A tick (`boxoffice:tick`, or a Knative PingSource's `dev.knative.sources.ping` in
+    /// Kubernetes) needs no id, source, data or signature: it carries nothing a handler
     /// trusts, only "timed work may be due", which each handler judges by its own clock.
     /// An event must be signed with one of `keys` by the service that publishes its type;
     /// otherwise it is a 403. An event that can never be applied (not a CloudEvent,
     /// unknown type, bad payload) is a 400. Either 4xx sends it to the dead-letter queue.
     pub fn read(request: &ApiRequest, keys: &EventKeys) -> Result<Self, ApiError> {
         let envelope = Unverified::read(request)?;
-        if envelope.event_type == TICK {
+        if boxoffice_wire::cloudevent::is_tick(&envelope.event_type) {
             return Ok(Self::Tick);
         }
         envelope.verify(keys)?;
@@ -722,6 +723,13 @@ mod tests {
         structured_tick.body = br#"{"specversion":"1.0","type":"boxoffice:tick"}"#.to_vec();
         assert_eq!(
             Inbound::read(&structured_tick, &testing::event_keys()).unwrap(),
+            Inbound::Tick
+        );
+        // Knative's PingSource, unsigned, with its own type and payload.
+        let mut ping = structured.clone();
+        ping.body = br#"{"specversion":"1.0","id":"p1","source":"/apis/v1/namespaces/shop/pingsources/tick","type":"dev.knative.sources.ping","data":{}}"#.to_vec();
+        assert_eq!(
+            Inbound::read(&ping, &testing::event_keys()).unwrap(),
             Inbound::Tick
         );
 

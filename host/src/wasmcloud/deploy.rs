@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use super::render::allowed_host;
+use crate::outbound_http::origin as allowed_host;
 use crate::variables::AppVariables;
 
 /// How long a host may take to pull, compile and start one workload.

@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::plan::{self, Workload, ADAPTER, DATABASE_PREFIX, REGISTRY, SHOP_HOST, TAG};
 use crate::manifest::Manifest;
+use crate::outbound_http::origin as allowed_host;
 use crate::variables::AppVariables;
 
 /// The WIT versions a wash 2.10 host serves and the workloads ask for.
@@ -123,18 +124,6 @@ pub fn host_definition(namespace: &str, w: &Workload) -> Value {
 /// The Secret that holds the secret app variable `name` under the key `name`.
 pub fn secret_name(namespace: &str, name: &str) -> String {
     format!("{namespace}-{}", name.replace('_', "-"))
-}
-
-/// `url` as an `allowedHosts` entry: `scheme://host[:port]`, without path or query.
-pub fn allowed_host(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or_default();
-    if scheme.is_empty() {
-        authority.to_owned()
-    } else {
-        format!("{scheme}://{authority}")
-    }
 }
 
 /// Expands `template` with `values`, refusing a value that is only a placeholder for a
@@ -411,23 +400,6 @@ pub fn stale(dir: &Path, files: &BTreeMap<PathBuf, String>) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn allowed_hosts_are_scheme_host_and_port_only() {
-        assert_eq!(
-            allowed_host("http://127.0.0.1:3001"),
-            "http://127.0.0.1:3001"
-        );
-        assert_eq!(
-            allowed_host("http://broker-ingress.knative-eventing.svc/boxoffice/default"),
-            "http://broker-ingress.knative-eventing.svc"
-        );
-        assert_eq!(
-            allowed_host("https://u:p@api.stripe.com/v1?x"),
-            "https://api.stripe.com"
-        );
-        assert_eq!(allowed_host("example.com:8443"), "example.com:8443");
-    }
 
     #[test]
     fn secrets_are_named_after_their_variable() {
