@@ -130,11 +130,7 @@ pub fn resolve_variables(
                 .flatten()
         })
     };
-    Ok(AppVariables::resolve(
-        &manifest.variables,
-        &env,
-        &fallbacks,
-    )?)
+    Ok(AppVariables::resolve(&manifest.variables, env, &fallbacks)?)
 }
 
 impl App {
