@@ -186,3 +186,27 @@ fn the_wadm_application_validates_against_the_oam_schema() {
         assert!(names.contains(&component), "{names:?}");
     }
 }
+
+fn deploy(nats: &str, host_id: &str) -> (Option<i32>, String) {
+    let state = tempfile::tempdir().unwrap();
+    let mut cmd = support::boxoffice();
+    cmd.current_dir(support::workspace_root())
+        .args(["wasmcloud", "deploy", "--nats", nats, "--host-id", host_id])
+        .args(["--registry", "127.0.0.1:1/boxoffice", "--state-dir"])
+        .arg(state.path());
+    support::run_to_exit(cmd)
+}
+
+#[test]
+fn deploying_to_no_host_or_no_nats_is_one_clear_error() {
+    let nats = support::servers::ChildServer::nats();
+    let (code, stderr) = deploy(&nats.url(), "no-such-host");
+    support::assert_one_line_error(
+        code,
+        &stderr,
+        &["no wash host with id no-such-host", "host_id="],
+    );
+    let closed = format!("nats://127.0.0.1:{}", support::servers::free_port());
+    let (code, stderr) = deploy(&closed, "any");
+    support::assert_one_line_error(code, &stderr, &["cannot connect to NATS at", &closed]);
+}

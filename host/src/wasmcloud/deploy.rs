@@ -91,7 +91,8 @@ impl Host {
         let client = tokio::time::timeout(Duration::from_secs(10), async_nats::connect(url))
             .await
             .map_err(|_| anyhow::anyhow!("NATS at {url} did not answer within 10s"))?
-            .with_context(|| format!("cannot connect to NATS at {url}"))?;
+            // The client's error repeats its cause in its text: keep one of them.
+            .map_err(|e| anyhow::anyhow!("cannot connect to NATS at {url}: {e}"))?;
         Ok(Host {
             client,
             id: id.to_owned(),
@@ -107,7 +108,14 @@ impl Host {
         )
         .await
         .map_err(|_| anyhow::anyhow!("{subject}: no answer within {START_TIMEOUT:?}"))?
-        .with_context(|| format!("{subject}: no host {} answers", self.id))?;
+        .map_err(|e| match e.kind() {
+            async_nats::client::RequestErrorKind::NoResponders => anyhow::anyhow!(
+                "no wash host with id {} takes workloads on this NATS server \
+                 (a host logs host_id=\"…\" when it starts)",
+                self.id
+            ),
+            _ => anyhow::anyhow!("{subject}: {e}"),
+        })?;
         serde_json::from_slice(&reply.payload)
             .with_context(|| format!("{subject}: the answer is not JSON"))
     }
