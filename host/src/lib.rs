@@ -7,8 +7,10 @@
 /// The event broker, its own crate: re-exported so that the CLI names it in one place.
 pub use boxoffice_broker as broker;
 pub mod builder;
+pub mod generated;
 pub mod http_server;
 pub mod key_value;
+pub mod kubernetes;
 pub mod manifest;
 pub mod outbound_http;
 pub mod postgres;

@@ -1,5 +1,7 @@
-//! The `boxoffice` command line: `build`, `up`, `broker`, `events` and `wasmcloud`.
+//! The `boxoffice` command line: `build`, `up`, `broker`, `events`, `kubernetes` and
+//! `wasmcloud`.
 
+mod kubernetes_cli;
 mod wasmcloud_cli;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -54,6 +56,11 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Render the Kubernetes manifests that follow from events.toml (k8s/base/eventing).
+    Kubernetes {
+        #[command(subcommand)]
+        command: kubernetes_cli::KubernetesCommand,
     },
     /// Run the app on wasmCloud 2: render wadm/, deploy to a `wash host`.
     Wasmcloud {
@@ -192,6 +199,7 @@ fn main() -> ExitCode {
         Command::Up(args) => up(args),
         Command::Broker(args) => broker(args),
         Command::Events { command } => events(command),
+        Command::Kubernetes { command } => kubernetes_cli::run(command),
         Command::Wasmcloud { command } => wasmcloud_cli::run(command),
     };
     match result {

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
 use clap::Subcommand;
 
 use boxoffice::manifest::Manifest;
@@ -98,27 +97,13 @@ pub fn run(command: WasmcloudCommand) -> anyhow::Result<()> {
 fn render_files(manifest: &Path, out: &Path, check: bool) -> anyhow::Result<()> {
     let manifest = Manifest::load(manifest)?;
     let files = render::files(&manifest)?;
-    let stale = render::stale(out, &files);
-    if check {
-        if !stale.is_empty() {
-            let list: Vec<String> = stale.iter().map(|p| p.display().to_string()).collect();
-            bail!(
-                "{} is not what spin.toml renders: {} (run `boxoffice wasmcloud render`)",
-                out.display(),
-                list.join(", ")
-            );
-        }
-        println!("{}: up to date ({} files)", out.display(), files.len());
-        return Ok(());
-    }
-    render::write(out, &files)?;
-    println!(
-        "{}: {} files, {} changed",
-        out.display(),
-        files.len(),
-        stale.len()
-    );
-    Ok(())
+    boxoffice::generated::render_or_check(
+        out,
+        &files,
+        &render::OWNED,
+        check,
+        "boxoffice wasmcloud render",
+    )
 }
 
 async fn deploy_all(args: DeployArgs) -> anyhow::Result<()> {

@@ -7,8 +7,8 @@
 //!   `WorkloadDeployment`s for the wasmCloud operator, secrets from Kubernetes Secrets;
 //! - `wadm.yaml`: the same app as a wadm application for wasmCloud 1.x.
 //!
-//! [`files`] renders them all; [`stale`] says which files on disk differ, for the test
-//! that keeps the committed ones current.
+//! [`files`] renders them all; [`crate::generated`] writes them or says which differ, for
+//! the test that keeps the committed ones current.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -316,10 +316,12 @@ pub fn wadm(manifest: &Manifest, workloads: &[Workload]) -> anyhow::Result<Value
     }))
 }
 
-const HEADER: &str = "# Generated from spin.toml by `boxoffice wasmcloud render`: do not edit.\n";
-
 fn yaml(value: &Value) -> anyhow::Result<String> {
-    Ok(format!("{HEADER}{}", serde_norway::to_string(value)?))
+    Ok(format!(
+        "{}{}",
+        crate::generated::header("boxoffice wasmcloud render", "spin.toml"),
+        serde_norway::to_string(value)?
+    ))
 }
 
 /// Every file under `wadm/`, by path relative to it.
@@ -352,50 +354,8 @@ pub fn files(manifest: &Manifest) -> anyhow::Result<BTreeMap<PathBuf, String>> {
     Ok(files)
 }
 
-/// Writes `files` under `dir`, removing generated files that are no longer rendered.
-pub fn write(dir: &Path, files: &BTreeMap<PathBuf, String>) -> anyhow::Result<()> {
-    for path in stale(dir, files) {
-        let full = dir.join(&path);
-        match files.get(&path) {
-            Some(content) => {
-                if let Some(parent) = full.parent() {
-                    std::fs::create_dir_all(parent)
-                        .with_context(|| format!("cannot create {}", parent.display()))?;
-                }
-                std::fs::write(&full, content)
-                    .with_context(|| format!("cannot write {}", full.display()))?;
-            }
-            None => std::fs::remove_file(&full)
-                .with_context(|| format!("cannot remove {}", full.display()))?,
-        }
-    }
-    Ok(())
-}
-
-/// The generated files under `dir` that differ from `files`: changed, missing, or left
-/// over in `host/` and `kubernetes/` (which hold generated files only).
-pub fn stale(dir: &Path, files: &BTreeMap<PathBuf, String>) -> Vec<PathBuf> {
-    let mut stale: Vec<PathBuf> = files
-        .iter()
-        .filter(|(path, content)| {
-            std::fs::read_to_string(dir.join(path)).ok().as_deref() != Some(content.as_str())
-        })
-        .map(|(path, _)| path.clone())
-        .collect();
-    for sub in ["host", "kubernetes"] {
-        let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = Path::new(sub).join(entry.file_name());
-            if !files.contains_key(&path) {
-                stale.push(path);
-            }
-        }
-    }
-    stale.sort();
-    stale
-}
+/// The folders under `wadm/` that hold generated files only.
+pub const OWNED: [&str; 2] = ["host", "kubernetes"];
 
 #[cfg(test)]
 mod tests {
