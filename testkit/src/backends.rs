@@ -104,21 +104,6 @@ impl Backend {
         Servers::for_test().map(|servers| Backend::real_on(&servers))
     }
 
-    /// A shop on a wasmCloud host, or `None` (the test is skipped, with a message) when a
-    /// tool or server it needs is missing; with `CI=true` that is a failure instead.
-    pub fn wasmcloud() -> Option<Backend> {
-        match crate::wasmcloud::missing() {
-            None => Some(Backend::WasmCloud),
-            Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true and wasmCloud cannot run: {why}")
-            }
-            Some(why) => {
-                eprintln!("skipped on wasmCloud: {why}");
-                None
-            }
-        }
-    }
-
     /// Fresh real backends on `servers` (the fault tests' own).
     pub fn real_on(servers: &Servers) -> Backend {
         Backend::Real(Arc::new(RealBackends::create(servers)))

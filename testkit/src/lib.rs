@@ -841,7 +841,7 @@ macro_rules! on_wasmcloud {
             $(
                 #[test]
                 fn $name() {
-                    if let Some(backend) = super::Backend::wasmcloud() {
+                    if let Some(backend) = $crate::wasmcloud::backend() {
                         super::$name(backend);
                     }
                 }

@@ -74,6 +74,22 @@ pub fn missing() -> Option<String> {
     Servers::shared().err()
 }
 
+/// A shop on a wasmCloud host ([`crate::Backend::WasmCloud`]), or `None` (the test is
+/// skipped, with a message) when a tool or server it needs is missing; with `CI=true` that
+/// is a failure instead.
+pub fn backend() -> Option<crate::Backend> {
+    match missing() {
+        None => Some(crate::Backend::WasmCloud),
+        Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true and wasmCloud cannot run: {why}")
+        }
+        Some(why) => {
+            eprintln!("skipped on wasmCloud: {why}");
+            None
+        }
+    }
+}
+
 /// The wasm files of the services, the gateway and the adapter, built once per process.
 pub fn build_artifacts() -> PathBuf {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
