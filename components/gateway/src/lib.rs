@@ -71,7 +71,7 @@ async fn handle(request: Request) -> Response {
         }
         Err(e) => {
             eprintln!("gateway: {method:?} {upstream}: {e}");
-            json(503, "Service unavailable, try again")
+            json(503, "Service temporarily unavailable")
         }
     }
 }
