@@ -401,7 +401,18 @@ impl LazyDb {
         let db = (self.open)()?;
         match db.dialect() {
             Dialect::Sqlite => migrate(db.as_ref(), &self.migrations)?,
-            Dialect::Postgres => migrate_postgres(db.as_ref(), self.service, &self.migrations)?,
+            Dialect::Postgres => {
+                match migrate_postgres(db.as_ref(), self.service, &self.migrations) {
+                    // Another instance made an object at the same moment: where nothing
+                    // serialises migrations (on wasmCloud each statement commits alone, so
+                    // the advisory lock is held for no time), `IF NOT EXISTS` can still
+                    // race. The second pass finds the objects made.
+                    Err(SqlError::UniqueViolation(_)) => {
+                        migrate_postgres(db.as_ref(), self.service, &self.migrations)?
+                    }
+                    other => other?,
+                }
+            }
         }
         Ok(self.cell.get_or_init(|| db).as_ref())
     }
@@ -534,6 +545,52 @@ mod tests {
             .unwrap();
         let ids: Vec<String> = rows.iter().map(|r| r.text("id").unwrap()).collect();
         assert_eq!(ids, ["kept"]);
+    }
+
+    /// A Postgres stand-in whose first `CREATE TABLE` loses a race with another migrator.
+    struct RacedPostgres {
+        creates: std::cell::Cell<u32>,
+    }
+
+    impl Db for RacedPostgres {
+        fn execute(&self, sql: &str, _params: &[Value]) -> Result<u64, SqlError> {
+            if sql.starts_with("CREATE TABLE t") {
+                self.creates.set(self.creates.get() + 1);
+                if self.creates.get() == 1 {
+                    return Err(SqlError::UniqueViolation(
+                        "duplicate key value violates unique constraint \"pg_type_typname_nsp_index\""
+                            .into(),
+                    ));
+                }
+            }
+            Ok(0)
+        }
+        fn query(&self, _sql: &str, _params: &[Value]) -> Result<Vec<Row>, SqlError> {
+            Err(SqlError::Other(
+                "relation boxoffice_migrations does not exist".into(),
+            ))
+        }
+        fn dialect(&self) -> Dialect {
+            Dialect::Postgres
+        }
+    }
+
+    #[test]
+    fn a_migration_that_lost_a_creation_race_runs_again() {
+        let created = std::rc::Rc::new(std::cell::Cell::new(0));
+        let seen = created.clone();
+        let lazy = LazyDb::new(
+            "things",
+            move || {
+                seen.set(seen.get() + 1);
+                Ok(Box::new(RacedPostgres {
+                    creates: std::cell::Cell::new(0),
+                }))
+            },
+            vec!["CREATE TABLE t (a TEXT)".to_owned()],
+        );
+        assert!(lazy.get().is_ok());
+        assert_eq!(created.get(), 1, "one connection, migrated twice");
     }
 
     #[test]
