@@ -2,7 +2,7 @@
 //! serves it.
 //!
 //! Written as whitespace-separated `route=base` pairs, for example
-//! `/api/users/...=http://auth.boxoffice.internal /...=http://web.boxoffice.internal`.
+//! `/api/users/...=http://auth.spin.internal /...=http://web.spin.internal`.
 //! A request goes to `base` + its path + its query, so a service sees the path it would
 //! see under Spin.
 

@@ -15,9 +15,11 @@ pub const ADAPTER: &str = "wasmcloud-adapter";
 pub const GATEWAY: &str = "gateway";
 /// The environment variable that carries the gateway's route table.
 pub const ROUTES_ENV: &str = "BOXOFFICE_ROUTES";
-/// Services answer the gateway under `<component>.<INTERNAL_DOMAIN>`, served in memory
-/// (`localRoute`, with `wash host --http-local-routing`) and never from the network.
-pub const INTERNAL_DOMAIN: &str = "boxoffice.internal";
+/// Services answer under `<component>.<INTERNAL_DOMAIN>`, served in memory (`localRoute`,
+/// with `wash host --http-local-routing`) and never from the network: the names of Spin's
+/// service chaining, so the gateway and a component chaining to another (the pages
+/// reading the API) reach the services by the same names as under Spin.
+pub const INTERNAL_DOMAIN: &str = "spin.internal";
 /// The host name each service must also bind for the network (the host requires one); no
 /// DNS name points at it.
 pub const DIRECT_DOMAIN: &str = "direct.boxoffice";
@@ -216,9 +218,9 @@ source = "web.wasm"
         let gateway = &workloads[2];
         assert_eq!(
             gateway.environment[ROUTES_ENV],
-            "/api/things/...=http://things.boxoffice.internal \
-             /internal/events/things=http://things.boxoffice.internal \
-             /...=http://web.boxoffice.internal"
+            "/api/things/...=http://things.spin.internal \
+             /internal/events/things=http://things.spin.internal \
+             /...=http://web.spin.internal"
         );
         assert_eq!(gateway.host, "{{ shop_host }}");
     }
@@ -238,10 +240,7 @@ source = "web.wasm"
         );
         assert_eq!(things.config["jwt_key"], "{{ jwt_key }}");
         assert_eq!(things.allowed_hosts, ["{{ broker_url }}"]);
-        assert_eq!(
-            things.local_route.as_deref(),
-            Some("things.boxoffice.internal")
-        );
+        assert_eq!(things.local_route.as_deref(), Some("things.spin.internal"));
         let web = plan(&manifest()).unwrap().remove(1);
         assert!(!web.adapter && web.database.is_none() && web.allowed_hosts.is_empty());
     }
