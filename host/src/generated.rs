@@ -12,6 +12,22 @@ pub fn header(command: &str, source: &str) -> String {
     format!("# Generated from {source} by `{command}`: do not edit.\n")
 }
 
+/// `docs` as one YAML file (documents separated by `---`) under the generated header.
+pub fn yaml_documents(
+    command: &str,
+    source: &str,
+    docs: &[serde_json::Value],
+) -> anyhow::Result<String> {
+    let mut out = header(command, source);
+    for (i, doc) in docs.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(&serde_norway::to_string(doc)?);
+    }
+    Ok(out)
+}
+
 /// The files under `dir` that differ from `files` (paths relative to `dir`): changed,
 /// missing, or left over in one of the `owned` folders, which hold generated files only.
 pub fn stale(dir: &Path, files: &BTreeMap<PathBuf, String>, owned: &[&str]) -> Vec<PathBuf> {

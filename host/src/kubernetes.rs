@@ -122,14 +122,7 @@ fn tick() -> Value {
 }
 
 fn documents(docs: &[Value]) -> anyhow::Result<String> {
-    let mut out = crate::generated::header("boxoffice kubernetes render", "events.toml");
-    for (i, doc) in docs.iter().enumerate() {
-        if i > 0 {
-            out.push_str("---\n");
-        }
-        out.push_str(&serde_norway::to_string(doc)?);
-    }
-    Ok(out)
+    crate::generated::yaml_documents("boxoffice kubernetes render", "events.toml", docs)
 }
 
 /// The folders the render owns under its output.

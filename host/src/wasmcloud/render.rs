@@ -165,28 +165,43 @@ fn secret_of<'a>(manifest: &'a Manifest, key: &str, template: &str) -> Option<&'
     (decl.secret && name == key).then_some(name.as_str())
 }
 
-/// The `WorkloadDeployment` of `w` for the wasmCloud operator.
-pub fn kubernetes(manifest: &Manifest, w: &Workload) -> anyhow::Result<Value> {
-    let namespace = &manifest.name;
-    let values = published_values(manifest)?;
+/// `w`'s config as the published files carry it: the values of its non-secret variables,
+/// expanded, and the names of the stores (Secrets, named configs) of its secret ones.
+fn published_config(
+    manifest: &Manifest,
+    values: &AppVariables,
+    w: &Workload,
+) -> anyhow::Result<(BTreeMap<String, String>, Vec<String>)> {
     let mut config = BTreeMap::new();
     let mut secrets = Vec::new();
     for (key, template) in &w.config {
         match secret_of(manifest, key, template) {
-            Some(name) => secrets.push(secret_name(namespace, name)),
+            Some(name) => secrets.push(secret_name(&manifest.name, name)),
             None => {
-                let value = expand(&values, template)
+                let value = expand(values, template)
                     .with_context(|| format!("{}: variable {key}", w.name))?;
                 config.insert(key.clone(), value);
             }
         }
     }
+    Ok((config, secrets))
+}
+
+/// The `WorkloadDeployment` of `w` for the wasmCloud operator, with `values` from
+/// [`published_values`].
+pub fn kubernetes(
+    manifest: &Manifest,
+    values: &AppVariables,
+    w: &Workload,
+) -> anyhow::Result<Value> {
+    let namespace = &manifest.name;
+    let (config, secrets) = published_config(manifest, values, w)?;
     let mut expanded = w.clone();
-    expanded.host = expand(&values, &w.host)?;
+    expanded.host = expand(values, &w.host)?;
     expanded.database = w
         .database
         .as_deref()
-        .map(|d| expand(&values, d))
+        .map(|d| expand(values, d))
         .transpose()?;
     let mut resources = Map::new();
     if !w.environment.is_empty() {
@@ -199,14 +214,14 @@ pub fn kubernetes(manifest: &Manifest, w: &Workload) -> anyhow::Result<Value> {
         let hosts = w
             .allowed_hosts
             .iter()
-            .map(|h| expand(&values, h).map(|url| allowed_host(&url)))
+            .map(|h| expand(values, h).map(|url| allowed_host(&url)))
             .collect::<anyhow::Result<Vec<_>>>()?;
         resources.insert("allowedHosts".into(), json!(hosts));
     }
     let mut components = vec![json!({"name": w.name,
-        "image": expand(&values, &image(&w.image))?, "localResources": resources})];
+        "image": expand(values, &image(&w.image))?, "localResources": resources})];
     if w.adapter {
-        components.push(json!({"name": ADAPTER, "image": expand(&values, &image(ADAPTER))?}));
+        components.push(json!({"name": ADAPTER, "image": expand(values, &image(ADAPTER))?}));
     }
     let wasi_config = w.adapter.then(|| string_map(&config));
     let labels = json!({"app.kubernetes.io/name": namespace,
@@ -232,9 +247,12 @@ pub fn kubernetes(manifest: &Manifest, w: &Workload) -> anyhow::Result<Value> {
 /// linked to it, the adapters linked to the key-value and Postgres providers, and the
 /// gateway behind the HTTP server provider. Secret variables are named configs the
 /// operator creates (`wash config put <namespace>-<variable> <variable>=…`).
-pub fn wadm(manifest: &Manifest, workloads: &[Workload]) -> anyhow::Result<Value> {
+pub fn wadm(
+    manifest: &Manifest,
+    values: &AppVariables,
+    workloads: &[Workload],
+) -> anyhow::Result<Value> {
     let namespace = &manifest.name;
-    let values = published_values(manifest)?;
     let mut components = Vec::new();
     let spread = json!({"type": "spreadscaler", "properties": {"instances": 1}});
     for w in workloads {
@@ -244,20 +262,11 @@ pub fn wadm(manifest: &Manifest, workloads: &[Workload]) -> anyhow::Result<Value
             traits.push(json!({"type": "link", "properties": {
                 "target": {"name": adapter}, "namespace": "fermyon", "package": "spin",
                 "interfaces": ["key-value", "variables", "rdbms-types", "postgres", "sqlite"]}}));
-            let mut config = BTreeMap::new();
-            let mut named = Vec::new();
-            for (key, template) in &w.config {
-                match secret_of(manifest, key, template) {
-                    Some(name) => named.push(json!({"name": secret_name(namespace, name)})),
-                    None => {
-                        config.insert(key.clone(), expand(&values, template)?);
-                    }
-                }
-            }
+            let (mut config, secrets) = published_config(manifest, values, w)?;
             config.insert(KEY_VALUE_STORES.to_owned(), w.key_value_stores.join(","));
             let mut config_list = vec![json!({"name": format!("{}-config", w.name),
                 "properties": config})];
-            config_list.extend(named);
+            config_list.extend(secrets.iter().map(|name| json!({"name": name})));
             let mut adapter_traits = vec![spread.clone()];
             if !w.key_value_stores.is_empty() {
                 adapter_traits.push(json!({"type": "link", "properties": {
@@ -268,12 +277,12 @@ pub fn wadm(manifest: &Manifest, workloads: &[Workload]) -> anyhow::Result<Value
                 adapter_traits.push(json!({"type": "link", "properties": {
                     "target": {"name": "postgres", "config": [{
                         "name": format!("{}-database", w.name),
-                        "properties": {"POSTGRES_DATABASE": expand(&values, database)?}}]},
+                        "properties": {"POSTGRES_DATABASE": expand(values, database)?}}]},
                     "namespace": "wasmcloud", "package": "postgres",
                     "interfaces": ["query"]}}));
             }
             components.push(json!({"name": adapter, "type": "component", "properties": {
-                "image": expand(&values, &image(ADAPTER))?, "config": config_list},
+                "image": expand(values, &image(ADAPTER))?, "config": config_list},
                 "traits": adapter_traits}));
         }
         if !w.allowed_hosts.is_empty() || w.name == plan::GATEWAY {
@@ -282,7 +291,7 @@ pub fn wadm(manifest: &Manifest, workloads: &[Workload]) -> anyhow::Result<Value
                 "interfaces": ["outgoing-handler"]}}));
         }
         components.push(json!({"name": w.name, "type": "component",
-            "properties": {"image": expand(&values, &image(&w.image))?},
+            "properties": {"image": expand(values, &image(&w.image))?},
             "traits": traits}));
     }
     components.push(json!({"name": "httpserver", "type": "capability",
@@ -317,16 +326,17 @@ pub fn wadm(manifest: &Manifest, workloads: &[Workload]) -> anyhow::Result<Value
 }
 
 fn yaml(value: &Value) -> anyhow::Result<String> {
-    Ok(format!(
-        "{}{}",
-        crate::generated::header("boxoffice wasmcloud render", "spin.toml"),
-        serde_norway::to_string(value)?
-    ))
+    crate::generated::yaml_documents(
+        "boxoffice wasmcloud render",
+        "spin.toml",
+        std::slice::from_ref(value),
+    )
 }
 
 /// Every file under `wadm/`, by path relative to it.
 pub fn files(manifest: &Manifest) -> anyhow::Result<BTreeMap<PathBuf, String>> {
     let workloads = plan::plan(manifest)?;
+    let values = published_values(manifest)?;
     let mut files = BTreeMap::new();
     let mut resources = Vec::new();
     for w in &workloads {
@@ -338,7 +348,7 @@ pub fn files(manifest: &Manifest) -> anyhow::Result<BTreeMap<PathBuf, String>> {
         let name = format!("{}.yaml", w.name);
         files.insert(
             Path::new("kubernetes").join(&name),
-            yaml(&kubernetes(manifest, w)?)?,
+            yaml(&kubernetes(manifest, &values, w)?)?,
         );
         resources.push(name);
     }
@@ -349,7 +359,7 @@ pub fn files(manifest: &Manifest) -> anyhow::Result<BTreeMap<PathBuf, String>> {
     );
     files.insert(
         PathBuf::from("wadm.yaml"),
-        yaml(&wadm(manifest, &workloads)?)?,
+        yaml(&wadm(manifest, &values, &workloads)?)?,
     );
     Ok(files)
 }
