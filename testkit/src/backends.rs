@@ -29,11 +29,8 @@ impl Servers {
     pub fn for_test() -> Option<Servers> {
         match Servers::shared() {
             Ok(servers) => Some(servers),
-            Err(why) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true and a backend is missing: {why}")
-            }
             Err(why) => {
-                eprintln!("skipped on the real backends: {why}");
+                crate::runnable("on the real backends", Some(why));
                 None
             }
         }

@@ -32,6 +32,21 @@ pub const TEST_JWT_KEY: &str = "e2e-test-signing-key-0123456789abcdef";
 /// The events key the tests give the shop, so that they can sign events as a service would.
 pub const TEST_EVENTS_KEY: &str = "e2e-test-events-key-0123456789abcdef";
 
+/// Whether a test can run, given why it cannot (`None`: it can): a missing tool or server
+/// skips the test with a message (`skipped <what>: <why>`), or fails it when `CI=true`.
+pub fn runnable(what: &str, missing: Option<String>) -> bool {
+    match missing {
+        None => true,
+        Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true and a test {what} cannot run: {why}")
+        }
+        Some(why) => {
+            eprintln!("skipped {what}: {why}");
+            false
+        }
+    }
+}
+
 /// The repository's root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -19,8 +19,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn wait_for_port(what: &str, port: u16) {
-    let deadline = Instant::now() + READY_TIMEOUT;
+/// Waits until something listens on 127.0.0.1:`port`, failing the test after `timeout`.
+pub fn wait_for_port(what: &str, port: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not listen on {port}");
         std::thread::sleep(Duration::from_millis(50));
@@ -111,7 +112,7 @@ impl ChildServer {
             )
         });
         self.child = Some(child);
-        wait_for_port(self.program, self.port);
+        wait_for_port(self.program, self.port, READY_TIMEOUT);
     }
 
     /// Stops it cleanly (SIGTERM), as an operator's restart would.
@@ -246,7 +247,7 @@ impl PostgresServer {
             "pg_ctl start failed; see {}",
             self.log.display()
         );
-        wait_for_port("postgres", self.port);
+        wait_for_port("postgres", self.port, READY_TIMEOUT);
     }
 
     /// Stops it with a fast shutdown: sessions are ended, as in a restart by an operator.

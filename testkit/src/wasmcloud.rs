@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::backends::Servers;
-use crate::servers::{free_port, ChildServer};
+use crate::servers::{free_port, wait_for_port, ChildServer};
 use crate::{run_to_exit, spawn_tied, workspace_root};
 
 /// How long a wash host may take to start and print its id.
@@ -78,16 +78,7 @@ pub fn missing() -> Option<String> {
 /// skipped, with a message) when a tool or server it needs is missing; with `CI=true` that
 /// is a failure instead.
 pub fn backend() -> Option<crate::Backend> {
-    match missing() {
-        None => Some(crate::Backend::WasmCloud),
-        Some(why) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true and wasmCloud cannot run: {why}")
-        }
-        Some(why) => {
-            eprintln!("skipped on wasmCloud: {why}");
-            None
-        }
-    }
+    crate::runnable("on wasmCloud", missing()).then_some(crate::Backend::WasmCloud)
 }
 
 /// The wasm files of the services, the gateway and the adapter, built once per process.
@@ -161,7 +152,7 @@ impl WasmCloud {
             Command::new("docker-registry").arg("serve").arg(&config),
             &dir.path().join("registry.log"),
         ));
-        wait_for_port("docker-registry", registry_port);
+        wait_for_port("docker-registry", registry_port, HOST_TIMEOUT);
         let registry = format!("127.0.0.1:{registry_port}/boxoffice");
 
         for (image, file) in IMAGES {
@@ -194,7 +185,7 @@ impl WasmCloud {
             &log,
         ));
         let host_id = wait_for_host_id(&log);
-        wait_for_port("wash host", http_port);
+        wait_for_port("wash host", http_port, HOST_TIMEOUT);
         WasmCloud {
             host,
             _registry: registry_process,
@@ -321,14 +312,6 @@ fn spawn_logged(cmd: &mut Command, log: &Path) -> Child {
         .stderr(file);
     let cmd = std::mem::replace(cmd, Command::new("true"));
     spawn_tied(cmd).unwrap_or_else(|e| panic!("start {program}: {e}"))
-}
-
-fn wait_for_port(what: &str, port: u16) {
-    let deadline = Instant::now() + HOST_TIMEOUT;
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The `host_id="…"` a starting wash host logs.
