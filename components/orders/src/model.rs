@@ -19,7 +19,7 @@ pub struct Ticket {
 }
 
 /// An order, as stored and as shown:
-/// `{id, userId, status, expiresAt, version, ticket: {id, title, price, version}}`.
+/// `{id, userId, status, expiresAt, updatedAt, version, ticket: {id, title, price, version}}`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Order {
@@ -32,6 +32,10 @@ pub struct Order {
     /// When the reservation lapses, unix milliseconds; ISO 8601 in JSON.
     #[serde(rename = "expiresAt", serialize_with = "iso8601")]
     pub expires_at_ms: i64,
+    /// When its status last changed (its creation, until then), unix milliseconds; ISO
+    /// 8601 in JSON. An order cancelled at or after `expiresAt` was cancelled by expiry.
+    #[serde(rename = "updatedAt", serialize_with = "iso8601")]
+    pub updated_at_ms: i64,
     /// Goes up by exactly 1 on every change.
     pub version: i64,
     /// The reserved ticket.

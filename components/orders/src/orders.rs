@@ -33,6 +33,7 @@ pub fn create(
         user_id: user_id.to_owned(),
         status: OrderStatus::Created,
         expires_at_ms: now_ms + window_ms,
+        updated_at_ms: now_ms,
         version: 0,
         ticket,
     };
@@ -41,7 +42,7 @@ pub fn create(
             SqlError::UniqueViolation(_) => ApiError::bad_request(ALREADY_RESERVED),
             other => other.into(),
         })?;
-        storage::insert_order(tx, &order, now_ms)?;
+        storage::insert_order(tx, &order)?;
         publish::publish(tx, &publish::order_created(&order), now_ms)?;
         Ok(order.clone())
     })
@@ -103,9 +104,10 @@ fn change(tx: &dyn Db, order: Order, cause: Cause, now_ms: i64) -> Result<Order,
     let changed = Order {
         status,
         version: order.version + 1,
+        updated_at_ms: now_ms,
         ..order
     };
-    if !storage::save_order_next_version(tx, &changed, now_ms)? {
+    if !storage::save_order_next_version(tx, &changed)? {
         return Err(not_yet(format!(
             "order {} changed while being {cause:?}",
             changed.id
@@ -293,13 +295,15 @@ mod tests {
             cancel(&db, &order.id, "u2", NOW),
             Err(ApiError::Unauthorized)
         );
-        let cancelled = cancel(&db, &order.id, "u1", NOW).unwrap();
+        assert_eq!(order.updated_at_ms, NOW);
+        let cancelled = cancel(&db, &order.id, "u1", NOW + 5).unwrap();
         assert_eq!(
-            (cancelled.status, cancelled.version),
-            (OrderStatus::Cancelled, 1)
+            (cancelled.status, cancelled.version, cancelled.updated_at_ms),
+            (OrderStatus::Cancelled, 1, NOW + 5)
         );
-        let again = cancel(&db, &order.id, "u1", NOW).unwrap();
-        assert_eq!(again, cancelled);
+        let again = cancel(&db, &order.id, "u1", NOW + 9).unwrap();
+        assert_eq!(again, cancelled, "nothing changed, so neither did updatedAt");
+        assert_eq!(storage::find_order(&db, &order.id).unwrap(), Some(cancelled.clone()));
         let events = outbox(&db);
         assert_eq!(events.len(), 2, "a second cancellation publishes nothing");
         assert_eq!(

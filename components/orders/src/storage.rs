@@ -116,7 +116,7 @@ pub fn free_ticket(db: &dyn Db, ticket_id: &str, order_id: &str) -> Result<(), S
 }
 
 /// Inserts a new order.
-pub fn insert_order(db: &dyn Db, order: &Order, now_ms: i64) -> Result<(), SqlError> {
+pub fn insert_order(db: &dyn Db, order: &Order) -> Result<(), SqlError> {
     db.execute(
         "INSERT INTO orders_orders \
          (id, user_id, ticket_id, status, expires_at, version, created_at, updated_at) \
@@ -128,13 +128,13 @@ pub fn insert_order(db: &dyn Db, order: &Order, now_ms: i64) -> Result<(), SqlEr
             order.status.as_str().into(),
             order.expires_at_ms.into(),
             order.version.into(),
-            now_ms.into(),
+            order.updated_at_ms.into(),
         ],
     )?;
     Ok(())
 }
 
-const ORDER_COLUMNS: &str = "o.id, o.user_id, o.status, o.expires_at, o.version, \
+const ORDER_COLUMNS: &str = "o.id, o.user_id, o.status, o.expires_at, o.updated_at, o.version, \
      t.id AS ticket_id, t.title AS ticket_title, t.price_cents AS ticket_price_cents, \
      t.version AS ticket_version";
 const ORDER_FROM: &str = "orders_orders o JOIN orders_tickets t ON t.id = o.ticket_id";
@@ -145,6 +145,7 @@ fn order(row: &Row) -> Result<Order, SqlError> {
         user_id: row.text("user_id")?,
         status: OrderStatus::from_row(row, "status")?,
         expires_at_ms: row.int("expires_at")?,
+        updated_at_ms: row.int("updated_at")?,
         version: row.int("version")?,
         ticket: ticket(row, "ticket_")?,
     })
@@ -177,14 +178,14 @@ pub fn list_orders(db: &dyn Db, user_id: &str) -> Result<Vec<Order>, SqlError> {
 
 /// Stores the next status and version of an order if the stored version is still the
 /// one before; false if another writer changed it first.
-pub fn save_order_next_version(db: &dyn Db, order: &Order, now_ms: i64) -> Result<bool, SqlError> {
+pub fn save_order_next_version(db: &dyn Db, order: &Order) -> Result<bool, SqlError> {
     let changed = db.execute(
         "UPDATE orders_orders SET status = $1, version = $2, updated_at = $3 \
          WHERE id = $4 AND version = $5",
         &[
             order.status.as_str().into(),
             order.version.into(),
-            now_ms.into(),
+            order.updated_at_ms.into(),
             (&order.id).into(),
             (order.version - 1).into(),
         ],
