@@ -20,6 +20,8 @@ pub struct ApiRequest {
     pub method: Method,
     /// The path, without the query string.
     pub path: String,
+    /// The query string, without its `?` (empty when there is none).
+    pub query: String,
     /// Header names in lower case, with their values (non-UTF-8 values are dropped).
     pub headers: Vec<(String, String)>,
     /// The raw body, at most [`MAX_BODY_BYTES`].
@@ -34,6 +36,7 @@ impl ApiRequest {
         Self {
             method,
             path: path.to_owned(),
+            query: String::new(),
             headers: Vec::new(),
             body: Vec::new(),
             https_scheme: false,
@@ -58,10 +61,10 @@ impl ApiRequest {
     pub async fn read(request: IncomingRequest) -> Result<Self, ApiError> {
         let method = request.method();
         let path_and_query = request.path_with_query().unwrap_or_else(|| "/".to_owned());
-        let path = path_and_query
-            .split_once('?')
-            .map_or(path_and_query.as_str(), |(path, _)| path)
-            .to_owned();
+        let (path, query) = match path_and_query.split_once('?') {
+            Some((path, query)) => (path.to_owned(), query.to_owned()),
+            None => (path_and_query, String::new()),
+        };
         let https_scheme = matches!(request.scheme(), Some(Scheme::Https));
         let headers: Vec<(String, String)> = request
             .headers()
@@ -94,6 +97,7 @@ impl ApiRequest {
         Ok(Self {
             method,
             path,
+            query,
             headers,
             body,
             https_scheme,

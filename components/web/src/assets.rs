@@ -1,18 +1,27 @@
-//! The stylesheet, compiled in, under a name that changes with its content.
+//! The stylesheet and the script, compiled in, each under a name that changes with its
+//! content (see `build.rs`), so that browsers may keep them for a year.
 
 use spin_sdk::http::Response;
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 const STYLE: &[u8] = include_bytes!("../assets/style.css");
+const SCRIPT: &[u8] = include_bytes!("../assets/app.js");
 
-/// The stylesheet, cacheable for a year: its URL changes when it does.
-pub fn style() -> Response {
-    Response::builder()
-        .status(200)
-        .header("content-type", "text/css; charset=utf-8")
-        .header("cache-control", "public, max-age=31536000, immutable")
-        .header("x-content-type-options", "nosniff")
-        .body(STYLE.to_vec())
-        .build()
+/// The asset at `path`, if there is one.
+pub fn serve(path: &str) -> Option<Response> {
+    let (body, content_type) = match path {
+        STYLE_PATH => (STYLE, "text/css; charset=utf-8"),
+        SCRIPT_PATH => (SCRIPT, "text/javascript; charset=utf-8"),
+        _ => return None,
+    };
+    Some(
+        Response::builder()
+            .status(200)
+            .header("content-type", content_type)
+            .header("cache-control", "public, max-age=31536000, immutable")
+            .header("x-content-type-options", "nosniff")
+            .body(body.to_vec())
+            .build(),
+    )
 }

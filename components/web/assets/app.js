@@ -1,0 +1,71 @@
+// boxoffice: the one script, served by the web component with a content hash in its name.
+// Every page works without it; it adds a live countdown on an order, Stripe Elements
+// where a publishable key is configured, and guards against posting a form twice.
+"use strict";
+
+function timeLeft(ms) {
+  const seconds = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(seconds / 3600);
+  const m = Math.floor(seconds / 60) % 60;
+  const s = String(seconds % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
+}
+
+// An open order counts down to its expiry; at zero it says "Order expired" and its
+// payment form can no longer be sent (the server refuses it anyway).
+function countdown(timer) {
+  const expiresAt = Date.parse(timer.dataset.expiresAt);
+  const left = timer.querySelector("[data-time-left]");
+  const expired = document.querySelector(".expired-note");
+  const tick = () => {
+    const ms = expiresAt - Date.now();
+    left.textContent = timeLeft(ms);
+    if (ms > 0) return;
+    clearInterval(interval);
+    timer.hidden = true;
+    if (expired) expired.hidden = false;
+    const status = document.querySelector("[data-status]");
+    if (status) status.textContent = "Expired";
+    for (const form of document.querySelectorAll("form.pay, form.cancel")) {
+      for (const control of form.elements) control.disabled = true;
+    }
+  };
+  const interval = setInterval(tick, 1000);
+  tick();
+}
+
+// Stripe Elements: the card is entered in Stripe's frame and turned into a token, which
+// the form posts like a test token.
+function stripeElements(mount) {
+  if (typeof Stripe !== "function") return;
+  const stripe = Stripe(mount.dataset.stripeKey);
+  const card = stripe.elements().create("card");
+  card.mount(mount);
+  const form = mount.closest("form");
+  form.addEventListener("submit", async (event) => {
+    if (form.elements.token.value) return;
+    event.preventDefault();
+    const { token, error } = await stripe.createToken(card);
+    if (error) {
+      mount.setAttribute("aria-invalid", "true");
+      mount.insertAdjacentHTML("afterend", '<p class="error" role="alert"></p>');
+      mount.nextElementSibling.textContent = error.message;
+      return;
+    }
+    form.elements.token.value = token.id;
+    form.submit();
+  });
+}
+
+// A form sent once is not sent again by a second click while the page loads.
+function sendOnce(form) {
+  form.addEventListener("submit", () => {
+    setTimeout(() => {
+      for (const button of form.querySelectorAll("button")) button.disabled = true;
+    });
+  });
+}
+
+document.querySelectorAll("[data-expires-at]").forEach(countdown);
+document.querySelectorAll("[data-stripe-key]").forEach(stripeElements);
+document.querySelectorAll("form[method=post]").forEach(sendOnce);

@@ -1,0 +1,101 @@
+//! The shopper's orders: the list, one order, paying and cancelling.
+
+use boxoffice_shared::{config, time};
+use spin_sdk::http::Response;
+
+use super::Visit;
+use crate::api::Failure;
+use crate::form::Form;
+use crate::respond;
+use crate::views::orders::{self as views, CardEntry, OrderNotes};
+
+/// The shopper's orders.
+pub async fn my_orders(visit: &Visit<'_>) -> Response {
+    if visit.visitor.user.is_none() {
+        return visit.sign_in_first("/orders");
+    }
+    match visit.api.orders().await {
+        Ok(orders) => respond::page(
+            200,
+            views::my_orders(&visit.visitor, &orders, time::now_ms()),
+        ),
+        Err(failure) => visit.failed(failure, "/orders"),
+    }
+}
+
+/// One order's page (`just_paid`: the page the payment form leads to).
+pub async fn order(visit: &Visit<'_>, id: &str, just_paid: bool) -> Response {
+    let notes = OrderNotes {
+        just_paid,
+        ..Default::default()
+    };
+    show(visit, id, 200, &notes).await
+}
+
+async fn show(visit: &Visit<'_>, id: &str, status: u16, notes: &OrderNotes<'_>) -> Response {
+    let back = format!("/orders/{id}");
+    if visit.visitor.user.is_none() {
+        return visit.sign_in_first(&back);
+    }
+    let order = match visit.api.order(id).await {
+        Ok(order) => order,
+        Err(failure) => return visit.failed(failure, &back),
+    };
+    let now_ms = time::now_ms();
+    let cards = card_entry();
+    let page = views::order(&visit.visitor, &order, now_ms, &cards, notes);
+    if views::loads_stripe(&order, now_ms, &cards, notes) {
+        respond::stripe_page(status, page)
+    } else {
+        respond::page(status, page)
+    }
+}
+
+/// Cards through Stripe Elements when `stripe_publishable_key` is set, else test tokens.
+fn card_entry() -> CardEntry {
+    match config::variable("stripe_publishable_key") {
+        Ok(Some(key)) if !key.trim().is_empty() => CardEntry::Elements(key.trim().to_owned()),
+        Ok(_) => CardEntry::TestToken,
+        Err(e) => {
+            eprintln!("web: {e}");
+            CardEntry::TestToken
+        }
+    }
+}
+
+/// Pays with the posted card token, then shows the order being confirmed; a refusal (a
+/// declined card, an expired order) shows on the order's page.
+pub async fn pay(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
+    let token = posted.text("token");
+    match visit.api.pay(id, token).await {
+        Ok(()) => respond::see_other(&format!("/orders/{id}/paid"), None),
+        Err(failure) => refused(visit, id, failure, Some(token)).await,
+    }
+}
+
+/// Cancels the order, then shows it (or the list, when cancelled from there).
+pub async fn cancel(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
+    match visit.api.cancel_order(id).await {
+        Ok(()) if posted.get("back") == Some("orders") => respond::see_other("/orders", None),
+        Ok(()) => respond::see_other(&format!("/orders/{id}"), None),
+        Err(failure) => refused(visit, id, failure, None).await,
+    }
+}
+
+/// The order's page with the API's reasons for refusing, or the failure's own page.
+async fn refused(visit: &Visit<'_>, id: &str, failure: Failure, token: Option<&str>) -> Response {
+    match failure {
+        Failure::Refused {
+            status: 400,
+            problems,
+        } => {
+            let notes = OrderNotes {
+                problems: &problems,
+                token,
+                ..Default::default()
+            };
+            show(visit, id, 400, &notes).await
+        }
+        failure => visit.failed(failure, &format!("/orders/{id}")),
+    }
+}
