@@ -302,8 +302,14 @@ mod tests {
             (OrderStatus::Cancelled, 1, NOW + 5)
         );
         let again = cancel(&db, &order.id, "u1", NOW + 9).unwrap();
-        assert_eq!(again, cancelled, "nothing changed, so neither did updatedAt");
-        assert_eq!(storage::find_order(&db, &order.id).unwrap(), Some(cancelled.clone()));
+        assert_eq!(
+            again, cancelled,
+            "nothing changed, so neither did updatedAt"
+        );
+        assert_eq!(
+            storage::find_order(&db, &order.id).unwrap(),
+            Some(cancelled.clone())
+        );
         let events = outbox(&db);
         assert_eq!(events.len(), 2, "a second cancellation publishes nothing");
         assert_eq!(
