@@ -5,7 +5,11 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 /// (file under `assets/`, the constant naming its URL)
-const ASSETS: [(&str, &str); 2] = [("style.css", "STYLE_PATH"), ("app.js", "SCRIPT_PATH")];
+const ASSETS: [(&str, &str); 3] = [
+    ("style.css", "STYLE_PATH"),
+    ("app.js", "SCRIPT_PATH"),
+    ("icon.svg", "ICON_PATH"),
+];
 
 fn main() {
     let mut code = String::new();

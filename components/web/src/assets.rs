@@ -1,4 +1,4 @@
-//! The stylesheet and the script, compiled in, each under a name that changes with its
+//! The stylesheet, the script and the icon, compiled in, each under a name that changes with its
 //! content (see `build.rs`), so that browsers may keep them for a year.
 
 use spin_sdk::http::Response;
@@ -7,12 +7,14 @@ include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
 const STYLE: &[u8] = include_bytes!("../assets/style.css");
 const SCRIPT: &[u8] = include_bytes!("../assets/app.js");
+const ICON: &[u8] = include_bytes!("../assets/icon.svg");
 
 /// The asset at `path`, if there is one.
 pub fn serve(path: &str) -> Option<Response> {
     let (body, content_type) = match path {
         STYLE_PATH => (STYLE, "text/css; charset=utf-8"),
         SCRIPT_PATH => (SCRIPT, "text/javascript; charset=utf-8"),
+        ICON_PATH => (ICON, "image/svg+xml"),
         _ => return None,
     };
     Some(

@@ -9,7 +9,7 @@ pub mod tickets;
 use maud::{html, Markup, DOCTYPE};
 
 use crate::api::{Problem, User};
-use crate::assets::{SCRIPT_PATH, STYLE_PATH};
+use crate::assets::{ICON_PATH, SCRIPT_PATH, STYLE_PATH};
 use crate::csrf;
 
 /// Who is looking at a page: the signed-in shopper, if any, and the token their forms
@@ -54,6 +54,7 @@ pub fn layout(title: &str, visitor: &Visitor, head: Head, content: Markup) -> Ma
                     meta http-equiv="refresh" content=(seconds);
                 }
                 title { (title) " · boxoffice" }
+                link rel="icon" type="image/svg+xml" href=(ICON_PATH);
                 link rel="stylesheet" href=(STYLE_PATH);
                 @if head.stripe {
                     script src=(STRIPE_JS) {}

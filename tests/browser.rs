@@ -1,0 +1,211 @@
+//! The shop's pages in a real browser: headless Chromium (Debian's `chromium`) driven by
+//! `playwright-core` (npm), one Node scenario per test under `tests/browser/`, against a
+//! shop this file starts with the fake Stripe. Each scenario audits every page it visits
+//! with axe-core at desktop and phone widths, fails on a script error, a CSP violation or a
+//! request leaving the shop, and screenshots each page into `target/screenshots/` (or
+//! `BOXOFFICE_SCREENSHOTS`: `scripts/screenshots` points it at `docs/screenshots/`).
+//! `scripts/setup` installs Chromium, Node and the npm packages.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use boxoffice_testkit as support;
+use support::stripe::{FakeStripe, SECRET_KEY};
+use support::{Shop, ShopOptions};
+
+/// How long one scenario may run.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(240);
+
+fn browser_dir() -> PathBuf {
+    support::workspace_root().join("tests/browser")
+}
+
+fn chromium() -> PathBuf {
+    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
+}
+
+/// Why the browser tests cannot run here, if they cannot.
+fn missing() -> Option<String> {
+    if !chromium().exists() {
+        return Some(format!(
+            "{} is not installed (scripts/setup installs it)",
+            chromium().display()
+        ));
+    }
+    if !browser_dir().join("node_modules/playwright-core").exists() {
+        return Some("tests/browser/node_modules is missing (scripts/setup runs npm ci)".into());
+    }
+    match Command::new("node").arg("--version").output() {
+        Ok(out) if out.status.success() => None,
+        _ => Some("node is not installed (scripts/setup installs it)".into()),
+    }
+}
+
+/// A shop with the fake Stripe and a reservation window of `window_seconds`.
+fn shop_with_stripe(window_seconds: u64) -> (FakeStripe, Shop) {
+    let stripe = FakeStripe::start();
+    let shop = Shop::start_with(ShopOptions {
+        variables: vec![
+            ("stripe_secret_key".into(), SECRET_KEY.into()),
+            ("stripe_api_base".into(), stripe.base_url()),
+            (
+                "reservation_window_seconds".into(),
+                window_seconds.to_string(),
+            ),
+        ],
+        ..Default::default()
+    });
+    (stripe, shop)
+}
+
+/// The shop the scenarios share (a reservation window of ten minutes).
+fn shop() -> &'static Shop {
+    static SHOP: OnceLock<(FakeStripe, Shop)> = OnceLock::new();
+    &SHOP.get_or_init(|| shop_with_stripe(600)).1
+}
+
+fn screenshots_dir() -> PathBuf {
+    match std::env::var_os("BOXOFFICE_SCREENSHOTS") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() {
+                dir
+            } else {
+                support::workspace_root().join(dir)
+            }
+        }
+        None => support::workspace_root().join("target/screenshots"),
+    }
+}
+
+/// Runs `tests/browser/<scenario>.mjs` against `shop` and fails with its output unless it
+/// passes (bounded by [`SCENARIO_TIMEOUT`]).
+fn scenario(name: &str, shop: &Shop) {
+    let mut child = Command::new("node")
+        .arg(browser_dir().join(format!("{name}.mjs")))
+        .arg(&shop.base)
+        .current_dir(browser_dir())
+        .env("SCREENSHOTS_DIR", screenshots_dir())
+        .env("CHROMIUM", chromium())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start node");
+    let out = read_all(child.stdout.take().unwrap());
+    let err = read_all(child.stderr.take().unwrap());
+    let deadline = Instant::now() + SCENARIO_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for node") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{name} ran over {SCENARIO_TIMEOUT:?}:\n{}",
+                out.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    println!("{out}");
+    assert!(
+        status.success(),
+        "{name} failed ({status}):\n{out}\n{err}\nshop log:\n{}",
+        shop.runtime().stderr()
+    );
+}
+
+fn read_all(mut stream: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stream.read_to_string(&mut text);
+        text
+    })
+}
+
+#[test]
+fn two_shoppers_sell_buy_and_pay_in_the_browser() {
+    if support::runnable("in the browser", missing()) {
+        scenario("purchase", shop());
+    }
+}
+
+#[test]
+fn an_order_left_unpaid_expires_and_its_ticket_goes_back_on_sale() {
+    if support::runnable("in the browser", missing()) {
+        let (_stripe, shop) = shop_with_stripe(6);
+        scenario("expiry", &shop);
+    }
+}
+
+#[test]
+fn every_form_shows_the_apis_errors_beside_its_fields() {
+    if support::runnable("in the browser", missing()) {
+        scenario("forms", shop());
+    }
+}
+
+#[test]
+fn pages_keep_shoppers_apart_and_refuse_cross_site_posts() {
+    if support::runnable("in the browser", missing()) {
+        scenario("privacy", shop());
+    }
+}
+
+#[test]
+fn screenshots_are_small_pngs_of_every_page_at_both_widths() {
+    let dir = support::workspace_root().join("docs/screenshots");
+    let mut shots: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    shots.sort();
+    for page in PAGES {
+        for width in ["desktop", "phone"] {
+            let shot = dir.join(format!("{page}-{width}.png"));
+            let bytes = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+            assert!(
+                bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+                "{} is not a PNG",
+                shot.display()
+            );
+            assert!(
+                bytes.len() < 50_000,
+                "{} is {} bytes",
+                shot.display(),
+                bytes.len()
+            );
+        }
+    }
+    let expected = PAGES.len() * 2;
+    assert_eq!(
+        shots.len(),
+        expected,
+        "docs/screenshots holds other files: {shots:?}"
+    );
+}
+
+/// The pages the scenarios screenshot, as named in `docs/screenshots/`.
+const PAGES: [&str; 17] = [
+    "listing-signed-out",
+    "signup",
+    "sell",
+    "ticket-own",
+    "signin",
+    "listing",
+    "ticket",
+    "order",
+    "order-paid",
+    "my-orders",
+    "order-expired",
+    "signup-errors",
+    "signin-error",
+    "sell-errors",
+    "order-declined",
+    "not-found",
+    "refused",
+];
