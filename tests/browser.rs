@@ -45,8 +45,13 @@ fn missing() -> Option<String> {
 
 /// A shop with the fake Stripe and a reservation window of `window_seconds`.
 fn shop_with_stripe(window_seconds: u64) -> (FakeStripe, Shop) {
+    shop_on(Default::default(), window_seconds)
+}
+
+fn shop_on(backend: support::Backend, window_seconds: u64) -> (FakeStripe, Shop) {
     let stripe = FakeStripe::start();
     let shop = Shop::start_with(ShopOptions {
+        backend,
         variables: vec![
             ("stripe_secret_key".into(), SECRET_KEY.into()),
             ("stripe_api_base".into(), stripe.base_url()),
@@ -83,11 +88,19 @@ fn screenshots_dir() -> PathBuf {
 /// Runs `tests/browser/<scenario>.mjs` against `shop` and fails with its output unless it
 /// passes (bounded by [`SCENARIO_TIMEOUT`]).
 fn scenario(name: &str, shop: &Shop) {
-    let mut child = Command::new("node")
-        .arg(browser_dir().join(format!("{name}.mjs")))
+    run_scenario(name, shop, Some(screenshots_dir()));
+}
+
+fn run_scenario(name: &str, shop: &Shop, screenshots: Option<PathBuf>) {
+    let mut node = Command::new("node");
+    node.arg(browser_dir().join(format!("{name}.mjs")))
         .arg(&shop.base)
         .current_dir(browser_dir())
-        .env("SCREENSHOTS_DIR", screenshots_dir())
+        .env_remove("SCREENSHOTS_DIR");
+    if let Some(dir) = screenshots {
+        node.env("SCREENSHOTS_DIR", dir);
+    }
+    let mut child = node
         .env("CHROMIUM", chromium())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -132,6 +145,18 @@ fn two_shoppers_sell_buy_and_pay_in_the_browser() {
     if support::runnable("in the browser", missing()) {
         scenario("purchase", shop());
     }
+}
+
+#[test]
+fn two_shoppers_sell_buy_and_pay_on_a_wasmcloud_host() {
+    if !support::runnable("in the browser", missing()) {
+        return;
+    }
+    let Some(backend) = support::wasmcloud::backend() else {
+        return;
+    };
+    let (_stripe, shop) = shop_on(backend, 600);
+    run_scenario("purchase", &shop, None);
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! End to end: the pages of the web component under the real runtime, read over HTTP as a
-//! browser would ask for them (`Accept: text/html`).
+//! End to end: the pages of the web component under the real runtime, read and posted over
+//! HTTP as a browser would (`Accept: text/html`, form posts with an `Origin`). What only a
+//! browser can show (scripts, focus, layout, accessibility) is in `tests/browser.rs`.
 
 use boxoffice_testkit as support;
 
@@ -10,6 +11,52 @@ const BROWSER: (&str, &str) = ("accept", "text/html,application/xhtml+xml,*/*;q=
 
 fn page(shop: &Shop, path: &str, cookie: Option<&str>) -> support::Resp {
     shop.request_with("GET", path, cookie, Body::None, &[BROWSER])
+}
+
+/// A form post from a page of the shop itself (`origin` none), or from `origin`.
+fn post_form(
+    shop: &Shop,
+    path: &str,
+    cookie: Option<&str>,
+    fields: &[(&str, &str)],
+    origin: Option<&str>,
+) -> support::Resp {
+    let fields = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let origin = origin.unwrap_or(&shop.base);
+    let headers = [BROWSER, ("origin", origin)];
+    shop.request_with("POST", path, cookie, Body::Form(fields), &headers)
+}
+
+/// The form token on the sell page of the session `cookie` carries.
+fn form_token(shop: &Shop, cookie: &str) -> String {
+    let sell = page(shop, "/sell", Some(cookie));
+    assert_eq!(sell.status, 200, "{}", sell.text);
+    sell.text
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token")
+        .to_owned()
+}
+
+fn location(resp: &support::Resp) -> &str {
+    resp.headers
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+}
+
+fn listed(shop: &Shop, title: &str) -> bool {
+    let tickets = shop.get("/api/tickets", None);
+    tickets
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["title"] == title)
 }
 
 #[test]
@@ -69,6 +116,27 @@ fn the_listing_shows_what_is_on_sale_escaped_with_a_strict_policy() {
         page(shop, "/assets/style-0000000000000000.css", None).status,
         404
     );
+    // So are the script and the icon; the policy lets the page load nothing else.
+    for (prefix, kind) in [
+        ("/assets/app-", "text/javascript"),
+        ("/assets/icon-", "image/svg+xml"),
+    ] {
+        let path = listing
+            .text
+            .split(&format!("\"{prefix}"))
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(|name| format!("{prefix}{name}"))
+            .unwrap_or_else(|| panic!("no {prefix} link"));
+        let asset = page(shop, &path, None);
+        assert_eq!(asset.status, 200, "{path}");
+        assert!(asset.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind));
+    }
+    assert!(!listing.text.contains("js.stripe.com"));
+    assert!(csp.contains("script-src 'self';"), "{csp}");
 }
 
 #[test]
@@ -78,7 +146,9 @@ fn the_header_names_the_signed_in_shopper() {
     let (cookie, _) = shop.signup(&email, "pass");
     let signed_in = page(shop, "/", Some(&cookie));
     assert!(
-        signed_in.text.contains(&format!("Signed in as {email}")),
+        signed_in
+            .text
+            .contains(&format!("Signed in as <strong>{email}</strong>")),
         "{}",
         signed_in.text
     );
@@ -100,7 +170,7 @@ fn unknown_paths_are_a_page_for_browsers_and_json_for_the_rest() {
 }
 
 #[test]
-fn the_listing_renders_on_a_wasmcloud_host_too() {
+fn the_pages_render_and_take_forms_on_a_wasmcloud_host_too() {
     let Some(backend) = support::wasmcloud::backend() else {
         return;
     };
@@ -119,4 +189,230 @@ fn the_listing_renders_on_a_wasmcloud_host_too() {
     assert_eq!(listing.status, 200, "{}", listing.text);
     assert!(listing.text.contains("Jazz night") && listing.text.contains("$30.00"));
     assert!(listing.text.contains("Signed in as"), "{}", listing.text);
+
+    // Forms go through the gateway: the origin check sees the shop's host.
+    let email = unique_email("web");
+    let fields = [
+        ("email", email.as_str()),
+        ("password", "pass"),
+        ("next", "/sell"),
+    ];
+    let signed_up = post_form(&shop, "/signup", None, &fields, None);
+    assert_eq!(signed_up.status, 303, "{}", signed_up.text);
+    assert_eq!(location(&signed_up), "/sell");
+    let cookie = signed_up.session_cookie().expect("a session cookie");
+    let token = form_token(&shop, &cookie);
+    let fields = [("title", "Blues"), ("price", "0"), ("csrf", token.as_str())];
+    let refused = post_form(&shop, "/sell", Some(&cookie), &fields, None);
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text.contains("Price must be greater than 0"),
+        "{}",
+        refused.text
+    );
+    let fields = [
+        ("title", "Blues"),
+        ("price", "25"),
+        ("csrf", token.as_str()),
+    ];
+    let sold = post_form(&shop, "/sell", Some(&cookie), &fields, None);
+    assert_eq!(sold.status, 303, "{}", sold.text);
+    let ticket = page(&shop, location(&sold), Some(&cookie));
+    assert!(
+        ticket.text.contains("This is your ticket."),
+        "{}",
+        ticket.text
+    );
+    let forged = post_form(
+        &shop,
+        "/sell",
+        Some(&cookie),
+        &fields,
+        Some("http://evil.test"),
+    );
+    assert_eq!(forged.status, 403);
+}
+
+#[test]
+fn a_form_post_from_another_site_or_without_the_sessions_token_changes_nothing() {
+    let shop = Shop::shared();
+    let (seller, _) = shop.signup(&unique_email("seller"), "pass");
+    let token = form_token(shop, &seller);
+    let (other, _) = shop.signup(&unique_email("other"), "pass");
+    let others_token = form_token(shop, &other);
+    let title = unique_email("forged");
+    let other_site = "sent from another site";
+    let other_session = "belongs to another session";
+    for (why, origin, token, refusal) in [
+        ("another site", Some("http://evil.test"), &token, other_site),
+        (
+            "a look-alike host",
+            Some("http://127.0.0.1.evil.test"),
+            &token,
+            other_site,
+        ),
+        ("an opaque origin", Some("null"), &token, other_site),
+        ("no token", None, &String::new(), other_session),
+        (
+            "another session's token",
+            None,
+            &others_token,
+            other_session,
+        ),
+    ] {
+        let fields = [("title", title.as_str()), ("price", "5"), ("csrf", token)];
+        let refused = post_form(shop, "/sell", Some(&seller), &fields, origin);
+        assert_eq!(refused.status, 403, "{why}: {}", refused.text);
+        assert!(refused.text.contains(refusal), "{why}: {}", refused.text);
+        assert!(!listed(shop, &title), "{why}: the ticket was put on sale");
+    }
+    // With neither Origin nor Referer, nothing is done either.
+    let body = Body::Form(vec![
+        ("title".into(), title.clone()),
+        ("price".into(), "5".into()),
+        ("csrf".into(), token.clone()),
+    ]);
+    let bare = shop.request_with("POST", "/sell", Some(&seller), body, &[BROWSER]);
+    assert_eq!(bare.status, 403, "{}", bare.text);
+
+    let fields = [
+        ("title", title.as_str()),
+        ("price", "5"),
+        ("csrf", token.as_str()),
+    ];
+    let sold = post_form(shop, "/sell", Some(&seller), &fields, None);
+    assert_eq!(sold.status, 303, "{}", sold.text);
+    assert!(
+        location(&sold).starts_with("/tickets/"),
+        "{:?}",
+        sold.headers
+    );
+    assert!(listed(shop, &title));
+}
+
+#[test]
+fn signing_in_goes_back_only_to_a_page_of_this_shop() {
+    let shop = Shop::shared();
+    let email = unique_email("next");
+    shop.signup(&email, "pass");
+    for (next, expected) in [
+        ("/orders", "/orders"),
+        ("//evil.test/x", "/"),
+        ("https://evil.test", "/"),
+    ] {
+        let fields = [
+            ("email", email.as_str()),
+            ("password", "pass"),
+            ("next", next),
+        ];
+        let signed_in = post_form(shop, "/signin", None, &fields, None);
+        assert_eq!(signed_in.status, 303, "{}", signed_in.text);
+        assert_eq!(location(&signed_in), expected, "next={next}");
+        let cookie = signed_in.session_cookie().expect("a session cookie");
+        assert!(page(shop, "/", Some(&cookie)).text.contains(&email));
+    }
+    // A signed-out visit to a page that needs a session asks for one, and comes back.
+    let orders = page(shop, "/orders", None);
+    assert_eq!(
+        (orders.status, location(&orders)),
+        (303, "/signin?next=%2Forders")
+    );
+}
+
+#[test]
+fn nobody_sees_another_shoppers_order_and_unknown_ids_are_a_404_page() {
+    let shop = Shop::shared();
+    let (seller, _) = shop.signup(&unique_email("seller"), "pass");
+    let (ada, _) = shop.signup(&unique_email("ada"), "pass");
+    let (bob, _) = shop.signup(&unique_email("bob"), "pass");
+    let title = unique_email("private");
+    let ticket = shop.post(
+        "/api/tickets",
+        Some(&seller),
+        json!({"title": title, "price": 9}),
+    );
+    let order = support::wait_until(
+        "the ticket to be orderable",
+        std::time::Duration::from_secs(20),
+        || {
+            let placed = shop.post(
+                "/api/orders",
+                Some(&ada),
+                json!({"ticketId": ticket.json["id"]}),
+            );
+            (placed.status == 201).then_some(placed)
+        },
+    );
+    let path = format!("/orders/{}", order.json["id"].as_str().unwrap());
+    assert!(page(shop, &path, Some(&ada)).text.contains(&title));
+    for (who, cookie) in [("bob", Some(bob.as_str())), ("nobody", None)] {
+        let seen = page(shop, &path, cookie);
+        assert!(!seen.text.contains(&title), "{who} sees Ada's order");
+        assert!(matches!(seen.status, 303 | 404), "{who}: {}", seen.status);
+    }
+    assert!(!page(shop, "/orders", Some(&bob)).text.contains(&title));
+    for path in [
+        "/orders/0123456789abcdef01234567",
+        "/tickets/nope",
+        "/tickets/..%2Fapi/edit",
+    ] {
+        let missing = page(shop, path, Some(&bob));
+        assert_eq!(missing.status, 404, "{path}");
+        assert!(
+            missing.text.contains("Page not found"),
+            "{path}: {}",
+            missing.text
+        );
+    }
+}
+
+#[test]
+fn a_publishable_stripe_key_brings_stripe_elements_to_the_payment_form_only() {
+    let shop = Shop::start_with(support::ShopOptions {
+        variables: vec![("stripe_publishable_key".into(), "pk_test_boxoffice".into())],
+        ..Default::default()
+    });
+    let (seller, _) = shop.signup(&unique_email("seller"), "pass");
+    let (buyer, _) = shop.signup(&unique_email("buyer"), "pass");
+    let ticket = shop.post(
+        "/api/tickets",
+        Some(&seller),
+        json!({"title": "Gala", "price": 80}),
+    );
+    let order = support::wait_until(
+        "the ticket to be orderable",
+        std::time::Duration::from_secs(20),
+        || {
+            let placed = shop.post(
+                "/api/orders",
+                Some(&buyer),
+                json!({"ticketId": ticket.json["id"]}),
+            );
+            (placed.status == 201).then_some(placed)
+        },
+    );
+    let pay = page(
+        &shop,
+        &format!("/orders/{}", order.json["id"].as_str().unwrap()),
+        Some(&buyer),
+    );
+    assert_eq!(pay.status, 200, "{}", pay.text);
+    assert!(pay
+        .text
+        .contains(r#"<script src="https://js.stripe.com/v3/"></script>"#));
+    assert!(pay.text.contains(r#"data-stripe-key="pk_test_boxoffice""#));
+    assert!(!pay.text.contains("tok_visa"));
+    let csp = pay.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self' https://js.stripe.com;"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-src https://js.stripe.com"), "{csp}");
+    // Every other page keeps the strict policy and loads nothing from Stripe.
+    let listing = page(&shop, "/", Some(&buyer));
+    assert!(!listing.text.contains("js.stripe.com"));
+    assert!(!listing.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("stripe"));
 }

@@ -43,9 +43,8 @@ pub struct AllowedHost {
 /// The origin of `url` (`scheme://host[:port]`, without user, path or query): the form an
 /// allowed-hosts entry takes, on Spin and on wasmCloud alike.
 pub fn origin(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or_default();
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    let authority = boxoffice_wire::url::authority(url).unwrap_or_default();
     if scheme.is_empty() {
         authority.to_owned()
     } else {

@@ -528,8 +528,15 @@ impl Shop {
             Body::None => None,
             Body::Json(value) => Some(value.to_string().into_bytes()),
             Body::Raw(bytes) => Some(bytes),
+            Body::Form(fields) => {
+                headers.push(("content-type", "application/x-www-form-urlencoded"));
+                let encoded = form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(fields)
+                    .finish();
+                Some(encoded.into_bytes())
+            }
         };
-        if body.is_some() {
+        if body.is_some() && !headers.iter().any(|(name, _)| *name == "content-type") {
             headers.push(("content-type", "application/json"));
         }
         send(method, &self.url(path), &headers, body)
@@ -615,6 +622,8 @@ pub enum Body {
     None,
     Json(Value),
     Raw(Vec<u8>),
+    /// A form post, `application/x-www-form-urlencoded`.
+    Form(Vec<(String, String)>),
 }
 
 /// A response, read whole.

@@ -7,6 +7,7 @@
 //! - [`error`]: the JSON error body every 4xx and 5xx carries.
 //! - [`limits`]: the bounds on what a request may carry.
 //! - [`router`]: Spin's route matching, for the runtime and for the wasmCloud gateway.
+//! - [`url`]: the authority of a URL.
 
 #![warn(missing_docs)]
 
@@ -14,3 +15,4 @@ pub mod cloudevent;
 pub mod error;
 pub mod limits;
 pub mod router;
+pub mod url;

@@ -53,7 +53,13 @@ async fn handle(request: Request) -> Response {
             forward.header(name, String::from_utf8_lossy(value.as_bytes()).into_owned());
         }
     }
-    if let Some(host) = request.header("host").and_then(|h| h.as_str()) {
+    // The host the shopper addressed, for the pages' same-origin check: the `host` header,
+    // or the authority of the request's URL where the host gives that instead.
+    let host = match request.header("host").and_then(|h| h.as_str()) {
+        Some(host) => Some(host),
+        None => boxoffice_wire::url::authority(request.uri()),
+    };
+    if let Some(host) = host {
         forward.header("x-forwarded-host", host);
     }
     let method = request.method().clone();

@@ -46,6 +46,7 @@ fn env(ctx: Context) -> Result<Env, ApiError> {
             api_base: config::variable("stripe_api_base")?
                 .filter(|base| !base.trim().is_empty())
                 .unwrap_or_else(|| stripe::DEFAULT_API_BASE.to_owned()),
+            publishable_key: config::variable("stripe_publishable_key")?.unwrap_or_default(),
         },
     })
 }

@@ -27,6 +27,10 @@ pub struct Env {
 pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
     let result = match (&request.method, request.segments().as_slice()) {
         (Method::Post, ["api", "payments"]) => pay(request, env).await,
+        (Method::Get, ["api", "payments", "config"]) => {
+            let key = env.stripe.publishable_key();
+            http::json(200, &serde_json::json!({ "publishableKey": key }))
+        }
         (Method::Post, ["internal", "events", "payments"]) => {
             return consume::answer(SERVICE, receive(request, env).await)
         }
@@ -88,6 +92,7 @@ mod tests {
             stripe: Stripe {
                 secret_key: secret_key.into(),
                 api_base: stripe::DEFAULT_API_BASE.into(),
+                publishable_key: String::new(),
             },
         }
     }
@@ -119,6 +124,21 @@ mod tests {
 
     fn message(body: &Value) -> (&Value, &Value) {
         (&body["errors"][0]["message"], &body["errors"][0]["field"])
+    }
+
+    #[test]
+    fn the_config_tells_browsers_the_publishable_key_and_nothing_secret() {
+        let mut env = env("sk_test_secret");
+        let config = || ApiRequest::new(Method::Get, "/api/payments/config");
+        let answer = |env: &Env| testing::answer(&block_on(handle(&config(), env)));
+        assert_eq!(answer(&env), (200, json!({"publishableKey": null})));
+        env.stripe.publishable_key = " pk_test_123 ".into();
+        let (status, body) = answer(&env);
+        assert_eq!(
+            (status, &body),
+            (200, &json!({"publishableKey": "pk_test_123"}))
+        );
+        assert!(!body.to_string().contains("sk_test"));
     }
 
     #[test]

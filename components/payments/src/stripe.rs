@@ -29,6 +29,9 @@ pub struct Stripe {
     pub secret_key: String,
     /// The API base URL, e.g. `https://api.stripe.com`.
     pub api_base: String,
+    /// The publishable key (`pk_...`) that browsers use with Stripe Elements; empty when
+    /// the shop's payment form takes test tokens instead.
+    pub publishable_key: String,
 }
 
 /// One charge to make.
@@ -45,6 +48,11 @@ pub struct Charge {
 }
 
 impl Stripe {
+    /// The publishable key, if one is configured.
+    pub fn publishable_key(&self) -> Option<&str> {
+        Some(self.publishable_key.trim()).filter(|key| !key.is_empty())
+    }
+
     /// 503 [`NOT_CONFIGURED`] when there is no secret key.
     pub fn require_configured(&self) -> Result<(), ApiError> {
         if self.secret_key.trim().is_empty() {
@@ -385,6 +393,7 @@ mod tests {
         let stripe = Stripe {
             secret_key: "sk_test_1".into(),
             api_base: "http://stripe.local:12111/".into(),
+            publishable_key: String::new(),
         };
         let charge = Charge {
             order_id: "o1".into(),
@@ -419,6 +428,7 @@ mod tests {
         let stripe = Stripe {
             secret_key: "sk_test_1".into(),
             api_base: "http://stripe.local:12111/".into(),
+            publishable_key: String::new(),
         };
         assert_eq!(stripe.refunds_url(), "http://stripe.local:12111/v1/refunds");
         assert_eq!(

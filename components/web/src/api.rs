@@ -293,6 +293,19 @@ impl Api {
         self.call(Method::Delete, &url, None).await.map(drop)
     }
 
+    /// Stripe's publishable key, when payments has one: the payment form then takes cards
+    /// through Stripe Elements (none when payments cannot say: test tokens still work).
+    pub async fn publishable_key(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Config {
+            #[serde(rename = "publishableKey")]
+            publishable_key: Option<String>,
+        }
+        let url = format!("{PAYMENTS}/config");
+        let config: Config = self.read(Method::Get, &url, None).await.ok()?;
+        config.publishable_key
+    }
+
     /// Pays for an order with a card token.
     pub async fn pay(&self, order_id: &str, token: &str) -> Result<(), Failure> {
         let body = json!({"orderId": order_id, "token": token});

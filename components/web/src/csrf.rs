@@ -63,11 +63,11 @@ pub fn check(request: &ApiRequest, submitted: Option<&str>) -> Result<(), Refusa
     }
 }
 
-/// The `host[:port]` of an absolute URL.
+/// The `host[:port]` of an absolute URL (a bare word is no origin).
 fn authority(url: &str) -> Option<&str> {
-    let (_, rest) = url.split_once("://")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    Some(&rest[..end]).filter(|a| !a.is_empty())
+    url.contains("://")
+        .then(|| boxoffice_wire::url::authority(url))
+        .flatten()
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! The shopper's orders: the list, one order, paying and cancelling.
 
-use boxoffice_shared::{config, time};
+use boxoffice_shared::time;
 use spin_sdk::http::Response;
 
 use super::Visit;
@@ -42,24 +42,15 @@ async fn show(visit: &Visit<'_>, id: &str, status: u16, notes: &OrderNotes<'_>) 
         Err(failure) => return visit.failed(failure, &back),
     };
     let now_ms = time::now_ms();
-    let cards = card_entry();
+    let cards = match visit.api.publishable_key().await {
+        Some(key) => CardEntry::Elements(key),
+        None => CardEntry::TestToken,
+    };
     let page = views::order(&visit.visitor, &order, now_ms, &cards, notes);
     if views::loads_stripe(&order, now_ms, &cards, notes) {
         respond::stripe_page(status, page)
     } else {
         respond::page(status, page)
-    }
-}
-
-/// Cards through Stripe Elements when `stripe_publishable_key` is set, else test tokens.
-fn card_entry() -> CardEntry {
-    match config::variable("stripe_publishable_key") {
-        Ok(Some(key)) if !key.trim().is_empty() => CardEntry::Elements(key.trim().to_owned()),
-        Ok(_) => CardEntry::TestToken,
-        Err(e) => {
-            eprintln!("web: {e}");
-            CardEntry::TestToken
-        }
     }
 }
 
