@@ -331,18 +331,7 @@ fn nobody_sees_another_shoppers_order_and_unknown_ids_are_a_404_page() {
         Some(&seller),
         json!({"title": title, "price": 9}),
     );
-    let order = support::wait_until(
-        "the ticket to be orderable",
-        std::time::Duration::from_secs(20),
-        || {
-            let placed = shop.post(
-                "/api/orders",
-                Some(&ada),
-                json!({"ticketId": ticket.json["id"]}),
-            );
-            (placed.status == 201).then_some(placed)
-        },
-    );
+    let order = shop.order_when_known(&ada, ticket.json["id"].as_str().unwrap());
     let path = format!("/orders/{}", order.json["id"].as_str().unwrap());
     assert!(page(shop, &path, Some(&ada)).text.contains(&title));
     for (who, cookie) in [("bob", Some(bob.as_str())), ("nobody", None)] {
@@ -379,18 +368,7 @@ fn a_publishable_stripe_key_brings_stripe_elements_to_the_payment_form_only() {
         Some(&seller),
         json!({"title": "Gala", "price": 80}),
     );
-    let order = support::wait_until(
-        "the ticket to be orderable",
-        std::time::Duration::from_secs(20),
-        || {
-            let placed = shop.post(
-                "/api/orders",
-                Some(&buyer),
-                json!({"ticketId": ticket.json["id"]}),
-            );
-            (placed.status == 201).then_some(placed)
-        },
-    );
+    let order = shop.order_when_known(&buyer, ticket.json["id"].as_str().unwrap());
     let pay = page(
         &shop,
         &format!("/orders/{}", order.json["id"].as_str().unwrap()),

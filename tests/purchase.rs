@@ -10,13 +10,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::stripe::{FakeStripe, SECRET_KEY};
+use support::EVENTUAL;
 use support::{
     forge_session, publish, unique_email, wait_until, Backend, Body, Shop, ShopOptions,
     TEST_JWT_KEY,
 };
-
-/// How long an event may take to travel through the broker in these tests.
-const EVENTUAL: Duration = Duration::from_secs(20);
 
 fn shop_with(backend: Backend, stripe: Option<&FakeStripe>, window_seconds: u64) -> Shop {
     let mut variables = vec![(
@@ -61,16 +59,6 @@ fn sell_many(shop: &Shop, seller: &str, count: u64) -> Vec<String> {
     (0..count)
         .map(|i| sell_id(shop, seller, json!(10 + i)))
         .collect()
-}
-
-/// Places an order, retrying while the orders service has not yet heard of the ticket
-/// (its replica is filled by `ticket:created`, asynchronously). Returns the first answer
-/// that is not that 404.
-fn order(shop: &Shop, buyer: &str, ticket_id: &str) -> support::Resp {
-    wait_until("the orders replica of the ticket", EVENTUAL, || {
-        let resp = shop.post("/api/orders", Some(buyer), json!({"ticketId": ticket_id}));
-        (resp.status != 404).then_some(resp)
-    })
 }
 
 fn get_order(shop: &Shop, cookie: &str, id: &str) -> Value {
@@ -165,7 +153,7 @@ fn two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it(
                 let (shop, barrier, ticket_id) = (&shop, &barrier, &ticket_id);
                 s.spawn(move || {
                     barrier.wait();
-                    order(shop, buyer, ticket_id)
+                    shop.order_when_known(buyer, ticket_id)
                 })
             })
             .collect();
@@ -247,7 +235,7 @@ fn two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it(
         "{released}"
     );
     assert_eq!(released["version"], 2);
-    let again = order(&shop, &bob, &ticket_id);
+    let again = shop.order_when_known(&bob, &ticket_id);
     assert_eq!(again.status, 201, "{}", again.text);
 
     // Each buyer sees only their own orders, oldest first.
@@ -270,7 +258,7 @@ fn payment_completes_the_order_and_the_ticket_stays_sold(backend: Backend) {
     let ticket = sell(&shop, &seller, json!(42.5));
     let ticket_id = ticket["id"].as_str().unwrap().to_string();
     let buyer = user(&shop);
-    let placed = order(&shop, &buyer, &ticket_id);
+    let placed = shop.order_when_known(&buyer, &ticket_id);
     assert_eq!(placed.status, 201, "{}", placed.text);
     let order_id = placed.json["id"].as_str().unwrap().to_string();
 
@@ -333,7 +321,7 @@ fn payment_completes_the_order_and_the_ticket_stays_sold(backend: Backend) {
     assert!(!listed(&shop, &ticket_id));
     assert_eq!(get_ticket(&shop, &ticket_id)["orderId"], order_id.as_str());
     assert_eq!(get_order(&shop, &buyer, &order_id)["status"], "complete");
-    let another = order(&shop, &stranger, &ticket_id);
+    let another = shop.order_when_known(&stranger, &ticket_id);
     assert_eq!(another.status, 400, "{}", another.text);
 }
 
@@ -343,7 +331,7 @@ fn a_declined_card_is_a_clear_400_and_the_order_stays_payable(backend: Backend) 
     let seller = user(&shop);
     let ticket_id = sell_id(&shop, &seller, json!(10));
     let buyer = user(&shop);
-    let order_id = order(&shop, &buyer, &ticket_id).json["id"]
+    let order_id = shop.order_when_known(&buyer, &ticket_id).json["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -369,7 +357,7 @@ fn cancelled_and_expired_orders_cannot_be_paid(backend: Backend) {
     let buyer = user(&shop);
 
     let first = sell_id(&shop, &seller, json!(10));
-    let cancelled = order(&shop, &buyer, &first).json["id"]
+    let cancelled = shop.order_when_known(&buyer, &first).json["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -403,7 +391,7 @@ fn cancelled_and_expired_orders_cannot_be_paid(backend: Backend) {
     );
 
     let second = sell_id(&shop, &seller, json!(10));
-    let expiring = order(&shop, &buyer, &second).json;
+    let expiring = shop.order_when_known(&buyer, &second).json;
     let expires_at = parse_time(expiring["expiresAt"].as_str().unwrap());
     let expiring = expiring["id"].as_str().unwrap().to_string();
     let wait = (expires_at - chrono_like::now()).max(0) as u64;
@@ -748,7 +736,7 @@ fn an_expiry_survives_a_restart_of_the_runtime(backend: Backend) {
     let seller = user(&shop);
     let ticket_id = sell_id(&shop, &seller, json!(12));
     let buyer = user(&shop);
-    let placed = order(&shop, &buyer, &ticket_id);
+    let placed = shop.order_when_known(&buyer, &ticket_id);
     assert_eq!(placed.status, 201, "{}", placed.text);
     let order_id = placed.json["id"].as_str().unwrap().to_string();
     let expires_at = parse_time(placed.json["expiresAt"].as_str().unwrap());

@@ -9,13 +9,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::stripe::{FakeStripe, SECRET_KEY};
+use support::EVENTUAL;
 use support::{
     dead_letters, event_headers, forge_session, publish, publish_signed_with, send, unique_email,
     wait_until, Backend, Shop, ShopOptions,
 };
-
-/// How long an event may take to travel through the broker.
-const EVENTUAL: Duration = Duration::from_secs(20);
 
 /// A key this shop never had.
 const FOREIGN_KEY: &str = "a-key-this-shop-never-had-0000";
@@ -42,10 +40,8 @@ fn sell(shop: &Shop, seller: &str) -> String {
 
 /// Orders `ticket_id` as `buyer` once orders has heard of it (by event); the order's id.
 fn order(shop: &Shop, buyer: &str, ticket_id: &str) -> String {
-    let placed = wait_until("orders to know the ticket", EVENTUAL, || {
-        let resp = shop.post("/api/orders", Some(buyer), json!({"ticketId": ticket_id}));
-        (resp.status == 201).then_some(resp)
-    });
+    let placed = shop.order_when_known(buyer, ticket_id);
+    assert_eq!(placed.status, 201, "{}", placed.text);
     placed.json["id"].as_str().unwrap().to_owned()
 }
 

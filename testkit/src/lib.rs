@@ -24,6 +24,8 @@ pub use backends::{Backend, TestDb};
 pub const START_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a command that should exit may run.
 pub const EXIT_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long an event may take to travel through the broker in the tests.
+pub const EVENTUAL: Duration = Duration::from_secs(20);
 /// How long one HTTP exchange may take.
 pub const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -564,6 +566,17 @@ impl Shop {
         assert_eq!(resp.status, 201, "signup {email}: {}", resp.text);
         let id = resp.json["id"].as_str().expect("id").to_string();
         (resp.session_cookie().expect("session cookie"), id)
+    }
+
+    /// Places an order for `ticket_id` as `buyer`, retrying while the orders service has not
+    /// yet heard of the ticket (its replica is filled by `ticket:created`, asynchronously):
+    /// the first answer that is not that 404, within [`EVENTUAL`].
+    pub fn order_when_known(&self, buyer: &str, ticket_id: &str) -> Resp {
+        wait_until("the orders replica of the ticket", EVENTUAL, || {
+            let body = serde_json::json!({ "ticketId": ticket_id });
+            let resp = self.post("/api/orders", Some(buyer), body);
+            (resp.status != 404).then_some(resp)
+        })
     }
 
     /// The SQLite database that the embedded default keeps under the state dir.

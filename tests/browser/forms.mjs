@@ -93,8 +93,7 @@ await run("forms", async (t) => {
   const buyer = await t.shopper("buyer");
   await buyer.signUp(email("buyer"));
   await buyer.goto(ticketPath);
-  await buyer.page.getByRole("button", { name: "Buy for $35.00" }).click();
-  await buyer.page.waitForURL(/\/orders\/[^/]+$/);
+  await buyer.buy("$35.00");
   await buyer.page.getByLabel("Card token").fill("tok_chargeDeclined");
   await buyer.page.getByRole("button", { name: "Pay $35.00" }).click();
   await buyer.page.getByRole("alert").waitFor();

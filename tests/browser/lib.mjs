@@ -116,6 +116,14 @@ export class Shopper {
     expect(!header.includes("Signed in"), `${this.name} is still signed in: ${header}`);
   }
 
+  /// Buys the ticket whose page is open, for `price` (as shown, `$15.00`); returns the new
+  /// order's path.
+  async buy(price) {
+    await this.page.getByRole("button", { name: `Buy for ${price}` }).click();
+    await this.page.waitForURL(/\/orders\/[^/]+$/);
+    return new URL(this.page.url()).pathname;
+  }
+
   /// Puts a ticket on sale through the sell page; returns its page's path.
   async sell(title, price) {
     await this.page.getByRole("link", { name: "Sell a ticket" }).first().click();

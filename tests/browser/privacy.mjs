@@ -16,9 +16,7 @@ await run(
     const ada = await t.shopper("ada");
     await ada.signUp(email("ada"));
     await ada.goto(ticketPath);
-    await ada.page.getByRole("button", { name: "Buy for $20.00" }).click();
-    await ada.page.waitForURL(/\/orders\/[^/]+$/);
-    const adasOrder = new URL(ada.page.url()).pathname;
+    const adasOrder = await ada.buy("$20.00");
 
     t.step("Bob sees none of Ada's orders");
     const bob = await t.shopper("bob");

@@ -3,7 +3,7 @@
 use spin_sdk::http::Response;
 
 use super::Visit;
-use crate::api::Failure;
+use crate::api::{Failure, Ticket};
 use crate::form::Form;
 use crate::respond;
 use crate::views::{errors, tickets as views};
@@ -55,16 +55,30 @@ pub fn sell_form(visit: &Visit<'_>) -> Response {
 /// Puts the posted ticket on sale and shows it; a refusal shows beside the fields.
 pub async fn sell(visit: &Visit<'_>, posted: &Form) -> Response {
     let (title, price) = (posted.text("title"), posted.text("price"));
-    match visit.api.sell(title, price).await {
+    let sold = visit.api.sell(title, price).await;
+    saved(visit, None, posted, sold, "/sell")
+}
+
+/// After selling or editing: the ticket's page, or the form again with the API's errors
+/// beside what was typed.
+fn saved(
+    visit: &Visit<'_>,
+    editing: Option<&str>,
+    posted: &Form,
+    result: Result<Ticket, Failure>,
+    back: &str,
+) -> Response {
+    match result {
         Ok(ticket) => respond::see_other(&format!("/tickets/{}", ticket.id), None),
         Err(Failure::Refused {
             status: 400,
             problems,
-        }) => respond::page(
-            400,
-            views::ticket_form(&visit.visitor, None, title, price, &problems),
-        ),
-        Err(failure) => visit.failed(failure, "/sell"),
+        }) => {
+            let (title, price) = (posted.text("title"), posted.text("price"));
+            let form = views::ticket_form(&visit.visitor, editing, title, price, &problems);
+            respond::page(400, form)
+        }
+        Err(failure) => visit.failed(failure, back),
     }
 }
 
@@ -88,21 +102,18 @@ pub async fn edit_form(visit: &Visit<'_>, id: &str) -> Response {
 
 /// Saves the posted edit and shows the ticket; a refusal shows beside the fields.
 pub async fn edit(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
-    let back = format!("/tickets/{id}/edit");
     let (title, price) = (posted.text("title"), posted.text("price"));
     match visit.api.edit(id, title, price).await {
-        Ok(ticket) => respond::see_other(&format!("/tickets/{}", ticket.id), None),
-        Err(Failure::Refused {
-            status: 400,
-            problems,
-        }) => respond::page(
-            400,
-            views::ticket_form(&visit.visitor, Some(id), title, price, &problems),
-        ),
         Err(Failure::Refused { status: 401, .. }) if visit.visitor.user.is_some() => {
             not_yours(visit)
         }
-        Err(failure) => visit.failed(failure, &back),
+        edited => saved(
+            visit,
+            Some(id),
+            posted,
+            edited,
+            &format!("/tickets/{id}/edit"),
+        ),
     }
 }
 

@@ -47,7 +47,6 @@ pub fn form(
         visitor,
         Head::default(),
         html! {
-            h1 { (title) }
             (form_alert(problems, &["email", "password"]))
             form.stack method="post" action=(action) novalidate {
                 (token_field(visitor))

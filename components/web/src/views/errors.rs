@@ -12,7 +12,6 @@ pub fn not_found(visitor: &Visitor) -> Markup {
         visitor,
         Head::default(),
         html! {
-            h1 { "Page not found" }
             p { "There is nothing here for you. " a href="/" { "See the tickets on sale." } }
         },
     )
@@ -25,7 +24,6 @@ pub fn refused(visitor: &Visitor, why: Refusal) -> Markup {
         visitor,
         Head::default(),
         html! {
-            h1 { "Request refused" }
             @match why {
                 Refusal::CrossSite => p {
                     "This form was sent from another site, so nothing was done. "
@@ -50,7 +48,6 @@ pub fn message(visitor: &Visitor, title: &str, text: &str) -> Markup {
         visitor,
         Head::default(),
         html! {
-            h1 { (title) }
             p { (text) }
             p { a href="/" { "Back to the tickets on sale" } }
         },
@@ -60,11 +57,10 @@ pub fn message(visitor: &Visitor, title: &str, text: &str) -> Markup {
 /// The page shown when the shop cannot answer.
 pub fn unavailable(visitor: &Visitor) -> Markup {
     layout(
-        "Temporarily unavailable",
+        "The shop is temporarily unavailable",
         visitor,
         Head::default(),
         html! {
-            h1 { "The shop is temporarily unavailable" }
             p { "Nothing was lost. Please try again in a moment." }
         },
     )

@@ -42,7 +42,7 @@ pub struct Head {
 /// cards through Stripe Elements.
 pub const STRIPE_JS: &str = "https://js.stripe.com/v3/";
 
-/// A whole page: the header with the visitor, then `content`.
+/// A whole page: the header with the visitor, the title as its heading, then `content`.
 pub fn layout(title: &str, visitor: &Visitor, head: Head, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -85,7 +85,10 @@ pub fn layout(title: &str, visitor: &Visitor, head: Head, content: Markup) -> Ma
                         }
                     }
                 }
-                main id="main" tabindex="-1" { (content) }
+                main id="main" tabindex="-1" {
+                    h1 { (title) }
+                    (content)
+                }
             }
         }
     }

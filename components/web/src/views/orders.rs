@@ -105,7 +105,6 @@ pub fn order(
         visitor,
         head,
         html! {
-            h1 { "Order for " (order.ticket.title) }
             dl.facts {
                 dt { "Ticket" } dd { a href={ "/tickets/" (order.ticket.id) } { (order.ticket.title) } }
                 dt { "Price" } dd { (dollars(order.ticket.price)) }
@@ -175,7 +174,6 @@ pub fn my_orders(visitor: &Visitor, orders: &[Order], now_ms: i64) -> Markup {
         visitor,
         Head::default(),
         html! {
-            h1 { "My orders" }
             @if orders.is_empty() {
                 p.empty { "You have no orders yet. " a href="/" { "See the tickets on sale." } }
             } @else {

@@ -12,7 +12,6 @@ pub fn listing(visitor: &Visitor, tickets: &[Ticket]) -> Markup {
         visitor,
         Head::default(),
         html! {
-            h1 { "Tickets on sale" }
             @if tickets.is_empty() {
                 p.empty { "No tickets are on sale right now." }
             } @else {
@@ -71,7 +70,6 @@ pub fn ticket(visitor: &Visitor, ticket: &Ticket, problems: &[Problem]) -> Marku
         visitor,
         Head::default(),
         html! {
-            h1 { (ticket.title) }
             p.price-tag { (dollars(ticket.price)) }
             (form_alert(problems, &[]))
             @match Offer::of(ticket, visitor) {
@@ -128,7 +126,6 @@ pub fn ticket_form(
         visitor,
         Head::default(),
         html! {
-            h1 { (heading) }
             (form_alert(problems, &["title", "price"]))
             form.stack method="post" action=(action) novalidate {
                 (token_field(visitor))
