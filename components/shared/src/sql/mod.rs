@@ -241,11 +241,13 @@ pub fn migrate<S: AsRef<str>>(db: &dyn Db, statements: &[S]) -> Result<(), SqlEr
     Ok(())
 }
 
-/// Migrates `service`'s schema on Postgres, once per change of `statements`: a single
-/// query answers "already done" on every later connection. Otherwise, in one transaction
-/// under an advisory lock per service: the schema, the statements, and the fingerprint of
-/// the statements in `boxoffice_migrations`.
-pub fn migrate_postgres<S: AsRef<str>>(
+/// Migrates `service`'s schema once per change of `statements`: a single read answers
+/// "already done" on every later connection (the statements' fingerprint, kept in
+/// `boxoffice_migrations`), so that a request pays one SELECT, not a round of `CREATE ...
+/// IF NOT EXISTS` writes. Otherwise, in one transaction: on Postgres under an advisory lock
+/// per service and in the service's schema, on SQLite under its write lock; the
+/// statements, then the fingerprint.
+pub fn migrate_once<S: AsRef<str>>(
     db: &dyn Db,
     service: &str,
     statements: &[S],
@@ -270,12 +272,14 @@ pub fn migrate_postgres<S: AsRef<str>>(
     }
     let lock = fnv1a([b"boxoffice-migrate:".as_slice(), service.as_bytes()]) as i64;
     transaction(db, |tx| {
-        // `execute`: the function returns `void`, a type no SQL layer can read.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[lock.into()])?;
-        tx.execute(
-            &format!("CREATE SCHEMA IF NOT EXISTS {}", schema_name(service)),
-            &[],
-        )?;
+        if tx.dialect() == Dialect::Postgres {
+            // `execute`: the function returns `void`, a type no SQL layer can read.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[lock.into()])?;
+            tx.execute(
+                &format!("CREATE SCHEMA IF NOT EXISTS {}", schema_name(service)),
+                &[],
+            )?;
+        }
         for statement in statements {
             tx.execute(statement.as_ref(), &[])?;
         }
@@ -369,7 +373,7 @@ pub fn open(database_url: &str, service: &str) -> Result<Box<dyn Db>, SqlError> 
     }
 }
 
-/// How many times a Postgres migration that lost a creation race is run.
+/// How many times a migration that lost a creation race is run.
 const MIGRATION_PASSES: u32 = 5;
 
 /// A connection opened, and migrated, on first use: routes that need no database never
@@ -402,23 +406,18 @@ impl LazyDb {
             return Ok(db.as_ref());
         }
         let db = (self.open)()?;
-        match db.dialect() {
-            Dialect::Sqlite => migrate(db.as_ref(), &self.migrations)?,
-            Dialect::Postgres => {
-                // Another instance may make an object at the same moment: where nothing
-                // serialises migrations (on wasmCloud each statement commits alone, so the
-                // advisory lock is held for no time), `IF NOT EXISTS` can still race, with
-                // a tick, an event and a request all migrating a fresh database. Each pass
-                // that loses a race finds more of the objects made; a few passes end it.
-                let mut passes = 1;
-                loop {
-                    match migrate_postgres(db.as_ref(), self.service, &self.migrations) {
-                        Err(SqlError::UniqueViolation(_)) if passes < MIGRATION_PASSES => {
-                            passes += 1;
-                        }
-                        other => break other?,
-                    }
+        // Another instance may make an object at the same moment: where nothing serialises
+        // migrations (on wasmCloud each statement commits alone, so the advisory lock is
+        // held for no time), `IF NOT EXISTS` can still race, with a tick, an event and a
+        // request all migrating a fresh database. Each pass that loses a race finds more of
+        // the objects made; a few passes end it.
+        let mut passes = 1;
+        loop {
+            match migrate_once(db.as_ref(), self.service, &self.migrations) {
+                Err(SqlError::UniqueViolation(_)) if passes < MIGRATION_PASSES => {
+                    passes += 1;
                 }
+                other => break other?,
             }
         }
         Ok(self.cell.get_or_init(|| db).as_ref())
@@ -504,6 +503,37 @@ mod tests {
         )
         .unwrap();
         db
+    }
+
+    #[test]
+    fn a_schema_is_migrated_once_per_change_of_its_statements() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        let v1 = ["CREATE TABLE IF NOT EXISTS things (id TEXT PRIMARY KEY)"];
+        migrate_once(&db, "svc", &v1).unwrap();
+        let tables = |db: &NativeSqlite| {
+            db.query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.text("name").unwrap())
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(tables(&db), ["boxoffice_migrations", "things"]);
+        // The same statements again: one read says it is done, and nothing runs.
+        db.execute("DROP TABLE things", &[]).unwrap();
+        migrate_once(&db, "svc", &v1).unwrap();
+        assert_eq!(tables(&db), ["boxoffice_migrations"]);
+        // Changed statements run, and another service keeps its own fingerprint.
+        let v2 = [v1[0], "CREATE TABLE IF NOT EXISTS more (id TEXT)"];
+        migrate_once(&db, "svc", &v2).unwrap();
+        migrate_once(&db, "other", &v1).unwrap();
+        assert_eq!(tables(&db), ["boxoffice_migrations", "more", "things"]);
+        let recorded = db
+            .query("SELECT service FROM boxoffice_migrations", &[])
+            .unwrap();
+        assert_eq!(recorded.len(), 2);
     }
 
     #[test]
