@@ -15,9 +15,11 @@ pub fn migrations() -> Vec<String> {
             .to_owned(),
         "CREATE INDEX IF NOT EXISTS expiration_jobs_by_time ON expiration_jobs (expires_at)"
             .to_owned(),
-        outbox::create_table(SERVICE),
         consume::create_processed_table(SERVICE),
     ]
+    .into_iter()
+    .chain(outbox::migrations(SERVICE))
+    .collect()
 }
 
 /// Adds the job of order `order_id`; a [`SqlError::UniqueViolation`] if it exists.

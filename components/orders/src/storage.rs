@@ -40,9 +40,11 @@ pub fn migrations() -> Vec<String> {
             ticket_id TEXT PRIMARY KEY, \
             order_id TEXT NOT NULL)"
             .to_owned(),
-        outbox::create_table(SERVICE),
         consume::create_processed_table(SERVICE),
     ]
+    .into_iter()
+    .chain(outbox::migrations(SERVICE))
+    .collect()
 }
 
 fn ticket(row: &Row, prefix: &str) -> Result<Ticket, SqlError> {

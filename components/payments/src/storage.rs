@@ -31,9 +31,11 @@ pub fn migrations() -> Vec<String> {
             refunded_at BIGINT, \
             refund_id TEXT)"
             .to_owned(),
-        outbox::create_table(SERVICE),
         consume::create_processed_table(SERVICE),
     ]
+    .into_iter()
+    .chain(outbox::migrations(SERVICE))
+    .collect()
 }
 
 fn order(row: &Row) -> Result<Order, SqlError> {

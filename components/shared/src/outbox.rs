@@ -29,8 +29,23 @@ pub fn table(service: &str) -> String {
     format!("{service}_outbox")
 }
 
-/// The `CREATE TABLE IF NOT EXISTS` of `service`'s outbox, for its migrations.
-pub fn create_table(service: &str) -> String {
+/// The statements that make `service`'s outbox, for its migrations: the table, and a
+/// partial index of what is not sent yet, so that the relay's look for unsent events costs
+/// the same however many events were ever published (without it, every request that
+/// publishes scanned the whole history).
+pub fn migrations(service: &str) -> [String; 2] {
+    [create_table(service), create_unsent_index(service)]
+}
+
+fn create_unsent_index(service: &str) -> String {
+    let table = table(service);
+    format!(
+        "CREATE INDEX IF NOT EXISTS {table}_unsent ON {table} (created_at, seq, entity_version) \
+         WHERE sent_at IS NULL"
+    )
+}
+
+fn create_table(service: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {} (\
             event_id TEXT PRIMARY KEY, \
@@ -98,26 +113,28 @@ struct Unsent {
     created_at: i64,
 }
 
+/// The oldest unsent events of `service`, at most `$1` of them.
+fn unsent_query(service: &str) -> String {
+    format!(
+        "SELECT event_id, entity_id, event_type, data, created_at FROM {} \
+         WHERE sent_at IS NULL ORDER BY created_at, seq, entity_version LIMIT $1",
+        table(service)
+    )
+}
+
 fn unsent(db: &dyn Db, service: &str) -> Result<Vec<Unsent>, SqlError> {
-    db.query(
-        &format!(
-            "SELECT event_id, entity_id, event_type, data, created_at FROM {} \
-             WHERE sent_at IS NULL ORDER BY created_at, seq, entity_version LIMIT $1",
-            table(service)
-        ),
-        &[RELAY_BATCH.into()],
-    )?
-    .iter()
-    .map(|row| {
-        Ok(Unsent {
-            event_id: row.text("event_id")?,
-            entity_id: row.text("entity_id")?,
-            event_type: row.text("event_type")?,
-            data: row.text("data")?,
-            created_at: row.int("created_at")?,
+    db.query(&unsent_query(service), &[RELAY_BATCH.into()])?
+        .iter()
+        .map(|row| {
+            Ok(Unsent {
+                event_id: row.text("event_id")?,
+                entity_id: row.text("entity_id")?,
+                event_type: row.text("event_type")?,
+                data: row.text("data")?,
+                created_at: row.int("created_at")?,
+            })
         })
-    })
-    .collect()
+        .collect()
 }
 
 /// The URL events are POSTed to: `broker_url` as given, with a `/` when it has no path
@@ -239,7 +256,7 @@ mod tests {
     #[test]
     fn events_are_written_unsent_in_order() {
         let db = NativeSqlite::open_in_memory().unwrap();
-        migrate(&db, &[&create_table("test")]).unwrap();
+        migrate(&db, &migrations("test")).unwrap();
         for order in ["o1", "o2"] {
             let event = Event::ExpirationComplete(ExpirationComplete {
                 order_id: order.into(),
@@ -310,7 +327,7 @@ mod tests {
     #[test]
     fn the_relay_posts_binary_cloudevents_in_order_and_marks_them_sent() {
         let db = NativeSqlite::open_in_memory().unwrap();
-        migrate(&db, &[&create_table("test")]).unwrap();
+        migrate(&db, &migrations("test")).unwrap();
         let first = expired(&db, "o1");
         let second = expired(&db, "o2");
         let (result, received) = relay_to(&db, &[202, 200]);
@@ -352,7 +369,7 @@ mod tests {
     #[test]
     fn the_relay_stops_at_the_first_failure() {
         let db = NativeSqlite::open_in_memory().unwrap();
-        migrate(&db, &[&create_table("test")]).unwrap();
+        migrate(&db, &migrations("test")).unwrap();
         let first = expired(&db, "o1");
         let second = expired(&db, "o2");
         let (result, received) = relay_to(&db, &[503]);
@@ -378,6 +395,28 @@ mod tests {
         assert_eq!(
             ingress_url("http://broker.knative/default/boxoffice"),
             "http://broker.knative/default/boxoffice"
+        );
+    }
+
+    #[test]
+    fn finding_unsent_events_reads_the_partial_index_not_the_history() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &migrations("test")).unwrap();
+        let plan = db
+            .query(
+                &format!("EXPLAIN QUERY PLAN {}", unsent_query("test")),
+                &[1.into()],
+            )
+            .unwrap();
+        let plan: Vec<String> = plan.iter().map(|r| r.text("detail").unwrap()).collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX test_outbox_unsent")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
         );
     }
 }

@@ -33,9 +33,11 @@ pub fn migrations() -> Vec<String> {
             reserved_at BIGINT NOT NULL, \
             released_at BIGINT)"
             .to_owned(),
-        outbox::create_table(SERVICE),
         consume::create_processed_table(SERVICE),
     ]
+    .into_iter()
+    .chain(outbox::migrations(SERVICE))
+    .collect()
 }
 
 const COLUMNS: &str = "id, title, price_cents, user_id, version, order_id";
