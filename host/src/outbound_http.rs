@@ -1,14 +1,19 @@
 //! Outbound networking policy (`allowed_outbound_hosts`, in Spin's syntax) and the
 //! `wasi:http/outgoing-handler` hook that applies it: requests to allowed hosts go out,
 //! requests to `<component>.spin.internal` or `self` are served in-process (service
-//! chaining), and everything else fails with `HttpRequestDenied`.
+//! chaining), and everything else fails with `HttpRequestDenied`. Plain-HTTP requests to the
+//! network go through one pooled client per app, so repeated calls to a host (the broker,
+//! above all) reuse their connections; HTTPS goes through `wasi:http`'s own client.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+use std::time::Duration;
+
+use boxoffice_broker::dispatch::HttpClient;
+use http_body_util::{BodyExt, Full};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 /// Why an `allowed_outbound_hosts` entry could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,6 +225,38 @@ pub struct OutboundHttp {
     pub allowed: Arc<AllowedHosts>,
     /// The app, for chained requests.
     pub chaining: Arc<dyn ServiceChaining>,
+    /// The app's pooled client for plain HTTP.
+    pub client: HttpClient,
+}
+
+/// How long a plain-HTTP request may wait for its answer's head unless the component
+/// says otherwise (`wasi:http`'s own default).
+const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Sends `request` (plain HTTP) through the pooled `client`. The body is read first: the
+/// requests components send (events, API calls) are small.
+async fn send_pooled(
+    client: HttpClient,
+    request: http::Request<WasiBody>,
+    options: Option<RequestOptions>,
+) -> Result<http::Response<WasiBody>, HttpError> {
+    let (parts, body) = request.into_parts();
+    let body = body.collect().await?.to_bytes();
+    let request = http::Request::from_parts(parts, Full::new(body));
+    let first_byte = options
+        .and_then(|o| o.first_byte_timeout)
+        .unwrap_or(FIRST_BYTE_TIMEOUT);
+    let response = tokio::time::timeout(first_byte, client.request(request))
+        .await
+        .map_err(|_| HttpError::HttpResponseTimeout)?
+        .map_err(|e| {
+            if e.is_connect() {
+                HttpError::ConnectionRefused
+            } else {
+                HttpError::InternalError(Some(e.to_string()))
+            }
+        })?;
+    Ok(response.map(|body| body.map_err(HttpError::from).boxed_unsync()))
 }
 
 type SendFuture = Box<
@@ -251,6 +288,10 @@ impl WasiHttpHooks for OutboundHttp {
         }
         let done = || Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>;
         match destination(host) {
+            Destination::External if scheme == "http" => {
+                let client = self.client.clone();
+                Box::new(async move { Ok((send_pooled(client, request, options).await?, done())) })
+            }
             Destination::External => Box::new(async move {
                 let (response, io) =
                     wasmtime_wasi_http::default_send_request(request, options).await?;

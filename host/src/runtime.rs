@@ -154,6 +154,7 @@ impl App {
                 .context("cannot open sqlite databases")?,
         );
 
+        let http_client = boxoffice_broker::dispatch::client();
         let mut linker = Linker::<InstanceState>::new(engine);
         state::add_to_linker(&mut linker)?;
 
@@ -217,6 +218,7 @@ impl App {
                     allowed,
                     pools: pools.clone(),
                 },
+                http_client: http_client.clone(),
             });
             components.insert(id.to_string(), LoadedComponent { pre, ctx });
         }

@@ -28,6 +28,8 @@ pub struct ComponentContext {
     pub sqlite: SqliteCtx,
     /// Its Postgres access.
     pub postgres: PostgresCtx,
+    /// The app's pooled client for plain-HTTP requests to the network.
+    pub http_client: boxoffice_broker::dispatch::HttpClient,
 }
 
 /// The `T` of every `Store<T>`: one per request.
@@ -52,6 +54,7 @@ impl InstanceState {
                 component: component.id.clone(),
                 allowed: component.allowed_hosts.clone(),
                 chaining,
+                client: component.http_client.clone(),
             },
             component,
         }
