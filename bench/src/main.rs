@@ -95,7 +95,6 @@ fn main() -> anyhow::Result<()> {
 
 fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
     let base = shop.base.clone();
-    let addr = shop.addr();
     eprintln!(
         "bench: seeding {} users and {} tickets",
         args.users, args.tickets
@@ -104,11 +103,7 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
         .map(|n| signup(&base, &format!("bench-{n}@example.com")))
         .collect();
     let seller = users[0].clone();
-    let on_sale = sell(&base, &seller, args.tickets);
-    // Tickets for the orders to reserve, one each, from a second seller.
-    let buyer_seller = signup(&base, "bench-orders-seller@example.com");
-    let to_order = Arc::new(sell(&base, &buyer_seller, args.requests));
-    let on_sale = Arc::new(on_sale);
+    let on_sale = Arc::new(sell(&base, &seller, args.tickets));
     let buyer = users.last().cloned().expect("a user");
     let ids = on_sale.clone();
     let flows = vec![
@@ -156,50 +151,60 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
             expect: |s| s == 201,
             stepped: false,
         },
-        Flow {
-            name: "POST /api/orders",
-            calls: {
-                let c = buyer.clone();
-                let t = to_order.clone();
-                Arc::new(move |n| {
-                    Call::post(
-                        "/api/orders",
-                        &json!({"ticketId": t[(n as usize) % t.len()]}),
-                    )
-                    .with_cookie(&c)
-                })
-            },
-            expect: |s| s == 201,
-            stepped: false,
-        },
     ];
     let rt = tokio::runtime::Runtime::new()?;
     let mut rows = Vec::new();
     for flow in flows {
-        eprintln!("bench: {}", flow.name);
-        let best_rate = if flow.stepped {
-            best_rate(args, &rt, &addr, &flow)?
-        } else {
-            None
-        };
-        let load = Load {
-            connections: args.connections,
-            requests: args.requests,
-            duration: Duration::from_secs(args.seconds),
-            rate: None,
-        };
-        let cpu_before = cpu_seconds(shop.pid());
-        let fixed = rt.block_on(load::run(&addr, flow.calls.clone(), load, flow.expect))?;
-        let cpu = cpu_seconds(shop.pid()) - cpu_before;
-        let answered = (fixed.latencies.len() as u64 + fixed.errors).max(1) as f64;
-        rows.push(Row {
-            name: flow.name,
-            best_rate,
-            cpu_ms: cpu * 1e3 / answered,
-            fixed,
-        });
+        rows.push(measure_flow(args, &rt, shop, &flow)?);
     }
+    // The orders reserve a ticket each, put on sale now, so that the listing above read
+    // only the seeded tickets (and those the POST flow added).
+    eprintln!("bench: seeding {} tickets to order", args.requests);
+    let orders_seller = signup(&base, "bench-orders-seller@example.com");
+    let to_order = Arc::new(sell(&base, &orders_seller, args.requests));
+    let orders = Flow {
+        name: "POST /api/orders",
+        calls: Arc::new(move |n| {
+            let ticket = &to_order[(n as usize) % to_order.len()];
+            Call::post("/api/orders", &json!({ "ticketId": ticket })).with_cookie(&buyer)
+        }),
+        expect: |s| s == 201,
+        stepped: false,
+    };
+    rows.push(measure_flow(args, &rt, shop, &orders)?);
     Ok(rows)
+}
+
+/// One row: the stepped rates (if the flow can repeat), then the fixed concurrency.
+fn measure_flow(
+    args: &Args,
+    rt: &tokio::runtime::Runtime,
+    shop: &support::Runtime,
+    flow: &Flow,
+) -> anyhow::Result<Row> {
+    let addr = shop.addr();
+    eprintln!("bench: {}", flow.name);
+    let best_rate = if flow.stepped {
+        best_rate(args, rt, &addr, flow)?
+    } else {
+        None
+    };
+    let load = Load {
+        connections: args.connections,
+        requests: args.requests,
+        duration: Duration::from_secs(args.seconds),
+        rate: None,
+    };
+    let cpu_before = cpu_seconds(shop.pid());
+    let fixed = rt.block_on(load::run(&addr, flow.calls.clone(), load, flow.expect))?;
+    let cpu = cpu_seconds(shop.pid()) - cpu_before;
+    let answered = (fixed.latencies.len() as u64 + fixed.errors).max(1) as f64;
+    Ok(Row {
+        name: flow.name,
+        best_rate,
+        cpu_ms: cpu * 1e3 / answered,
+        fixed,
+    })
 }
 
 /// The highest offered rate (doubling from 100/s) whose p95 stayed under [`P95_TARGET`]

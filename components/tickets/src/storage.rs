@@ -33,6 +33,11 @@ pub fn migrations() -> Vec<String> {
             reserved_at BIGINT NOT NULL, \
             released_at BIGINT)"
             .to_owned(),
+        // The listing reads the tickets on sale in order from here: its cost follows what
+        // is on sale, not every ticket ever sold.
+        "CREATE INDEX IF NOT EXISTS tickets_for_sale ON tickets_tickets (created_at, id) \
+            WHERE order_id IS NULL"
+            .to_owned(),
         consume::create_processed_table(SERVICE),
     ]
     .into_iter()
@@ -83,18 +88,16 @@ pub fn find(db: &dyn Db, id: &str) -> Result<Option<Ticket>, SqlError> {
     .transpose()
 }
 
+fn unreserved_query() -> String {
+    format!("SELECT {COLUMNS} FROM tickets_tickets WHERE order_id IS NULL ORDER BY created_at, id")
+}
+
 /// The tickets that no order holds, oldest first.
 pub fn list_unreserved(db: &dyn Db) -> Result<Vec<Ticket>, SqlError> {
-    db.query(
-        &format!(
-            "SELECT {COLUMNS} FROM tickets_tickets WHERE order_id IS NULL \
-             ORDER BY created_at, id"
-        ),
-        &[],
-    )?
-    .iter()
-    .map(ticket)
-    .collect()
+    db.query(&unreserved_query(), &[])?
+        .iter()
+        .map(ticket)
+        .collect()
 }
 
 /// Stores `ticket` (whose version is already the new one) if the stored version is
@@ -164,4 +167,32 @@ pub fn mark_released(db: &dyn Db, order_id: &str, now_ms: i64) -> Result<(), Sql
         &[now_ms.into(), order_id.into()],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use boxoffice_shared::sql::migrate;
+    use boxoffice_shared::sql::native::NativeSqlite;
+
+    #[test]
+    fn the_listing_reads_the_index_of_tickets_on_sale() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &migrations()).unwrap();
+        let plan: Vec<String> = db
+            .query(&format!("EXPLAIN QUERY PLAN {}", unreserved_query()), &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.text("detail").unwrap())
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("USING INDEX tickets_for_sale")),
+            "{plan:?}"
+        );
+        assert!(
+            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+            "{plan:?}"
+        );
+    }
 }
