@@ -402,13 +402,7 @@ mod tests {
     fn finding_unsent_events_reads_the_partial_index_not_the_history() {
         let db = NativeSqlite::open_in_memory().unwrap();
         migrate(&db, &migrations("test")).unwrap();
-        let plan = db
-            .query(
-                &format!("EXPLAIN QUERY PLAN {}", unsent_query("test")),
-                &[1.into()],
-            )
-            .unwrap();
-        let plan: Vec<String> = plan.iter().map(|r| r.text("detail").unwrap()).collect();
+        let plan = crate::testing::query_plan(&db, &unsent_query("test"), &[1.into()]);
         assert!(
             plan.iter()
                 .any(|step| step.contains("USING INDEX test_outbox_unsent")),

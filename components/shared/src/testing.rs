@@ -20,6 +20,16 @@ use crate::{time, ApiRequest};
 /// The unit tests' "now": 2024-05-01T12:00:00Z.
 pub const NOW: i64 = 1_714_564_800_000;
 
+/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`), with its `$n` parameters
+/// bound to `params`, to check that a query reads the index meant for it.
+pub fn query_plan(db: &dyn crate::sql::Db, sql: &str, params: &[crate::sql::Value]) -> Vec<String> {
+    db.query(&format!("EXPLAIN QUERY PLAN {sql}"), params)
+        .expect("a query SQLite can plan")
+        .iter()
+        .map(|step| step.text("detail").expect("a plan step's detail"))
+        .collect()
+}
+
 /// A fresh in-memory SQLite database with `migrations`, opened on first use.
 pub fn memory_db(migrations: Vec<String>) -> Rc<LazyDb> {
     Rc::new(LazyDb::new(

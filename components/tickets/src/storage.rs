@@ -179,12 +179,7 @@ mod tests {
     fn the_listing_reads_the_index_of_tickets_on_sale() {
         let db = NativeSqlite::open_in_memory().unwrap();
         migrate(&db, &migrations()).unwrap();
-        let plan: Vec<String> = db
-            .query(&format!("EXPLAIN QUERY PLAN {}", unreserved_query()), &[])
-            .unwrap()
-            .iter()
-            .map(|r| r.text("detail").unwrap())
-            .collect();
+        let plan = boxoffice_shared::testing::query_plan(&db, &unreserved_query(), &[]);
         assert!(
             plan.iter()
                 .any(|step| step.contains("USING INDEX tickets_for_sale")),
