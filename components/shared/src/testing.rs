@@ -20,14 +20,30 @@ use crate::{time, ApiRequest};
 /// The unit tests' "now": 2024-05-01T12:00:00Z.
 pub const NOW: i64 = 1_714_564_800_000;
 
-/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`), with its `$n` parameters
-/// bound to `params`, to check that a query reads the index meant for it.
-pub fn query_plan(db: &dyn crate::sql::Db, sql: &str, params: &[crate::sql::Value]) -> Vec<String> {
-    db.query(&format!("EXPLAIN QUERY PLAN {sql}"), params)
+/// Asserts that SQLite runs `sql` (its `$n` parameters bound to `params`) through `index`,
+/// in the index's order (no temporary sort), so that its cost follows what the index
+/// holds rather than the whole table.
+pub fn assert_reads_index(
+    db: &dyn crate::sql::Db,
+    sql: &str,
+    params: &[crate::sql::Value],
+    index: &str,
+) {
+    let plan: Vec<String> = db
+        .query(&format!("EXPLAIN QUERY PLAN {sql}"), params)
         .expect("a query SQLite can plan")
         .iter()
         .map(|step| step.text("detail").expect("a plan step's detail"))
-        .collect()
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|step| step.contains(&format!("USING INDEX {index}"))),
+        "{sql}: {plan:?}"
+    );
+    assert!(
+        !plan.iter().any(|step| step.contains("TEMP B-TREE")),
+        "{sql}: {plan:?}"
+    );
 }
 
 /// A fresh in-memory SQLite database with `migrations`, opened on first use.

@@ -179,15 +179,11 @@ mod tests {
     fn the_listing_reads_the_index_of_tickets_on_sale() {
         let db = NativeSqlite::open_in_memory().unwrap();
         migrate(&db, &migrations()).unwrap();
-        let plan = boxoffice_shared::testing::query_plan(&db, &unreserved_query(), &[]);
-        assert!(
-            plan.iter()
-                .any(|step| step.contains("USING INDEX tickets_for_sale")),
-            "{plan:?}"
-        );
-        assert!(
-            !plan.iter().any(|step| step.contains("TEMP B-TREE")),
-            "{plan:?}"
+        boxoffice_shared::testing::assert_reads_index(
+            &db,
+            &unreserved_query(),
+            &[],
+            "tickets_for_sale",
         );
     }
 }
