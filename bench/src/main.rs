@@ -51,6 +51,16 @@ struct Flow {
     stepped: bool,
 }
 
+/// How long events took to travel: `ticket:created` until the orders service accepts an
+/// order for the ticket.
+struct Propagation {
+    /// Each ticket's travel time, from the 201 of its creation.
+    sample: Sample,
+}
+
+/// How long an event may take before it counts as not seen.
+const PROPAGATION_LIMIT: Duration = Duration::from_secs(5);
+
 struct Row {
     name: String,
     best_rate: Option<f64>,
@@ -86,14 +96,15 @@ fn main() -> anyhow::Result<()> {
             ("SPIN_VARIABLE_RESERVATION_WINDOW_SECONDS", "900"),
         ],
     );
-    let rows = measure(&args, &shop);
+    let measured = measure(&args, &shop);
     drop(shop);
     let _ = std::fs::remove_dir_all(&dir);
-    print_table(&args, &rows?);
+    let (rows, propagation) = measured?;
+    print_table(&args, &rows, &propagation);
     Ok(())
 }
 
-fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
+fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<(Vec<Row>, Propagation)> {
     let base = shop.base.clone();
     eprintln!(
         "bench: seeding {} users and {} tickets",
@@ -159,10 +170,13 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
     let to_order = Arc::new(sell(&base, &orders_seller, args.requests));
     let orders = Flow {
         name: "POST /api/orders",
-        calls: Arc::new(move |n| {
-            let ticket = &to_order[(n as usize) % to_order.len()];
-            Call::post("/api/orders", &json!({ "ticketId": ticket })).with_cookie(&buyer)
-        }),
+        calls: {
+            let buyer = buyer.clone();
+            Arc::new(move |n| {
+                let ticket = &to_order[(n as usize) % to_order.len()];
+                Call::post("/api/orders", &json!({ "ticketId": ticket })).with_cookie(&buyer)
+            })
+        },
         expect: |s| s == 201,
         stepped: false,
     };
@@ -170,7 +184,50 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<Vec<Row>> {
     if let Some(row) = wasmtime_serve(args, &rt)? {
         rows.push(row);
     }
-    Ok(rows)
+    let samples = if args.tiny { 5 } else { args.requests.min(200) };
+    let propagation = propagation(&base, &seller, &buyer, samples);
+    Ok((rows, propagation))
+}
+
+/// Sells `samples` tickets one after another and, for each, places an order as soon as
+/// the orders service knows the ticket (its replica is filled by `ticket:created`, through
+/// the broker): the time from the creation's 201 to the order's 201.
+fn propagation(base: &str, seller: &str, buyer: &str, samples: u64) -> Propagation {
+    eprintln!("bench: event propagation, {samples} tickets");
+    let mut sample = Sample::default();
+    let json = ("content-type", "application/json");
+    for n in 0..samples {
+        let body = json!({"title": format!("Travelling show {n}"), "price": 10});
+        let sold = support::send(
+            "POST",
+            &format!("{base}/api/tickets"),
+            &[json, ("cookie", seller)],
+            Some(body.to_string().into_bytes()),
+        );
+        let created = std::time::Instant::now();
+        let order = json!({"ticketId": sold.json["id"]})
+            .to_string()
+            .into_bytes();
+        loop {
+            let placed = support::send(
+                "POST",
+                &format!("{base}/api/orders"),
+                &[json, ("cookie", buyer)],
+                Some(order.clone()),
+            );
+            if placed.status == 201 {
+                sample.latencies.push(created.elapsed());
+                break;
+            }
+            if placed.status != 404 || created.elapsed() > PROPAGATION_LIMIT {
+                sample.errors += 1;
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+    sample.latencies.sort();
+    Propagation { sample }
 }
 
 /// A path no service claims: the web component's JSON 404, the least a request can cost.
@@ -315,7 +372,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
-fn print_table(args: &Args, rows: &[Row]) {
+fn print_table(args: &Args, rows: &[Row], propagation: &Propagation) {
     println!(
         "boxoffice bench: boxoffice up, embedded backends; {} users, {} tickets; {} connections{}",
         args.users,
@@ -345,6 +402,17 @@ fn print_table(args: &Args, rows: &[Row]) {
             row.cpu_ms
         );
     }
+    let travel = &propagation.sample;
+    println!();
+    println!("| Event | samples | p50 ms | p99 ms | not seen within 5 s |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| ticket:created → orderable | {} | {} | {} | {} |",
+        travel.latencies.len() as u64 + travel.errors,
+        ms(travel.quantile(0.5)),
+        ms(travel.quantile(0.99)),
+        travel.errors
+    );
 }
 
 /// The CPU time (user + system) process `pid` has used, in seconds (at Linux's 100 clock
