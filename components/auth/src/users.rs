@@ -62,7 +62,8 @@ pub fn sign_in(
 mod tests {
     use super::*;
     use boxoffice_shared::kv::MemoryKv;
-    use boxoffice_shared::sql::{migrate, native::NativeSqlite};
+    use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
 
     fn db() -> NativeSqlite {
         let db = NativeSqlite::open_in_memory().unwrap();

@@ -43,8 +43,8 @@ pub fn run_due(db: &dyn Db, now_ms: i64) -> Result<usize, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
 
     fn db() -> NativeSqlite {
         let db = NativeSqlite::open_in_memory().unwrap();

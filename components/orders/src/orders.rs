@@ -154,8 +154,8 @@ mod tests {
     use super::*;
     use crate::model::Ticket;
     use boxoffice_shared::money::Price;
-    use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
     use boxoffice_shared::testing::NOW;
     const WINDOW: i64 = 900_000;
 

@@ -57,8 +57,8 @@ fn apply(tx: &dyn Db, ticket: Ticket) -> Result<(), ApiError> {
 mod tests {
     use super::*;
     use boxoffice_shared::money::Price;
-    use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
 
     fn updated(version: i64, title: &str) -> TicketUpdated {
         TicketUpdated {

@@ -107,8 +107,8 @@ mod tests {
     use super::*;
     use boxoffice_shared::events::{OrderCancelled, TicketRef};
     use boxoffice_shared::ids;
-    use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
 
     use crate::model::Order;
 

@@ -86,8 +86,8 @@ pub fn refund_due(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
 
     const NOW: i64 = 1_714_564_800_000;
 

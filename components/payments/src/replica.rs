@@ -67,8 +67,8 @@ pub fn order_changed(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
 
     #[test]
     fn the_replica_follows_versions_in_order_only() {

@@ -164,8 +164,8 @@ pub fn answer(service: &str, result: Result<(), ApiError>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::migrate;
     use crate::sql::native::NativeSqlite;
+    use crate::testing::migrate;
 
     #[test]
     fn updates_apply_only_on_top_of_the_previous_version() {

@@ -248,9 +248,9 @@ pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb,
 mod tests {
     use super::*;
     use crate::events::{Event, ExpirationComplete};
-    use crate::sql::migrate;
     use crate::sql::native::NativeSqlite;
     use crate::testing;
+    use crate::testing::migrate;
     use std::cell::RefCell;
 
     #[test]

@@ -46,6 +46,18 @@ pub fn assert_reads_index(
     );
 }
 
+/// Runs `statements` (a service's migrations) as they are, on a fresh test database; the
+/// services themselves migrate with [`crate::sql::migrate_once`].
+pub fn migrate<S: AsRef<str>>(
+    db: &dyn crate::sql::Db,
+    statements: &[S],
+) -> Result<(), crate::sql::SqlError> {
+    for statement in statements {
+        db.execute(statement.as_ref(), &[])?;
+    }
+    Ok(())
+}
+
 /// A fresh in-memory SQLite database with `migrations`, opened on first use.
 pub fn memory_db(migrations: Vec<String>) -> Rc<LazyDb> {
     Rc::new(LazyDb::new(

@@ -172,8 +172,8 @@ pub fn mark_released(db: &dyn Db, order_id: &str, now_ms: i64) -> Result<(), Sql
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
 
     #[test]
     fn the_listing_reads_the_index_of_tickets_on_sale() {

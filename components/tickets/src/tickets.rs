@@ -180,8 +180,8 @@ fn save_and_announce(tx: &dyn Db, ticket: &Ticket, now_ms: i64) -> Result<(), Ap
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::sql::migrate;
     use boxoffice_shared::sql::native::NativeSqlite;
+    use boxoffice_shared::testing::migrate;
 
     fn db() -> NativeSqlite {
         let db = NativeSqlite::open_in_memory().unwrap();

@@ -229,18 +229,6 @@ fn rollback(db: &dyn Db) {
     }
 }
 
-/// Runs a service's `CREATE TABLE IF NOT EXISTS` statements. A concurrent creation of
-/// the same table on Postgres can fail with a duplicate key: the table is there then.
-pub fn migrate<S: AsRef<str>>(db: &dyn Db, statements: &[S]) -> Result<(), SqlError> {
-    for statement in statements {
-        match db.execute(statement.as_ref(), &[]) {
-            Ok(_) | Err(SqlError::UniqueViolation(_)) => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 /// Migrates `service`'s schema once per change of `statements`: a single read answers
 /// "already done" on every later connection (the statements' fingerprint, kept in
 /// `boxoffice_migrations`), so that a request pays one SELECT, not a round of `CREATE ...
@@ -497,7 +485,7 @@ mod tests {
 
     fn db() -> NativeSqlite {
         let db = NativeSqlite::open_in_memory().unwrap();
-        migrate(
+        crate::testing::migrate(
             &db,
             &["CREATE TABLE IF NOT EXISTS test_items (id TEXT PRIMARY KEY, n BIGINT, note TEXT)"],
         )
