@@ -1,15 +1,15 @@
 //! The error body: `{"errors":[{"message":"...","field":"..."}]}`, `field` only on
 //! validation errors, naming the request body field at fault.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One entry of an error body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
     /// What is wrong, for a human.
     pub message: String,
     /// The body field at fault, when there is one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
 
@@ -41,6 +41,18 @@ pub fn body(errors: &[FieldError]) -> String {
     serde_json::to_string(&ErrorBody { errors }).expect("an error body serializes")
 }
 
+/// The errors of a JSON error body, for a client of the API (the pages); `None` when
+/// `body` is not one.
+pub fn parse(body: &[u8]) -> Option<Vec<FieldError>> {
+    #[derive(Deserialize)]
+    struct Errors {
+        errors: Vec<FieldError>,
+    }
+    serde_json::from_slice::<Errors>(body)
+        .ok()
+        .map(|b| b.errors)
+}
+
 /// The JSON error body with one plain `message`.
 pub fn message(message: &str) -> String {
     body(&[FieldError::plain(message)])
@@ -62,6 +74,17 @@ pub fn response(status: http::StatusCode, message: &str) -> http::Response<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_client_reads_back_what_was_written() {
+        let errors = [
+            FieldError::new("price", "Price must be greater than 0"),
+            FieldError::plain("No"),
+        ];
+        assert_eq!(parse(body(&errors).as_bytes()), Some(errors.to_vec()));
+        assert_eq!(parse(b"<html>"), None);
+        assert_eq!(parse(br#"{"error":"x"}"#), None);
+    }
 
     #[test]
     fn bodies_have_the_api_shape() {

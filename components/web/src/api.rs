@@ -6,6 +6,8 @@
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::session::COOKIE_NAME;
 use boxoffice_shared::{time, ApiRequest};
+use boxoffice_wire::error;
+pub use boxoffice_wire::error::FieldError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -77,16 +79,6 @@ fn unix_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::
         .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {text}")))
 }
 
-/// One error of the API's `{"errors":[{message, field?}]}`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct Problem {
-    /// What is wrong, in the API's words.
-    pub message: String,
-    /// The body field it is about, for validation errors.
-    #[serde(default)]
-    pub field: Option<String>,
-}
-
 /// Why a call did not succeed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Failure {
@@ -95,7 +87,7 @@ pub enum Failure {
         /// The status.
         status: u16,
         /// The API's errors.
-        problems: Vec<Problem>,
+        problems: Vec<FieldError>,
     },
     /// The service could not be reached or did not answer sensibly (logged).
     Unavailable,
@@ -111,19 +103,12 @@ impl Failure {
     }
 
     /// The API's errors, if it refused.
-    pub fn problems(&self) -> &[Problem] {
+    pub fn problems(&self) -> &[FieldError] {
         match self {
             Failure::Refused { problems, .. } => problems,
             Failure::Unavailable => &[],
         }
     }
-}
-
-/// What a successful sign-up, sign-in or sign-out sends back for the browser.
-#[derive(Debug, Clone, Default)]
-pub struct SessionChange {
-    /// The `set-cookie` values of the auth service, relayed as they are.
-    pub set_cookie: Vec<String>,
 }
 
 /// The API on behalf of one shopper: their session cookie, and whether their request came
@@ -170,13 +155,7 @@ impl Api {
         match *response.status() {
             200..=299 => Ok(response),
             status @ 400..=499 => {
-                #[derive(Deserialize)]
-                struct Errors {
-                    errors: Vec<Problem>,
-                }
-                let problems = serde_json::from_slice::<Errors>(response.body())
-                    .map(|e| e.errors)
-                    .unwrap_or_default();
+                let problems = error::parse(response.body()).unwrap_or_default();
                 Err(Failure::Refused { status, problems })
             }
             status => {
@@ -199,14 +178,14 @@ impl Api {
         })
     }
 
-    async fn session_change(&self, url: &str, body: Value) -> Result<SessionChange, Failure> {
+    /// Posts to auth and returns the `set-cookie` it answered with, to relay to the
+    /// browser as it is.
+    async fn session_change(&self, url: &str, body: Value) -> Result<Option<String>, Failure> {
         let response = self.call(Method::Post, url, Some(body)).await?;
-        let set_cookie = response
-            .headers()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
-            .filter_map(|(_, value)| value.as_str().map(str::to_owned))
-            .collect();
-        Ok(SessionChange { set_cookie })
+        Ok(response
+            .header("set-cookie")
+            .and_then(|value| value.as_str())
+            .map(str::to_owned))
     }
 
     /// The signed-in shopper, if any (none when auth cannot say: pages still render).
@@ -225,19 +204,19 @@ impl Api {
     }
 
     /// Signs up; the API checks the email and password.
-    pub async fn sign_up(&self, email: &str, password: &str) -> Result<SessionChange, Failure> {
+    pub async fn sign_up(&self, email: &str, password: &str) -> Result<Option<String>, Failure> {
         let body = json!({"email": email, "password": password});
         self.session_change(&format!("{AUTH}/signup"), body).await
     }
 
     /// Signs in; the API checks the credentials.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<SessionChange, Failure> {
+    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Option<String>, Failure> {
         let body = json!({"email": email, "password": password});
         self.session_change(&format!("{AUTH}/signin"), body).await
     }
 
     /// Signs out (the API clears the cookie and revokes the session).
-    pub async fn sign_out(&self) -> Result<SessionChange, Failure> {
+    pub async fn sign_out(&self) -> Result<Option<String>, Failure> {
         self.session_change(&format!("{AUTH}/signout"), json!({}))
             .await
     }

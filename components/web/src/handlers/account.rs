@@ -9,14 +9,14 @@ use crate::respond;
 use crate::views::account::{form, Door};
 
 /// The sign-up or sign-in form; `next` (from the query) is where to go afterwards.
-pub fn door(visit: &Visit<'_>, door: Door, query: &Form) -> Response {
+pub fn door(visit: &Visit, door: Door, query: &Form) -> Response {
     let next = local_path(query.get("next"));
     respond::page(200, form(&visit.visitor, door, "", next, &[]))
 }
 
 /// Signs up or in with the posted email and password: on success, the session cookie and
 /// on to `next`; on a refusal, the form again with the API's errors.
-pub async fn enter(visit: &Visit<'_>, door: Door, posted: &Form) -> Response {
+pub async fn enter(visit: &Visit, door: Door, posted: &Form) -> Response {
     let (email, password) = (posted.text("email"), posted.text("password"));
     let next = local_path(posted.get("next"));
     let entered = match door {
@@ -24,7 +24,7 @@ pub async fn enter(visit: &Visit<'_>, door: Door, posted: &Form) -> Response {
         Door::SignIn => visit.api.sign_in(email, password).await,
     };
     match entered {
-        Ok(change) => respond::see_other(next, change.set_cookie.first().map(String::as_str)),
+        Ok(set_cookie) => respond::see_other(next, set_cookie.as_deref()),
         Err(Failure::Refused {
             status: 400,
             problems,
@@ -34,9 +34,9 @@ pub async fn enter(visit: &Visit<'_>, door: Door, posted: &Form) -> Response {
 }
 
 /// Signs out and goes to the listing.
-pub async fn sign_out(visit: &Visit<'_>) -> Response {
+pub async fn sign_out(visit: &Visit) -> Response {
     match visit.api.sign_out().await {
-        Ok(change) => respond::see_other("/", change.set_cookie.first().map(String::as_str)),
+        Ok(set_cookie) => respond::see_other("/", set_cookie.as_deref()),
         Err(failure) => visit.failed(failure, "/"),
     }
 }

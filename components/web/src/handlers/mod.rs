@@ -77,16 +77,14 @@ impl<'a> Route<'a> {
 }
 
 /// One request to a page: the visitor and the API on their behalf.
-pub struct Visit<'a> {
-    /// The request.
-    pub request: &'a ApiRequest,
+pub struct Visit {
     /// The API, as the visitor.
     pub api: Api,
     /// Who they are.
     pub visitor: Visitor,
 }
 
-impl Visit<'_> {
+impl Visit {
     /// A redirect to the sign-in page, coming back to `back` afterwards.
     fn sign_in_first(&self, back: &str) -> Response {
         let next: String = form_urlencoded::byte_serialize(back.as_bytes()).collect();
@@ -136,30 +134,27 @@ pub async fn handle(request: &ApiRequest) -> Response {
         }
     }
     let segments = request.segments();
-    let Some(route) = Route::of(post, &segments) else {
-        return if wants_html(request) {
-            let visitor = visitor(request, &Api::for_request(request)).await;
-            respond::page(404, errors::not_found(&visitor))
-        } else {
-            not_found()
-        };
-    };
+    let route = Route::of(post, &segments);
+    if route.is_none() && !wants_html(request) {
+        return not_found();
+    }
     let api = Api::for_request(request);
     let visit = Visit {
-        request,
         visitor: visitor(request, &api).await,
         api,
     };
-    let form = if post {
-        Form::posted(request)
-    } else {
-        Form::query(request)
+    let Some(route) = route else {
+        return respond::page(404, errors::not_found(&visit.visitor));
     };
-    if post {
+    let form = if post {
+        let form = Form::posted(request);
         if let Err(refusal) = csrf::check(request, form.get(csrf::FIELD)) {
             return respond::page(403, errors::refused(&visit.visitor, refusal));
         }
-    }
+        form
+    } else {
+        Form::query(request)
+    };
     match route {
         Route::Listing => tickets::listing(&visit).await,
         Route::DoorForm(door) => account::door(&visit, door, &form),

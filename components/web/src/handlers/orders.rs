@@ -10,7 +10,7 @@ use crate::respond;
 use crate::views::orders::{self as views, CardEntry, OrderNotes};
 
 /// The shopper's orders.
-pub async fn my_orders(visit: &Visit<'_>) -> Response {
+pub async fn my_orders(visit: &Visit) -> Response {
     if visit.visitor.user.is_none() {
         return visit.sign_in_first("/orders");
     }
@@ -24,7 +24,7 @@ pub async fn my_orders(visit: &Visit<'_>) -> Response {
 }
 
 /// One order's page (`just_paid`: the page the payment form leads to).
-pub async fn order(visit: &Visit<'_>, id: &str, just_paid: bool) -> Response {
+pub async fn order(visit: &Visit, id: &str, just_paid: bool) -> Response {
     let notes = OrderNotes {
         just_paid,
         ..Default::default()
@@ -32,7 +32,7 @@ pub async fn order(visit: &Visit<'_>, id: &str, just_paid: bool) -> Response {
     show(visit, id, 200, &notes).await
 }
 
-async fn show(visit: &Visit<'_>, id: &str, status: u16, notes: &OrderNotes<'_>) -> Response {
+async fn show(visit: &Visit, id: &str, status: u16, notes: &OrderNotes<'_>) -> Response {
     let back = format!("/orders/{id}");
     if visit.visitor.user.is_none() {
         return visit.sign_in_first(&back);
@@ -42,10 +42,13 @@ async fn show(visit: &Visit<'_>, id: &str, status: u16, notes: &OrderNotes<'_>) 
         Err(failure) => return visit.failed(failure, &back),
     };
     let now_ms = time::now_ms();
-    let cards = match visit.api.publishable_key().await {
-        Some(key) => CardEntry::Elements(key),
-        None => CardEntry::TestToken,
+    // Payments is asked for its key only when there is a form to take a card.
+    let key = if views::takes_payment(&order, now_ms, notes) {
+        visit.api.publishable_key().await
+    } else {
+        None
     };
+    let cards = key.map_or(CardEntry::TestToken, CardEntry::Elements);
     let page = views::order(&visit.visitor, &order, now_ms, &cards, notes);
     if views::loads_stripe(&order, now_ms, &cards, notes) {
         respond::stripe_page(status, page)
@@ -56,7 +59,7 @@ async fn show(visit: &Visit<'_>, id: &str, status: u16, notes: &OrderNotes<'_>) 
 
 /// Pays with the posted card token, then shows the order being confirmed; a refusal (a
 /// declined card, an expired order) shows on the order's page.
-pub async fn pay(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
+pub async fn pay(visit: &Visit, id: &str, posted: &Form) -> Response {
     let token = posted.text("token");
     match visit.api.pay(id, token).await {
         Ok(()) => respond::see_other(&format!("/orders/{id}/paid"), None),
@@ -65,7 +68,7 @@ pub async fn pay(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
 }
 
 /// Cancels the order, then shows it (or the list, when cancelled from there).
-pub async fn cancel(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
+pub async fn cancel(visit: &Visit, id: &str, posted: &Form) -> Response {
     match visit.api.cancel_order(id).await {
         Ok(()) if posted.get("back") == Some("orders") => respond::see_other("/orders", None),
         Ok(()) => respond::see_other(&format!("/orders/{id}"), None),
@@ -74,7 +77,7 @@ pub async fn cancel(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
 }
 
 /// The order's page with the API's reasons for refusing, or the failure's own page.
-async fn refused(visit: &Visit<'_>, id: &str, failure: Failure, token: Option<&str>) -> Response {
+async fn refused(visit: &Visit, id: &str, failure: Failure, token: Option<&str>) -> Response {
     match failure {
         Failure::Refused {
             status: 400,

@@ -9,7 +9,7 @@ use crate::respond;
 use crate::views::{errors, tickets as views};
 
 /// The tickets on sale.
-pub async fn listing(visit: &Visit<'_>) -> Response {
+pub async fn listing(visit: &Visit) -> Response {
     match visit.api.tickets().await {
         Ok(tickets) => respond::page(200, views::listing(&visit.visitor, &tickets)),
         Err(failure) => visit.failed(failure, "/"),
@@ -17,7 +17,7 @@ pub async fn listing(visit: &Visit<'_>) -> Response {
 }
 
 /// A ticket's page.
-pub async fn ticket(visit: &Visit<'_>, id: &str) -> Response {
+pub async fn ticket(visit: &Visit, id: &str) -> Response {
     let back = format!("/tickets/{id}");
     match visit.api.ticket(id).await {
         Ok(ticket) => respond::page(200, views::ticket(&visit.visitor, &ticket, &[])),
@@ -26,7 +26,7 @@ pub async fn ticket(visit: &Visit<'_>, id: &str) -> Response {
 }
 
 /// Reserves the ticket and goes to the new order; a refusal shows on the ticket's page.
-pub async fn buy(visit: &Visit<'_>, id: &str) -> Response {
+pub async fn buy(visit: &Visit, id: &str) -> Response {
     let back = format!("/tickets/{id}");
     if visit.visitor.user.is_none() {
         return visit.sign_in_first(&back);
@@ -45,7 +45,7 @@ pub async fn buy(visit: &Visit<'_>, id: &str) -> Response {
 }
 
 /// The form that puts a ticket on sale.
-pub fn sell_form(visit: &Visit<'_>) -> Response {
+pub fn sell_form(visit: &Visit) -> Response {
     if visit.visitor.user.is_none() {
         return visit.sign_in_first("/sell");
     }
@@ -53,7 +53,7 @@ pub fn sell_form(visit: &Visit<'_>) -> Response {
 }
 
 /// Puts the posted ticket on sale and shows it; a refusal shows beside the fields.
-pub async fn sell(visit: &Visit<'_>, posted: &Form) -> Response {
+pub async fn sell(visit: &Visit, posted: &Form) -> Response {
     let (title, price) = (posted.text("title"), posted.text("price"));
     let sold = visit.api.sell(title, price).await;
     saved(visit, None, posted, sold, "/sell")
@@ -62,7 +62,7 @@ pub async fn sell(visit: &Visit<'_>, posted: &Form) -> Response {
 /// After selling or editing: the ticket's page, or the form again with the API's errors
 /// beside what was typed.
 fn saved(
-    visit: &Visit<'_>,
+    visit: &Visit,
     editing: Option<&str>,
     posted: &Form,
     result: Result<Ticket, Failure>,
@@ -83,7 +83,7 @@ fn saved(
 }
 
 /// The form that edits one's own ticket, filled in.
-pub async fn edit_form(visit: &Visit<'_>, id: &str) -> Response {
+pub async fn edit_form(visit: &Visit, id: &str) -> Response {
     let back = format!("/tickets/{id}/edit");
     if visit.visitor.user.is_none() {
         return visit.sign_in_first(&back);
@@ -101,7 +101,7 @@ pub async fn edit_form(visit: &Visit<'_>, id: &str) -> Response {
 }
 
 /// Saves the posted edit and shows the ticket; a refusal shows beside the fields.
-pub async fn edit(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
+pub async fn edit(visit: &Visit, id: &str, posted: &Form) -> Response {
     let (title, price) = (posted.text("title"), posted.text("price"));
     match visit.api.edit(id, title, price).await {
         Err(Failure::Refused { status: 401, .. }) if visit.visitor.user.is_some() => {
@@ -117,7 +117,7 @@ pub async fn edit(visit: &Visit<'_>, id: &str, posted: &Form) -> Response {
     }
 }
 
-fn not_yours(visit: &Visit<'_>) -> Response {
+fn not_yours(visit: &Visit) -> Response {
     let text = "Only the seller of a ticket can edit it.";
     respond::page(
         403,

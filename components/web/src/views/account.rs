@@ -3,7 +3,7 @@
 use maud::{html, Markup};
 
 use super::{field, form_alert, layout, token_field, Field, Head, Visitor};
-use crate::api::Problem;
+use crate::api::FieldError;
 
 /// Which of the two account forms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +21,7 @@ pub fn form(
     door: Door,
     email: &str,
     next: &str,
-    problems: &[Problem],
+    problems: &[FieldError],
 ) -> Markup {
     let (title, action, button, new_password) = match door {
         Door::SignUp => ("Sign up", "/signup", "Create account", true),

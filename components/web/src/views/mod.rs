@@ -8,7 +8,7 @@ pub mod tickets;
 
 use maud::{html, Markup, DOCTYPE};
 
-use crate::api::{Problem, User};
+use crate::api::{FieldError, User};
 use crate::assets::{ICON_PATH, SCRIPT_PATH, STYLE_PATH};
 use crate::csrf;
 
@@ -145,7 +145,7 @@ impl<'a> Field<'a> {
 
 /// `field` as a labelled input. Its errors are announced with it (`aria-describedby`,
 /// `aria-invalid`), and the first field in error takes the focus.
-pub fn field(field: Field, problems: &[Problem]) -> Markup {
+pub fn field(field: Field, problems: &[FieldError]) -> Markup {
     let id = format!("field-{}", field.name);
     let errors: Vec<&str> = problems
         .iter()
@@ -186,7 +186,7 @@ pub fn field(field: Field, problems: &[Problem]) -> Markup {
 
 /// The API's errors that are about no field of the form (`Invalid credentials`), as an
 /// alert above it.
-pub fn form_alert(problems: &[Problem], fields: &[&str]) -> Markup {
+pub fn form_alert(problems: &[FieldError], fields: &[&str]) -> Markup {
     let general: Vec<&str> = problems
         .iter()
         .filter(|p| p.field.as_deref().is_none_or(|f| !fields.contains(&f)))
@@ -212,8 +212,8 @@ pub fn clock(ms: i64) -> Markup {
 mod tests {
     use super::*;
 
-    pub(crate) fn problem(field: Option<&str>, message: &str) -> Problem {
-        Problem {
+    pub(crate) fn problem(field: Option<&str>, message: &str) -> FieldError {
+        FieldError {
             message: message.into(),
             field: field.map(str::to_owned),
         }

@@ -5,7 +5,7 @@ use boxoffice_shared::time;
 use maud::{html, Markup};
 
 use super::{clock, dollars, form_alert, layout, token_field, Head, Visitor};
-use crate::api::{Order, Problem};
+use crate::api::{FieldError, Order};
 
 /// Where an order stands, as a shopper reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,17 +72,21 @@ pub struct OrderNotes<'a> {
     /// The shopper has just paid (the page after the payment form).
     pub just_paid: bool,
     /// The API's answer to a payment or cancellation that did not go through.
-    pub problems: &'a [Problem],
+    pub problems: &'a [FieldError],
     /// The token typed into a refused payment.
     pub token: Option<&'a str>,
+}
+
+/// Whether the page of `order` shows the payment form: the order is open and was not just
+/// paid.
+pub fn takes_payment(order: &Order, now_ms: i64, notes: &OrderNotes) -> bool {
+    Standing::of(order, now_ms) == Standing::Open && !notes.just_paid
 }
 
 /// Whether the page of `order` loads Stripe.js: only for a payment form that takes cards
 /// through Stripe Elements.
 pub fn loads_stripe(order: &Order, now_ms: i64, cards: &CardEntry, notes: &OrderNotes) -> bool {
-    Standing::of(order, now_ms) == Standing::Open
-        && !notes.just_paid
-        && matches!(cards, CardEntry::Elements(_))
+    takes_payment(order, now_ms, notes) && matches!(cards, CardEntry::Elements(_))
 }
 
 /// The page of one order.

@@ -3,7 +3,7 @@
 use maud::{html, Markup};
 
 use super::{dollars, field, form_alert, layout, token_field, Field, Head, Visitor};
-use crate::api::{Problem, Ticket};
+use crate::api::{FieldError, Ticket};
 
 /// The tickets on sale, each with its price and a link to its page.
 pub fn listing(visitor: &Visitor, tickets: &[Ticket]) -> Markup {
@@ -63,7 +63,7 @@ impl Offer {
 
 /// A ticket's page: its purchase button, or why there is none; `problems` are the API's
 /// answer to a purchase that did not go through.
-pub fn ticket(visitor: &Visitor, ticket: &Ticket, problems: &[Problem]) -> Markup {
+pub fn ticket(visitor: &Visitor, ticket: &Ticket, problems: &[FieldError]) -> Markup {
     let path = format!("/tickets/{}", ticket.id);
     layout(
         &ticket.title,
@@ -102,7 +102,7 @@ pub fn ticket_form(
     editing: Option<&str>,
     title: &str,
     price: &str,
-    problems: &[Problem],
+    problems: &[FieldError],
 ) -> Markup {
     let (heading, action, button) = match editing {
         None => (
