@@ -12,7 +12,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 
 /// One request to send.
 #[derive(Debug, Clone)]
@@ -146,12 +145,9 @@ pub async fn run(addr: &str, calls: Calls, load: Load, expect: Expect) -> anyhow
     let next = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + load.duration;
-    let pool = Arc::new(Mutex::new(senders));
-    let workers = (0..load.connections).map(|_| {
-        let (next, calls, pool, addr) =
-            (next.clone(), calls.clone(), pool.clone(), addr.to_owned());
+    let workers = senders.into_iter().map(|mut sender| {
+        let (next, calls, addr) = (next.clone(), calls.clone(), addr.to_owned());
         tokio::spawn(async move {
-            let mut sender = pool.lock().await.pop().expect("one connection per worker");
             let mut latencies = Vec::new();
             let mut errors = 0u64;
             loop {
