@@ -38,6 +38,16 @@ struct Args {
     /// Users in the seeded data set.
     #[arg(long, default_value_t = 100)]
     users: u64,
+    /// Only the flows whose name contains this text (for a profile of one flow).
+    #[arg(long)]
+    only: Option<String>,
+}
+
+impl Args {
+    /// Whether the flow named `name` is measured in this run.
+    fn wants(&self, name: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| name.contains(only))
+    }
 }
 
 /// The latency target of the stepped rates: p95 under this.
@@ -100,11 +110,14 @@ fn main() -> anyhow::Result<()> {
     drop(shop);
     let _ = std::fs::remove_dir_all(&dir);
     let (rows, propagation) = measured?;
-    print_table(&args, &rows, &propagation);
+    print_table(&args, &rows, propagation.as_ref());
     Ok(())
 }
 
-fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<(Vec<Row>, Propagation)> {
+fn measure(
+    args: &Args,
+    shop: &support::Runtime,
+) -> anyhow::Result<(Vec<Row>, Option<Propagation>)> {
     let base = shop.base.clone();
     eprintln!(
         "bench: seeding {} users and {} tickets",
@@ -160,18 +173,40 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<(Vec<Row>, Pr
     ];
     let rt = tokio::runtime::Runtime::new()?;
     let mut rows = Vec::new();
-    for flow in flows {
+    for flow in flows.into_iter().filter(|flow| args.wants(flow.name)) {
         rows.push(measure_flow(args, &rt, shop, &flow)?);
     }
-    // The orders reserve a ticket each, put on sale now, so that the listing above read
-    // only the seeded tickets (and those the POST flow added).
+    if args.wants("POST /api/orders") {
+        rows.push(measure_orders(args, &rt, shop, &buyer)?);
+    }
+    if args.wants("wasmtime serve") {
+        if let Some(row) = wasmtime_serve(args, &rt)? {
+            rows.push(row);
+        }
+    }
+    let samples = if args.tiny { 5 } else { args.requests.min(200) };
+    let propagation = args
+        .wants("ticket:created")
+        .then(|| propagation(&base, &seller, &buyer, samples));
+    Ok((rows, propagation))
+}
+
+/// POST /api/orders: each order reserves a ticket of its own, put on sale now, so that the
+/// listing measured before read only the seeded tickets (and those the POST flow added).
+fn measure_orders(
+    args: &Args,
+    rt: &tokio::runtime::Runtime,
+    shop: &support::Runtime,
+    buyer: &str,
+) -> anyhow::Result<Row> {
+    let base = &shop.base;
     eprintln!("bench: seeding {} tickets to order", args.requests);
-    let orders_seller = signup(&base, "bench-orders-seller@example.com");
-    let to_order = Arc::new(sell(&base, &orders_seller, args.requests));
+    let orders_seller = signup(base, "bench-orders-seller@example.com");
+    let to_order = Arc::new(sell(base, &orders_seller, args.requests));
     let orders = Flow {
         name: "POST /api/orders",
         calls: {
-            let buyer = buyer.clone();
+            let buyer = buyer.to_owned();
             Arc::new(move |n| {
                 let ticket = &to_order[(n as usize) % to_order.len()];
                 Call::post("/api/orders", &json!({ "ticketId": ticket })).with_cookie(&buyer)
@@ -180,13 +215,7 @@ fn measure(args: &Args, shop: &support::Runtime) -> anyhow::Result<(Vec<Row>, Pr
         expect: |s| s == 201,
         stepped: false,
     };
-    rows.push(measure_flow(args, &rt, shop, &orders)?);
-    if let Some(row) = wasmtime_serve(args, &rt)? {
-        rows.push(row);
-    }
-    let samples = if args.tiny { 5 } else { args.requests.min(200) };
-    let propagation = propagation(&base, &seller, &buyer, samples);
-    Ok((rows, propagation))
+    measure_flow(args, rt, shop, &orders)
 }
 
 /// Sells `samples` tickets one after another and, for each, places an order as soon as
@@ -372,7 +401,7 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
 
-fn print_table(args: &Args, rows: &[Row], propagation: &Propagation) {
+fn print_table(args: &Args, rows: &[Row], propagation: Option<&Propagation>) {
     println!(
         "boxoffice bench: boxoffice up, embedded backends; {} users, {} tickets; {} connections{}",
         args.users,
@@ -402,7 +431,9 @@ fn print_table(args: &Args, rows: &[Row], propagation: &Propagation) {
             row.cpu_ms
         );
     }
-    let travel = &propagation.sample;
+    let Some(travel) = propagation.map(|p| &p.sample) else {
+        return;
+    };
     println!();
     println!("| Event | samples | p50 ms | p99 ms | not seen within 5 s |");
     println!("|---|---:|---:|---:|---:|");

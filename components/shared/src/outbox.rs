@@ -3,9 +3,16 @@
 //! uncommitted is published. The relay ([`relay`]) POSTs unsent rows to the broker in
 //! `ORDER BY created_at, seq` order (per entity, `entity_version` breaks ties) and sets
 //! `sent_at`; it stops at the first failure, so that a later event of an entity never
-//! overtakes an earlier one. It runs after every request that changed something and on
-//! every `boxoffice:tick`, so a row left unsent by a crash or a broker outage goes later.
+//! overtakes an earlier one within a run.
+//!
+//! After a request, the relay sends only the events that request wrote ([`relay_after`]);
+//! every `boxoffice:tick` sends the oldest unsent ones, whoever wrote them, so a row left
+//! unsent by a crash or a broker outage goes later. Under load, a request that relayed
+//! every unsent row re-sent the rows that concurrent requests were still sending: at 32
+//! concurrent orders each event went to the broker about forty times. Consumers still
+//! apply each entity's events in version order, so one sent out of turn waits its turn.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -23,6 +30,32 @@ pub const RELAY_BATCH: i64 = 100;
 /// Orders the rows written within one millisecond; Wasm instances live one request, so
 /// this counts the events of one request.
 static SEQUENCE: AtomicI64 = AtomicI64::new(0);
+
+thread_local! {
+    /// What this request asks of the relay after it: Wasm instances live one request, so
+    /// this is the request's own record.
+    static AFTER_REQUEST: RefCell<Scope> = const { RefCell::new(Scope::Only(Vec::new())) };
+}
+
+/// Which unsent events a relay run sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scope {
+    /// The oldest, up to [`RELAY_BATCH`] (a tick).
+    Oldest,
+    /// These events (those a request wrote), if they were committed and are still unsent.
+    Only(Vec<String>),
+}
+
+/// Asks the relay after this request to send the oldest unsent events, not only those this
+/// request wrote: what a tick does.
+pub fn sweep_after_request() {
+    AFTER_REQUEST.with(|scope| *scope.borrow_mut() = Scope::Oldest);
+}
+
+/// What the relay after this request sends; the record starts again empty.
+fn take_after_request() -> Scope {
+    AFTER_REQUEST.with(|scope| scope.replace(Scope::Only(Vec::new())))
+}
 
 /// The outbox table of `service`.
 pub fn table(service: &str) -> String {
@@ -84,6 +117,11 @@ pub fn enqueue(tx: &dyn Db, service: &str, event: &Event, now_ms: i64) -> Result
             SEQUENCE.fetch_add(1, Ordering::Relaxed).into(),
         ],
     )?;
+    AFTER_REQUEST.with(|scope| {
+        if let Scope::Only(ids) = &mut *scope.borrow_mut() {
+            ids.push(event_id.clone());
+        }
+    });
     Ok(event_id)
 }
 
@@ -122,9 +160,27 @@ fn unsent_query(service: &str) -> String {
     )
 }
 
-fn unsent(db: &dyn Db, service: &str) -> Result<Vec<Unsent>, SqlError> {
-    db.query(&unsent_query(service), &[RELAY_BATCH.into()])?
-        .iter()
+/// The events of `service` with the `count` ids `$1, $2, ...`, if committed and unsent.
+fn unsent_of_query(service: &str, count: usize) -> String {
+    let ids: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
+    format!(
+        "SELECT event_id, entity_id, event_type, data, created_at FROM {} \
+         WHERE event_id IN ({}) AND sent_at IS NULL ORDER BY created_at, seq, entity_version",
+        table(service),
+        ids.join(", ")
+    )
+}
+
+fn unsent(db: &dyn Db, service: &str, scope: &Scope) -> Result<Vec<Unsent>, SqlError> {
+    let rows = match scope {
+        Scope::Oldest => db.query(&unsent_query(service), &[RELAY_BATCH.into()])?,
+        Scope::Only(ids) if ids.is_empty() => Vec::new(),
+        Scope::Only(ids) => {
+            let params: Vec<Value> = ids.iter().map(Value::from).collect();
+            db.query(&unsent_of_query(service, ids.len()), &params)?
+        }
+    };
+    rows.iter()
         .map(|row| {
             Ok(Unsent {
                 event_id: row.text("event_id")?,
@@ -149,12 +205,13 @@ pub fn ingress_url(broker_url: &str) -> String {
     }
 }
 
-/// Sends `service`'s unsent events, oldest first, to the broker at `broker_url` as
-/// binary-mode CloudEvents signed with `keys` through `post`, marking each sent on a 2xx;
-/// stops at the first failure. Returns how many were sent.
+/// Sends `service`'s unsent events in `scope`, oldest first, to the broker at `broker_url`
+/// as binary-mode CloudEvents signed with `keys` through `post`, marking each sent on a
+/// 2xx; stops at the first failure. Returns how many were sent.
 pub async fn relay_with<P, F>(
     db: &dyn Db,
     service: &str,
+    scope: &Scope,
     broker_url: &str,
     keys: &EventKeys,
     post: P,
@@ -165,7 +222,7 @@ where
 {
     let url = ingress_url(broker_url);
     let source = events::source(service);
-    let rows = unsent(db, service)?;
+    let rows = unsent(db, service, scope)?;
     let mut sent = 0;
     for row in rows {
         let headers = events::binary_headers(
@@ -210,12 +267,14 @@ where
 pub async fn relay(
     db: &dyn Db,
     service: &str,
+    scope: &Scope,
     broker_url: &str,
     keys: &EventKeys,
 ) -> Result<usize, RelayError> {
     relay_with(
         db,
         service,
+        scope,
         broker_url,
         keys,
         |url, headers, body| async move { http::post(&url, &headers, body).await },
@@ -224,15 +283,18 @@ pub async fn relay(
 }
 
 /// Relays `service`'s outbox after a request that may have committed events: any
-/// successful request other than a read (ticks included). A failure is logged and never
-/// fails the request: the rows stay unsent for the next tick.
+/// successful request other than a read that wrote an event, or asked for a sweep (a
+/// tick). A failure is logged and never fails the request: the rows stay unsent for the
+/// next tick.
 pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb, service: &str) {
+    let scope = take_after_request();
     let success = (200..300).contains(response.status());
-    if request.method == Method::Get || request.method == Method::Head || !success {
+    let wrote = scope != Scope::Only(Vec::new());
+    if request.method == Method::Get || request.method == Method::Head || !success || !wrote {
         return;
     }
     let outcome = match (config::broker_url(), EventKeys::from_variables(), db.get()) {
-        (Ok(url), Ok(keys), Ok(db)) => relay(db, service, &url, &keys).await.map(drop),
+        (Ok(url), Ok(keys), Ok(db)) => relay(db, service, &scope, &url, &keys).await.map(drop),
         (Err(e), _, _) | (_, Err(e), _) => Err(RelayError::Broker {
             event_id: String::new(),
             reason: e.to_string(),
@@ -295,6 +357,7 @@ mod tests {
         let result = futures::executor::block_on(relay_with(
             db,
             "test",
+            &Scope::Oldest,
             "http://broker:3001",
             &testing::event_keys(),
             |url, headers, body| {
@@ -317,7 +380,7 @@ mod tests {
     }
 
     fn unsent_ids(db: &dyn Db) -> Vec<String> {
-        unsent(db, "test")
+        unsent(db, "test", &Scope::Oldest)
             .unwrap()
             .into_iter()
             .map(|row| row.event_id)
@@ -383,6 +446,57 @@ mod tests {
             matches!(result, Err(RelayError::Broker { ref event_id, .. }) if *event_id == second)
         );
         assert_eq!(unsent_ids(&db), [second]);
+    }
+
+    #[test]
+    fn after_a_request_the_relay_sends_only_what_it_wrote_and_committed() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &migrations("test")).unwrap();
+        let before = expired(&db, "o0");
+        take_after_request();
+        db.execute("BEGIN", &[]).unwrap();
+        let rolled_back = expired(&db, "lost");
+        db.execute("ROLLBACK", &[]).unwrap();
+        let mine = [expired(&db, "o1"), expired(&db, "o2")];
+        let scope = take_after_request();
+        assert_eq!(
+            scope,
+            Scope::Only(vec![rolled_back, mine[0].clone(), mine[1].clone()])
+        );
+        assert_eq!(take_after_request(), Scope::Only(Vec::new()), "taken once");
+        let sent: Vec<String> = unsent(&db, "test", &scope)
+            .unwrap()
+            .into_iter()
+            .map(|row| row.event_id)
+            .collect();
+        assert_eq!(sent, mine, "not the rolled-back one, not another request's");
+        assert_eq!(unsent_ids(&db), [before, mine[0].clone(), mine[1].clone()]);
+        sweep_after_request();
+        expired(&db, "o3");
+        assert_eq!(take_after_request(), Scope::Oldest, "a sweep stays a sweep");
+        assert!(unsent(&db, "test", &Scope::Only(Vec::new()))
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn finding_own_events_searches_the_primary_key_and_sorts_only_those() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &migrations("test")).unwrap();
+        let plan: Vec<String> = db
+            .query(
+                &format!("EXPLAIN QUERY PLAN {}", unsent_of_query("test", 2)),
+                &["a".into(), "b".into()],
+            )
+            .unwrap()
+            .iter()
+            .map(|step| step.text("detail").unwrap())
+            .collect();
+        assert!(
+            plan[0].starts_with("SEARCH test_outbox USING INDEX sqlite_autoindex_test_outbox_1"),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|step| step.contains("SCAN")), "{plan:?}");
     }
 
     #[test]
