@@ -39,13 +39,14 @@ fn to_sqlite(value: &Value) -> sqlite::Value {
     }
 }
 
-fn from_sqlite(value: &sqlite::Value) -> Value {
+// Values are taken, not copied: a listing reads thousands of them.
+fn from_sqlite(value: sqlite::Value) -> Value {
     match value {
         sqlite::Value::Null => Value::Null,
-        sqlite::Value::Integer(v) => Value::Int(*v),
-        sqlite::Value::Real(v) => Value::Real(*v),
-        sqlite::Value::Text(v) => Value::Text(v.clone()),
-        sqlite::Value::Blob(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
+        sqlite::Value::Integer(v) => Value::Int(v),
+        sqlite::Value::Real(v) => Value::Real(v),
+        sqlite::Value::Text(v) => Value::Text(v),
+        sqlite::Value::Blob(v) => Value::Text(String::from_utf8_lossy(&v).into_owned()),
     }
 }
 
@@ -78,11 +79,11 @@ impl Db for SpinSqlite {
         let columns: Rc<[String]> = result.columns.into();
         Ok(result
             .rows
-            .iter()
+            .into_iter()
             .map(|row| {
                 Row::new(
                     columns.clone(),
-                    row.values.iter().map(from_sqlite).collect(),
+                    row.values.into_iter().map(from_sqlite).collect(),
                 )
             })
             .collect())
@@ -112,24 +113,24 @@ fn to_pg(value: &Value) -> ParameterValue {
     }
 }
 
-fn from_pg(value: &DbValue) -> Result<Value, SqlError> {
+fn from_pg(value: DbValue) -> Result<Value, SqlError> {
     Ok(match value {
         DbValue::DbNull => Value::Null,
-        DbValue::Boolean(v) => Value::Int(i64::from(*v)),
-        DbValue::Int8(v) => Value::Int(i64::from(*v)),
-        DbValue::Int16(v) => Value::Int(i64::from(*v)),
-        DbValue::Int32(v) => Value::Int(i64::from(*v)),
-        DbValue::Int64(v) => Value::Int(*v),
-        DbValue::Uint8(v) => Value::Int(i64::from(*v)),
-        DbValue::Uint16(v) => Value::Int(i64::from(*v)),
-        DbValue::Uint32(v) => Value::Int(i64::from(*v)),
+        DbValue::Boolean(v) => Value::Int(i64::from(v)),
+        DbValue::Int8(v) => Value::Int(i64::from(v)),
+        DbValue::Int16(v) => Value::Int(i64::from(v)),
+        DbValue::Int32(v) => Value::Int(i64::from(v)),
+        DbValue::Int64(v) => Value::Int(v),
+        DbValue::Uint8(v) => Value::Int(i64::from(v)),
+        DbValue::Uint16(v) => Value::Int(i64::from(v)),
+        DbValue::Uint32(v) => Value::Int(i64::from(v)),
         DbValue::Uint64(v) => Value::Int(
-            i64::try_from(*v).map_err(|_| SqlError::Decode(format!("{v} overflows i64")))?,
+            i64::try_from(v).map_err(|_| SqlError::Decode(format!("{v} overflows i64")))?,
         ),
-        DbValue::Floating32(v) => Value::Real(f64::from(*v)),
-        DbValue::Floating64(v) => Value::Real(*v),
-        DbValue::Str(v) => Value::Text(v.clone()),
-        DbValue::Binary(v) => Value::Text(String::from_utf8_lossy(v).into_owned()),
+        DbValue::Floating32(v) => Value::Real(f64::from(v)),
+        DbValue::Floating64(v) => Value::Real(v),
+        DbValue::Str(v) => Value::Text(v),
+        DbValue::Binary(v) => Value::Text(String::from_utf8_lossy(&v).into_owned()),
         DbValue::Unsupported => {
             return Err(SqlError::Decode(
                 "a column type Spin cannot read".to_owned(),
@@ -157,9 +158,9 @@ impl Db for SpinPostgres {
         let set = self.0.query(sql, &params).map_err(pg_error)?;
         let columns: Rc<[String]> = set.columns.into_iter().map(|c| c.name).collect();
         set.rows
-            .iter()
+            .into_iter()
             .map(|row| {
-                let values = row.iter().map(from_pg).collect::<Result<_, _>>()?;
+                let values = row.into_iter().map(from_pg).collect::<Result<_, _>>()?;
                 Ok(Row::new(columns.clone(), values))
             })
             .collect()
