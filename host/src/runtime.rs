@@ -84,6 +84,11 @@ pub fn engine() -> anyhow::Result<Engine> {
         }
         Err(e) => tracing::warn!("compilation cache unavailable: {e}"),
     }
+    // `BOXOFFICE_PROFILER=perfmap` names the components' compiled functions for `perf`
+    // (in /tmp/perf-<pid>.map), so that a profile shows guest code by name.
+    if std::env::var("BOXOFFICE_PROFILER").as_deref() == Ok("perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     match Engine::new(&config) {
         Ok(engine) => Ok(engine),

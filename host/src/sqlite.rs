@@ -57,9 +57,16 @@ pub enum SqlError {
     Task(#[from] tokio::task::JoinError),
 }
 
+/// Prepared statements each connection keeps. Every service shares the `default` database
+/// and so its pooled connections, which see some forty distinct statements; rusqlite's
+/// default of 16 re-parsed them in turn (an eighth of the SQL time in a profile of orders).
+const STATEMENT_CACHE: usize = 256;
+
 /// Sets the options every file connection uses: WAL, so readers do not block the writer,
-/// and a busy timeout, so concurrent requests wait instead of failing with `SQLITE_BUSY`.
+/// a busy timeout, so concurrent requests wait instead of failing with `SQLITE_BUSY`, and
+/// room for every statement the app runs in its statement cache.
 pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -107,7 +114,9 @@ impl SqliteDatabase {
                 None
             }
             SqliteLocation::InMemory => {
-                Some(Arc::new(Mutex::new(Some(Connection::open_in_memory()?))))
+                let conn = Connection::open_in_memory()?;
+                conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+                Some(Arc::new(Mutex::new(Some(conn))))
             }
         };
         Ok(SqliteDatabase {
