@@ -10,27 +10,32 @@ pub mod storage;
 pub mod throttle;
 pub mod users;
 
-use boxoffice_shared::kv::LazySpinStore;
-use boxoffice_shared::service::{self, Context, Service};
-use boxoffice_shared::ApiError;
-use spin_sdk::http::{IncomingRequest, Response};
-use spin_sdk::http_component;
-
-use routes::Env;
-
 /// The service's name: its Postgres schema.
 pub const SERVICE: &str = "auth";
 
-#[http_component]
-async fn handle(request: IncomingRequest) -> Response {
-    let service = Service::new(SERVICE, storage::migrations()).without_outbox();
-    service::serve(request, service, env, service::sync(routes::handle)).await
-}
+/// The Spin entry point, in the Wasm build only: natively (the bench's baseline links this
+/// crate) there is no component to export from.
+#[cfg(target_arch = "wasm32")]
+mod component {
+    use boxoffice_shared::kv::LazySpinStore;
+    use boxoffice_shared::service::{self, Context, Service};
+    use boxoffice_shared::ApiError;
+    use spin_sdk::http::{IncomingRequest, Response};
 
-/// This service's environment for one request.
-fn env(ctx: Context) -> Result<Env, ApiError> {
-    Ok(Env {
-        ctx,
-        kv: Box::new(LazySpinStore::new("default")),
-    })
+    use crate::routes::{self, Env};
+    use crate::{storage, SERVICE};
+
+    #[spin_sdk::http_component]
+    async fn handle(request: IncomingRequest) -> Response {
+        let service = Service::new(SERVICE, storage::migrations()).without_outbox();
+        service::serve(request, service, env, service::sync(routes::handle)).await
+    }
+
+    /// This service's environment for one request.
+    fn env(ctx: Context) -> Result<Env, ApiError> {
+        Ok(Env {
+            ctx,
+            kv: Box::new(LazySpinStore::new("default")),
+        })
+    }
 }

@@ -1,5 +1,5 @@
 //! The rusqlite backend of the SQL layer, for native tests of the services' rules and
-//! SQL text against a real SQLite.
+//! SQL text against a real SQLite, and for the bench's native baseline (`bench/`).
 
 use std::rc::Rc;
 
@@ -24,6 +24,13 @@ impl NativeSqlite {
         rusqlite::Connection::open_in_memory()
             .map(Self)
             .map_err(native_error)
+    }
+}
+
+impl From<rusqlite::Connection> for NativeSqlite {
+    /// A connection opened and configured by the caller.
+    fn from(conn: rusqlite::Connection) -> Self {
+        Self(conn)
     }
 }
 
@@ -54,7 +61,8 @@ impl Db for NativeSqlite {
     fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, SqlError> {
         let params = rusqlite::params_from_iter(params.iter().map(to_native));
         self.0
-            .execute(&to_sqlite_placeholders(sql), params)
+            .prepare_cached(&to_sqlite_placeholders(sql))
+            .and_then(|mut statement| statement.execute(params))
             .map(|n| n as u64)
             .map_err(native_error)
     }
@@ -62,7 +70,7 @@ impl Db for NativeSqlite {
     fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, SqlError> {
         let mut statement = self
             .0
-            .prepare(&to_sqlite_placeholders(sql))
+            .prepare_cached(&to_sqlite_placeholders(sql))
             .map_err(native_error)?;
         let columns: Rc<[String]> = statement
             .column_names()
