@@ -3,6 +3,7 @@
 //! offered rate (requests are due on a fixed schedule, and a request's latency counts from
 //! when it was due, so a slow server cannot hide its queue: no coordinated omission).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +67,8 @@ pub struct Sample {
     pub errors: u64,
     /// From the first request sent to the last answered.
     pub elapsed: Duration,
+    /// How many answers had each status.
+    pub statuses: BTreeMap<u16, u64>,
 }
 
 impl Sample {
@@ -114,6 +117,26 @@ async fn send(
     host: &str,
     call: &Call,
 ) -> anyhow::Result<u16> {
+    Ok(exchange(sender, host, call).await?.status)
+}
+
+/// A whole answer.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Its status.
+    pub status: u16,
+    /// The `name=value` of its `set-cookie`, if any.
+    pub cookie: Option<String>,
+    /// Its body.
+    pub body: Bytes,
+}
+
+/// Sends `call` and reads the whole answer.
+async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    host: &str,
+    call: &Call,
+) -> anyhow::Result<Answer> {
     let mut request = http::Request::builder()
         .method(call.method.clone())
         .uri(&call.path)
@@ -131,8 +154,51 @@ async fn send(
     sender.ready().await?;
     let response = sender.send_request(request.body(body)?).await?;
     let status = response.status().as_u16();
-    response.into_body().collect().await?;
-    Ok(status)
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned);
+    let body = response.into_body().collect().await?.to_bytes();
+    Ok(Answer {
+        status,
+        cookie,
+        body,
+    })
+}
+
+/// Sends the `count` calls of `calls` over `connections` connections, as fast as answered,
+/// and returns each answer, in call order: how the bench seeds its data through the API.
+pub async fn fetch_all(
+    addr: &str,
+    calls: Calls,
+    count: u64,
+    connections: usize,
+) -> anyhow::Result<Vec<Answer>> {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..connections.max(1) {
+        let mut sender = connect(addr).await?;
+        let (next, calls, addr) = (next.clone(), calls.clone(), addr.to_owned());
+        workers.push(tokio::spawn(async move {
+            let mut answers = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    break;
+                }
+                answers.push((n, exchange(&mut sender, &addr, &calls(n)).await?));
+            }
+            Ok::<_, anyhow::Error>(answers)
+        }));
+    }
+    let mut answers = Vec::with_capacity(count as usize);
+    for worker in workers {
+        answers.extend(worker.await??);
+    }
+    answers.sort_by_key(|(n, _)| *n);
+    Ok(answers.into_iter().map(|(_, answer)| answer).collect())
 }
 
 /// Runs `calls` against `addr` (`127.0.0.1:port`) under `load`; every answer must satisfy
@@ -150,6 +216,7 @@ pub async fn run(addr: &str, calls: Calls, load: Load, expect: Expect) -> anyhow
         tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
+            let mut statuses = BTreeMap::<u16, u64>::new();
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 if n >= load.requests {
@@ -165,7 +232,11 @@ pub async fn run(addr: &str, calls: Calls, load: Load, expect: Expect) -> anyhow
                 }
                 tokio::time::sleep_until(due.into()).await;
                 let call = calls(n);
-                match send(&mut sender, &addr, &call).await {
+                let sent = send(&mut sender, &addr, &call).await;
+                if let Ok(status) = sent {
+                    *statuses.entry(status).or_default() += 1;
+                }
+                match sent {
                     Ok(status) if expect(status) => latencies.push(due.elapsed()),
                     Ok(_) => errors += 1,
                     Err(_) => {
@@ -177,15 +248,18 @@ pub async fn run(addr: &str, calls: Calls, load: Load, expect: Expect) -> anyhow
                     }
                 }
             }
-            (latencies, errors, Instant::now())
+            (latencies, errors, statuses, Instant::now())
         })
     });
     let mut sample = Sample::default();
     let mut last = start;
     for worker in workers.collect::<Vec<_>>() {
-        let (latencies, errors, finished) = worker.await?;
+        let (latencies, errors, statuses, finished) = worker.await?;
         sample.latencies.extend(latencies);
         sample.errors += errors;
+        for (status, count) in statuses {
+            *sample.statuses.entry(status).or_default() += count;
+        }
         last = last.max(finished);
     }
     sample.latencies.sort();

@@ -1,12 +1,23 @@
-//! The bench, once, in its tiny mode: the command runs end to end (a shop started, seeded,
-//! every flow driven) and prints a row per flow with no error, so it cannot rot. Its
-//! figures are not checked: a timed assertion would fail on a busy machine, not on a slow
-//! shop.
+//! The bench, once, in its tiny mode: the command runs end to end (shops started on each
+//! backend, seeded, every flow driven on every server, the contention run, the footprint)
+//! and prints its tables with no error, so it cannot rot. Its figures are not checked: a
+//! timed assertion would fail on a busy machine, not on a slow shop. What is checked is what
+//! must hold at any speed: every request answered as expected, and the contention run
+//! selling each ticket exactly once.
 
 use std::process::Command;
 
+/// The cells of the table rows whose first cell is `first`.
+fn rows<'a>(stdout: &'a str, first: &str) -> Vec<Vec<&'a str>> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with(&format!("| {first} |")))
+        .map(|line| line.split('|').map(str::trim).collect())
+        .collect()
+}
+
 #[test]
-fn the_tiny_bench_prints_a_row_per_flow_with_no_errors() {
+fn the_tiny_bench_drives_every_flow_on_every_server_with_no_errors() {
     let out = Command::new(env!("CARGO_BIN_EXE_boxoffice-bench"))
         .arg("--tiny")
         .output()
@@ -17,28 +28,58 @@ fn the_tiny_bench_prints_a_row_per_flow_with_no_errors() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for flow in [
-        "plain route (JSON 404)",
-        "GET /api/users/currentuser",
-        "GET /api/tickets",
-        "GET /api/tickets/:id",
-        "POST /api/tickets",
-        "POST /api/orders",
-    ]
-    .into_iter()
-    .chain(wasmtime_cli().then_some("plain route (JSON 404), wasmtime serve"))
-    {
-        let row = stdout
-            .lines()
-            .find(|line| line.starts_with(&format!("| {flow} |")))
-            .unwrap_or_else(|| panic!("no row for {flow}:\n{stdout}"));
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        // | flow | best rate | req/s | p50 | p99 | errors | cpu |
-        assert_eq!(cells[6], "0", "errors in {row}");
+    let real = boxoffice_testkit::backends::Servers::shared().is_ok();
+    let mut servers = vec!["boxoffice up, embedded"];
+    if real {
+        servers.push("boxoffice up, Redis + Postgres + NATS");
+    }
+    let native = "native (hyper), embedded SQLite";
+    let flows: [(&str, &[&str]); 8] = [
+        ("plain route (JSON 404)", &[native]),
+        ("GET /api/users/currentuser", &[native]),
+        ("GET /api/tickets", &[native]),
+        ("GET /api/tickets/:id", &[native]),
+        ("POST /api/tickets", &[native]),
+        ("POST /api/orders", &[]),
+        ("POST /api/orders at 500/s offered", &[]),
+        ("POST /api/payments", &[]),
+    ];
+    for (flow, more) in flows {
+        let found = rows(&stdout, flow);
+        for server in servers.iter().chain(more) {
+            // | | flow | runs on | best rate | req/s | p50 | p99 | errors | cpu |
+            let row = found
+                .iter()
+                .find(|cells| cells[2] == *server)
+                .unwrap_or_else(|| panic!("no row for {flow} on {server}:\n{stdout}"));
+            assert_eq!(row[7], "0", "errors in {row:?}");
+            assert!(
+                row[4].parse::<f64>().is_ok_and(|rate| rate > 0.0),
+                "{row:?}"
+            );
+        }
+    }
+    if wasmtime_cli() {
+        let plain = rows(&stdout, "plain route (JSON 404)");
         assert!(
-            cells[3].parse::<f64>().is_ok_and(|rate| rate > 0.0),
-            "{row}"
+            plain
+                .iter()
+                .any(|cells| cells[2] == "wasmtime serve (same web.wasm)" && cells[7] == "0"),
+            "{stdout}"
         );
+    }
+    // | | buyers | backends | decided in | 201 | 400 | other | orders in db | reserved |
+    let contention = rows(&stdout, "40 buyers at once for 4 tickets");
+    assert_eq!(contention.len(), servers.len(), "{stdout}");
+    for cells in contention {
+        assert_eq!(
+            [cells[4], cells[5], cells[6], cells[7], cells[8]],
+            ["4", "36", "0", "4", "4"],
+            "each ticket sold once, every other buyer refused: {cells:?}"
+        );
+    }
+    for event in rows(&stdout, "ticket:created → orderable") {
+        assert_eq!(event[6], "0", "events not seen: {event:?}");
     }
 }
 

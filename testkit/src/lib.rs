@@ -390,6 +390,8 @@ pub struct ShopOptions {
     pub kept_keys: bool,
     /// Listen here instead of on a free port.
     pub listen: Option<String>,
+    /// Log warnings only (`RUST_LOG=warn`), not a line per request: for load runs.
+    pub quiet: bool,
 }
 
 /// The whole shop (the repository's spin.toml) under a running runtime, or on a wasmCloud
@@ -430,7 +432,11 @@ impl Shop {
             .chain(options.variables)
             .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
             .collect();
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let mut env: Vec<(&str, &str)> =
+            env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        if options.quiet {
+            env.push(("RUST_LOG", "warn"));
+        }
         let config = options
             .backend
             .runtime_config()
@@ -627,6 +633,7 @@ impl KeptState {
             backend: self.backend.clone(),
             kept_keys: self.kept_keys,
             listen: None,
+            quiet: false,
         })
     }
 }
