@@ -299,8 +299,8 @@ impl SqliteStore {
 /// survives a crash of the machine, not only of the process. Everything else commits
 /// without a sync (`NORMAL`): a delivery marked done and then lost to a power cut is only
 /// sent again, which consumers take as a duplicate. A sync also makes durable every commit
-/// before it. Before, every delivery's outcome was synced too: an order (two events, five
-/// deliveries) cost seven syncs instead of two.
+/// before it. Before, every delivery's outcome was synced too: an order (two events, four
+/// deliveries) cost six syncs instead of two.
 fn durably<R>(
     conn: &mut Connection,
     f: impl FnOnce(&mut Connection) -> Result<R, StoreError>,
