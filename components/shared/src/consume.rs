@@ -109,8 +109,8 @@ pub fn apply_once(
 }
 
 /// Applies what the broker delivered to `service`: a tick runs `on_tick` (its timed work,
-/// if any) and has the relay after it send the oldest unsent events, whoever wrote them;
-/// an event runs `apply` once, in the transaction that records its id.
+/// if any; the relay after every tick sends the oldest unsent events); an event runs
+/// `apply` once, in the transaction that records its id.
 pub fn receive(
     db: &dyn Db,
     service: &str,
@@ -120,10 +120,7 @@ pub fn receive(
     apply: impl Fn(&dyn Db, &Event) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
     match delivery {
-        Inbound::Tick => {
-            crate::outbox::sweep_after_request();
-            on_tick()
-        }
+        Inbound::Tick => on_tick(),
         Inbound::Event(event) => {
             apply_once(db, service, &event.id, now_ms, |tx| apply(tx, &event.event)).map(drop)
         }

@@ -403,6 +403,13 @@ impl Inbound {
         envelope.verify(keys)?;
         envelope.into_event().map(Self::Event)
     }
+
+    /// Whether `request` is the broker's tick, in either mode (what [`Inbound::read`] would
+    /// read as [`Inbound::Tick`]); anything that is not a CloudEvent is not.
+    pub fn is_tick(request: &ApiRequest) -> bool {
+        Unverified::read(request)
+            .is_ok_and(|envelope| boxoffice_wire::cloudevent::is_tick(&envelope.event_type))
+    }
 }
 
 /// The attributes and data of a CloudEvent, either mode.

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use spin_sdk::http::{Method, Response};
 
-use crate::events::{self, Attributes, Event};
+use crate::events::{self, Attributes, Event, Inbound};
 use crate::http::{self, OutboundResponse};
 use crate::signature::EventKeys;
 use crate::sql::{Db, LazyDb, SqlError, Value};
@@ -32,9 +32,9 @@ pub const RELAY_BATCH: i64 = 100;
 static SEQUENCE: AtomicI64 = AtomicI64::new(0);
 
 thread_local! {
-    /// What this request asks of the relay after it: Wasm instances live one request, so
-    /// this is the request's own record.
-    static AFTER_REQUEST: RefCell<Scope> = const { RefCell::new(Scope::Only(Vec::new())) };
+    /// The events this request wrote: Wasm instances live one request, so this is the
+    /// request's own record.
+    static WRITTEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Which unsent events a relay run sends.
@@ -46,15 +46,9 @@ pub enum Scope {
     Only(Vec<String>),
 }
 
-/// Asks the relay after this request to send the oldest unsent events, not only those this
-/// request wrote: what a tick does.
-pub fn sweep_after_request() {
-    AFTER_REQUEST.with(|scope| *scope.borrow_mut() = Scope::Oldest);
-}
-
-/// What the relay after this request sends; the record starts again empty.
-fn take_after_request() -> Scope {
-    AFTER_REQUEST.with(|scope| scope.replace(Scope::Only(Vec::new())))
+/// The events this request wrote; the record starts again empty.
+fn take_written() -> Vec<String> {
+    WRITTEN.with(|written| written.take())
 }
 
 /// The outbox table of `service`.
@@ -117,11 +111,7 @@ pub fn enqueue(tx: &dyn Db, service: &str, event: &Event, now_ms: i64) -> Result
             SEQUENCE.fetch_add(1, Ordering::Relaxed).into(),
         ],
     )?;
-    AFTER_REQUEST.with(|scope| {
-        if let Scope::Only(ids) = &mut *scope.borrow_mut() {
-            ids.push(event_id.clone());
-        }
-    });
+    WRITTEN.with(|written| written.borrow_mut().push(event_id.clone()));
     Ok(event_id)
 }
 
@@ -282,17 +272,27 @@ pub async fn relay(
     .await
 }
 
-/// Relays `service`'s outbox after a request that may have committed events: any
-/// successful request other than a read that wrote an event, or asked for a sweep (a
-/// tick). A failure is logged and never fails the request: the rows stay unsent for the
-/// next tick.
-pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb, service: &str) {
-    let scope = take_after_request();
+/// What the relay after `request` sends, given the events it `written`: after a tick, the
+/// oldest unsent (whoever wrote them); after anything else, what it wrote. Nothing after a
+/// read or a failure.
+fn scope_after(request: &ApiRequest, response: &Response, written: Vec<String>) -> Option<Scope> {
     let success = (200..300).contains(response.status());
-    let wrote = scope != Scope::Only(Vec::new());
-    if request.method == Method::Get || request.method == Method::Head || !success || !wrote {
-        return;
+    if request.method == Method::Get || request.method == Method::Head || !success {
+        return None;
     }
+    if Inbound::is_tick(request) {
+        return Some(Scope::Oldest);
+    }
+    (!written.is_empty()).then_some(Scope::Only(written))
+}
+
+/// Relays `service`'s outbox after a request that may have committed events (see
+/// [`scope_after`]). A failure is logged and never fails the request: the rows stay unsent
+/// for the next tick.
+pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb, service: &str) {
+    let Some(scope) = scope_after(request, response, take_written()) else {
+        return;
+    };
     let outcome = match (config::broker_url(), EventKeys::from_variables(), db.get()) {
         (Ok(url), Ok(keys), Ok(db)) => relay(db, service, &scope, &url, &keys).await.map(drop),
         (Err(e), _, _) | (_, Err(e), _) => Err(RelayError::Broker {
@@ -453,30 +453,40 @@ mod tests {
         let db = NativeSqlite::open_in_memory().unwrap();
         migrate(&db, &migrations("test")).unwrap();
         let before = expired(&db, "o0");
-        take_after_request();
+        take_written();
         db.execute("BEGIN", &[]).unwrap();
         let rolled_back = expired(&db, "lost");
         db.execute("ROLLBACK", &[]).unwrap();
         let mine = [expired(&db, "o1"), expired(&db, "o2")];
-        let scope = take_after_request();
-        assert_eq!(
-            scope,
-            Scope::Only(vec![rolled_back, mine[0].clone(), mine[1].clone()])
-        );
-        assert_eq!(take_after_request(), Scope::Only(Vec::new()), "taken once");
-        let sent: Vec<String> = unsent(&db, "test", &scope)
+        let written = take_written();
+        assert_eq!(written, [rolled_back, mine[0].clone(), mine[1].clone()]);
+        assert!(take_written().is_empty(), "taken once");
+        let sent: Vec<String> = unsent(&db, "test", &Scope::Only(written))
             .unwrap()
             .into_iter()
             .map(|row| row.event_id)
             .collect();
         assert_eq!(sent, mine, "not the rolled-back one, not another request's");
         assert_eq!(unsent_ids(&db), [before, mine[0].clone(), mine[1].clone()]);
-        sweep_after_request();
-        expired(&db, "o3");
-        assert_eq!(take_after_request(), Scope::Oldest, "a sweep stays a sweep");
         assert!(unsent(&db, "test", &Scope::Only(Vec::new()))
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn a_tick_sweeps_the_oldest_unsent_and_a_read_or_failure_relays_nothing() {
+        let ok = http::json(200, &serde_json::json!({})).unwrap();
+        let mine = || vec!["e1".to_owned()];
+        let tick = testing::tick("/internal/events/payments");
+        assert_eq!(scope_after(&tick, &ok, Vec::new()), Some(Scope::Oldest));
+        assert_eq!(scope_after(&tick, &ok, mine()), Some(Scope::Oldest));
+        let order = ApiRequest::new(Method::Post, "/api/orders");
+        assert_eq!(scope_after(&order, &ok, mine()), Some(Scope::Only(mine())));
+        assert_eq!(scope_after(&order, &ok, Vec::new()), None, "wrote nothing");
+        let refused = http::json(400, &serde_json::json!({})).unwrap();
+        assert_eq!(scope_after(&order, &refused, mine()), None);
+        let read = ApiRequest::new(Method::Get, "/api/orders");
+        assert_eq!(scope_after(&read, &ok, mine()), None);
     }
 
     #[test]
