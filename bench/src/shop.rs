@@ -34,8 +34,8 @@ pub struct Flow {
     pub name: &'static str,
     pub calls: Calls,
     pub expect: Expect,
-    /// Whether it is also sent at stepped rates.
-    pub stepped: bool,
+    /// The highest rate it is stepped to, if it is stepped at all.
+    pub top_rate: Option<f64>,
     /// Whether it only reads (and so can run on several servers sharing the data in turn).
     pub reads: bool,
 }
@@ -212,14 +212,14 @@ fn common_flows(seller: &str, buyer: &str, on_sale: Arc<Vec<String>>) -> Vec<Flo
             name: "GET /api/users/currentuser",
             calls: Arc::new(move |_| Call::get("/api/users/currentuser").with_cookie(&buyer)),
             expect: |s| s == 200,
-            stepped: true,
+            top_rate: Some(TOP_RATE),
             reads: true,
         },
         Flow {
             name: "GET /api/tickets",
             calls: Arc::new(|_| Call::get("/api/tickets")),
             expect: |s| s == 200,
-            stepped: true,
+            top_rate: Some(TOP_RATE),
             reads: true,
         },
         Flow {
@@ -231,7 +231,7 @@ fn common_flows(seller: &str, buyer: &str, on_sale: Arc<Vec<String>>) -> Vec<Flo
                 ))
             }),
             expect: |s| s == 200,
-            stepped: true,
+            top_rate: Some(TOP_RATE),
             reads: true,
         },
         Flow {
@@ -244,7 +244,7 @@ fn common_flows(seller: &str, buyer: &str, on_sale: Arc<Vec<String>>) -> Vec<Flo
                 .with_cookie(&seller)
             }),
             expect: |s| s == 201,
-            stepped: true,
+            top_rate: Some(TOP_RATE),
             reads: false,
         },
     ]
@@ -255,7 +255,7 @@ fn plain_route() -> Flow {
         name: PLAIN_ROUTE,
         calls: Arc::new(|_| Call::get("/plain")),
         expect: |s| s == 404,
-        stepped: true,
+        top_rate: Some(TOP_RATE),
         reads: true,
     }
 }
@@ -267,9 +267,23 @@ fn step_requests(args: &Args, rate: f64) -> u64 {
     ((rate * seconds) as u64).clamp(1, (args.requests / 4).max(50))
 }
 
-/// The rates stepped through: doubling from 100/s.
-fn step_rates() -> impl Iterator<Item = f64> {
-    (0..11).map(|n| 100.0 * f64::from(1 << n))
+/// The highest rate a flow is stepped to.
+const TOP_RATE: f64 = 102_400.0;
+
+/// The highest rate a flow that uses up data (orders, payments) is stepped to, so that what
+/// is seeded for it stays bounded.
+const USING_UP_TOP_RATE: f64 = 3_200.0;
+
+/// The rates stepped through: doubling from 100/s up to `top`.
+fn step_rates(top: f64) -> impl Iterator<Item = f64> {
+    (0..11)
+        .map(|n| 100.0 * f64::from(1 << n))
+        .take_while(move |rate| *rate <= top)
+}
+
+/// Requests all the steps up to `top` may send.
+fn stepped_requests(args: &Args, top: f64) -> u64 {
+    step_rates(top).map(|rate| step_requests(args, rate)).sum()
 }
 
 /// POST /api/orders: stepped, at [`ORDERS_TARGET_RATE`] offered, and at the fixed
@@ -282,11 +296,7 @@ fn orders(
     buyer: &str,
 ) -> anyhow::Result<Vec<Row>> {
     let at_target = target_rate_requests(args);
-    let needed: u64 = step_rates()
-        .map(|rate| step_requests(args, rate))
-        .sum::<u64>()
-        + at_target
-        + args.requests;
+    let needed = stepped_requests(args, USING_UP_TOP_RATE) + at_target + args.requests;
     eprintln!("bench: seeding {needed} tickets to order");
     let seller = seed::users(rt, shop, "bench-orders-seller", 1)?.remove(0);
     let tickets = seed::tickets(rt, shop, &seller, "Orderable show", needed)?;
@@ -304,7 +314,7 @@ fn orders(
             Call::post("/api/orders", &json!({ "ticketId": pool.take() })).with_cookie(&buyer)
         }),
         expect: |s| s == 201,
-        stepped: true,
+        top_rate: Some(USING_UP_TOP_RATE),
         reads: false,
     };
     let mut rows = Vec::new();
@@ -342,7 +352,8 @@ fn target_rate_requests(args: &Args) -> u64 {
     (ORDERS_TARGET_RATE * (args.seconds as f64 / 2.0).max(1.0)) as u64
 }
 
-/// POST /api/payments through the fake Stripe on loopback, each paying an order of its own.
+/// POST /api/payments through the fake Stripe on loopback, each paying an order of its own:
+/// stepped, then half the fixed run's requests (each needs a ticket and an order seeded).
 fn payments(
     args: &Args,
     rt: &tokio::runtime::Runtime,
@@ -350,7 +361,8 @@ fn payments(
     server: &Server,
     buyer: &str,
 ) -> anyhow::Result<Row> {
-    let count = (args.requests / 2).max(1);
+    let fixed = (args.requests / 2).max(1);
+    let count = stepped_requests(args, USING_UP_TOP_RATE) + fixed;
     eprintln!("bench: seeding {count} orders to pay");
     let seller = seed::users(rt, shop, "bench-payments-seller", 1)?.remove(0);
     let tickets = seed::tickets(rt, shop, &seller, "Payable show", count)?;
@@ -383,24 +395,10 @@ fn payments(
             .with_cookie(&buyer)
         }),
         expect: |s| s == 201,
-        stepped: false,
+        top_rate: Some(USING_UP_TOP_RATE),
         reads: false,
     };
-    eprintln!("bench: {} on {}", flow.name, server.runs_on);
-    let load = Load {
-        connections: args.connections,
-        requests: count,
-        duration: Duration::from_secs(args.seconds),
-        rate: None,
-    };
-    let (fixed, cpu_ms) = timed(rt, server, &flow, load)?;
-    Ok(Row {
-        flow: flow.name.to_owned(),
-        runs_on: server.runs_on.clone(),
-        best_rate: None,
-        fixed,
-        cpu_ms,
-    })
+    measure_flow_n(args, rt, server, &flow, fixed)
 }
 
 /// The plain route of the same `web.wasm` under `wasmtime serve` (the wasmtime CLI, from
@@ -443,15 +441,25 @@ fn measure_flow(
     server: &Server,
     flow: &Flow,
 ) -> anyhow::Result<Row> {
+    measure_flow_n(args, rt, server, flow, args.requests)
+}
+
+/// [`measure_flow`] with `requests` at the fixed concurrency.
+fn measure_flow_n(
+    args: &Args,
+    rt: &tokio::runtime::Runtime,
+    server: &Server,
+    flow: &Flow,
+    requests: u64,
+) -> anyhow::Result<Row> {
     eprintln!("bench: {} on {}", flow.name, server.runs_on);
-    let best_rate = if flow.stepped {
-        best_rate(args, rt, server, flow)?
-    } else {
-        None
+    let best_rate = match flow.top_rate {
+        Some(top) => best_rate(args, rt, server, flow, top)?,
+        None => None,
     };
     let load = Load {
         connections: args.connections,
-        requests: args.requests,
+        requests,
         duration: Duration::from_secs(args.seconds),
         rate: None,
     };
@@ -484,16 +492,17 @@ fn timed(
     Ok((sample, cpu * 1e3 / answered))
 }
 
-/// The highest offered rate (doubling from 100/s) whose p95 stayed under [`P95_TARGET`]
-/// with no error.
+/// The highest offered rate (doubling from 100/s, up to `top`) whose p95 stayed under
+/// [`P95_TARGET`] with no error.
 fn best_rate(
     args: &Args,
     rt: &tokio::runtime::Runtime,
     server: &Server,
     flow: &Flow,
+    top: f64,
 ) -> anyhow::Result<Option<f64>> {
     let mut best = None;
-    for rate in step_rates() {
+    for rate in step_rates(top) {
         let requests = step_requests(args, rate);
         let load = Load {
             connections: 64.min(requests as usize).max(1),
