@@ -220,6 +220,13 @@ async fn invoke(app: &App, component: &str, request: Request<WasiBody>) -> Respo
                 "The service did not answer in time; try again shortly",
             )
         }
+        Err(e @ InvokeError::Busy { .. }) => {
+            tracing::warn!("{e}");
+            json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The shop is too busy to answer; try again shortly",
+            )
+        }
         Err(InvokeError::Failed(e)) => {
             tracing::error!("{e}: {}", e.root_cause());
             tracing::debug!("{e:?}");
