@@ -125,6 +125,18 @@ pub fn classify_postgres_error(message: String) -> SqlError {
     }
 }
 
+/// Whether a migration failed because another instance made the same object at the same
+/// moment: Postgres reports the race on its catalogue as a unique violation, or as the
+/// object already existing (`42710` for a type, such as a table's row type; `42P07` for a
+/// relation), even under `IF NOT EXISTS`.
+fn lost_a_creation_race(e: &SqlError) -> bool {
+    match e {
+        SqlError::UniqueViolation(_) => true,
+        SqlError::Other(message) => ["42710", "42P07"].iter().any(|code| message.contains(code)),
+        _ => false,
+    }
+}
+
 /// One result row; columns are read by name (lower case, as Postgres folds them).
 #[derive(Debug, Clone)]
 pub struct Row {
@@ -402,7 +414,7 @@ impl LazyDb {
         let mut passes = 1;
         loop {
             match migrate_once(db.as_ref(), self.service, &self.migrations) {
-                Err(SqlError::UniqueViolation(_)) if passes < MIGRATION_PASSES => {
+                Err(e) if lost_a_creation_race(&e) && passes < MIGRATION_PASSES => {
                     passes += 1;
                 }
                 other => break other?,
@@ -573,10 +585,22 @@ mod tests {
     }
 
     /// A Postgres stand-in whose first `lost` `CREATE TABLE`s lose a race with other
-    /// migrators.
+    /// migrators, each reported as `error` reports it.
     struct RacedPostgres {
         creates: std::cell::Cell<u32>,
         lost: u32,
+        error: fn() -> SqlError,
+    }
+
+    fn duplicate_key() -> SqlError {
+        SqlError::UniqueViolation(
+            "duplicate key value violates unique constraint \"pg_type_typname_nsp_index\"".into(),
+        )
+    }
+
+    /// As the wasmCloud host's Postgres plugin reported one (seen in a CI run).
+    fn type_exists() -> SqlError {
+        classify_postgres_error("batch execution failed: 42710: type \"t\" already exists".into())
     }
 
     impl Db for RacedPostgres {
@@ -584,10 +608,7 @@ mod tests {
             if sql.starts_with("CREATE TABLE t") {
                 self.creates.set(self.creates.get() + 1);
                 if self.creates.get() <= self.lost {
-                    return Err(SqlError::UniqueViolation(
-                        "duplicate key value violates unique constraint \"pg_type_typname_nsp_index\""
-                            .into(),
-                    ));
+                    return Err((self.error)());
                 }
             }
             Ok(0)
@@ -602,13 +623,14 @@ mod tests {
         }
     }
 
-    fn raced(lost: u32) -> LazyDb {
+    fn raced(lost: u32, error: fn() -> SqlError) -> LazyDb {
         LazyDb::new(
             "things",
             move || {
                 Ok(Box::new(RacedPostgres {
                     creates: std::cell::Cell::new(0),
                     lost,
+                    error,
                 }))
             },
             vec!["CREATE TABLE t (a TEXT)".to_owned()],
@@ -617,12 +639,14 @@ mod tests {
 
     #[test]
     fn a_migration_that_lost_creation_races_runs_again_a_few_times() {
-        assert!(raced(1).get().is_ok());
-        assert!(raced(MIGRATION_PASSES - 1).get().is_ok());
-        assert!(matches!(
-            raced(MIGRATION_PASSES).get(),
-            Err(SqlError::UniqueViolation(_))
-        ));
+        for error in [duplicate_key as fn() -> SqlError, type_exists] {
+            assert!(raced(1, error).get().is_ok());
+            assert!(raced(MIGRATION_PASSES - 1, error).get().is_ok());
+            assert_eq!(raced(MIGRATION_PASSES, error).get().err(), Some(error()));
+        }
+        assert!(!lost_a_creation_race(&SqlError::Other(
+            "42601: syntax error".into()
+        )));
     }
 
     #[test]
