@@ -40,6 +40,23 @@ pub struct Flow {
     pub reads: bool,
 }
 
+impl Flow {
+    /// A flow that only reads, stepped through every rate.
+    fn read(
+        name: &'static str,
+        expect: Expect,
+        calls: impl Fn(u64) -> Call + Send + Sync + 'static,
+    ) -> Flow {
+        Flow {
+            name,
+            calls: Arc::new(calls),
+            expect,
+            top_rate: Some(TOP_RATE),
+            reads: true,
+        }
+    }
+}
+
 /// One line of the flows table.
 pub struct Row {
     pub flow: String,
@@ -208,32 +225,26 @@ fn common_flows(seller: &str, buyer: &str, on_sale: Arc<Vec<String>>) -> Vec<Flo
     let (seller, buyer) = (seller.to_owned(), buyer.to_owned());
     vec![
         plain_route(),
-        Flow {
-            name: "GET /api/users/currentuser",
-            calls: Arc::new(move |_| Call::get("/api/users/currentuser").with_cookie(&buyer)),
-            expect: |s| s == 200,
-            top_rate: Some(TOP_RATE),
-            reads: true,
-        },
-        Flow {
-            name: "GET /api/tickets",
-            calls: Arc::new(|_| Call::get("/api/tickets")),
-            expect: |s| s == 200,
-            top_rate: Some(TOP_RATE),
-            reads: true,
-        },
-        Flow {
-            name: "GET /api/tickets/:id",
-            calls: Arc::new(move |n| {
+        Flow::read(
+            "GET /api/users/currentuser",
+            |s| s == 200,
+            move |_| Call::get("/api/users/currentuser").with_cookie(&buyer),
+        ),
+        Flow::read(
+            "GET /api/tickets",
+            |s| s == 200,
+            |_| Call::get("/api/tickets"),
+        ),
+        Flow::read(
+            "GET /api/tickets/:id",
+            |s| s == 200,
+            move |n| {
                 Call::get(format!(
                     "/api/tickets/{}",
                     on_sale[(n as usize) % on_sale.len()]
                 ))
-            }),
-            expect: |s| s == 200,
-            top_rate: Some(TOP_RATE),
-            reads: true,
-        },
+            },
+        ),
         Flow {
             name: "POST /api/tickets",
             calls: Arc::new(move |n| {
@@ -251,13 +262,7 @@ fn common_flows(seller: &str, buyer: &str, on_sale: Arc<Vec<String>>) -> Vec<Flo
 }
 
 fn plain_route() -> Flow {
-    Flow {
-        name: PLAIN_ROUTE,
-        calls: Arc::new(|_| Call::get("/plain")),
-        expect: |s| s == 404,
-        top_rate: Some(TOP_RATE),
-        reads: true,
-    }
+    Flow::read(PLAIN_ROUTE, |s| s == 404, |_| Call::get("/plain"))
 }
 
 /// The requests of one stepped run at `rate`: two seconds' worth at most (less for a short
