@@ -181,6 +181,7 @@ fn the_wadm_application_validates_against_the_oam_schema() {
         "expiration",
         "payments",
         "web",
+        "health",
         "gateway",
     ] {
         assert!(names.contains(&component), "{names:?}");

@@ -21,13 +21,14 @@ use crate::{run_to_exit, spawn_tied, workspace_root};
 const HOST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The images pushed to the registry: (image name, file under target/wasm32-wasip2/release).
-const IMAGES: [(&str, &str); 8] = [
+const IMAGES: [(&str, &str); 9] = [
     ("auth", "auth.wasm"),
     ("tickets", "tickets.wasm"),
     ("orders", "orders.wasm"),
     ("expiration", "expiration.wasm"),
     ("payments", "payments.wasm"),
     ("web", "web.wasm"),
+    ("health", "health.wasm"),
     ("gateway", "gateway.wasm"),
     ("wasmcloud-adapter", "wasmcloud_adapter.wasm"),
 ];
