@@ -2,6 +2,7 @@
 //! the body is the data) or structured mode (`application/cloudevents+json`), on any path
 //! (Knative-style URLs work). An event is acknowledged with 202 only once it and its
 //! deliveries are committed; a duplicate (same source and id) is acknowledged and ignored.
+//! `GET /health` answers 200, so that a probe can tell the broker is up.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -62,12 +63,28 @@ pub async fn serve(
     }
 }
 
+/// The path a `GET` asks whether the broker is up (the shop's `/ready` asks it).
+pub const HEALTH_PATH: &str = "/health";
+
+/// `200 {"status":"ok"}`: the ingress answers; nothing behind it is asked.
+fn health() -> Response<Body> {
+    let mut response = Response::new(Body::from(r#"{"status":"ok"}"#));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 async fn handle(
     request: Request<Incoming>,
     store: &dyn EventQueue,
     subscriptions: &Subscriptions,
     wake: &Notify,
 ) -> Response<Body> {
+    if request.method() == Method::GET && request.uri().path() == HEALTH_PATH {
+        return health();
+    }
     if request.method() != Method::POST {
         let mut response = json_error(
             StatusCode::METHOD_NOT_ALLOWED,
