@@ -249,6 +249,21 @@ fn no_secret_value_is_in_git() {
     }
 }
 
+/// The documents `kubectl kustomize` renders for `k8s/overlays/<overlay>`.
+fn rendered(overlay: &str) -> Vec<Value> {
+    let out = Command::new("kubectl")
+        .args(["kustomize"])
+        .arg(k8s().join("overlays").join(overlay))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    documents(&String::from_utf8_lossy(&out.stdout))
+}
+
 #[test]
 fn each_overlay_points_the_services_at_the_broker_of_its_namespace() {
     if !can_validate() {
@@ -258,17 +273,7 @@ fn each_overlay_points_the_services_at_the_broker_of_its_namespace() {
         ("staging", "boxoffice-staging"),
         ("production", "boxoffice"),
     ] {
-        let out = Command::new("kubectl")
-            .args(["kustomize"])
-            .arg(k8s().join("overlays").join(overlay))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let docs = documents(&String::from_utf8_lossy(&out.stdout));
+        let docs = rendered(overlay);
         let apps: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "SpinApp").collect();
         assert_eq!(apps.len(), 3);
         for app in apps {
@@ -298,5 +303,65 @@ fn each_overlay_points_the_services_at_the_broker_of_its_namespace() {
         assert!(paths
             .iter()
             .all(|p| p["backend"]["service"]["name"] != "boxoffice-events"));
+    }
+}
+
+#[test]
+fn the_probes_are_the_health_components_and_it_is_not_public() {
+    if !can_validate() {
+        return;
+    }
+    for overlay in ["staging", "production"] {
+        let docs = rendered(overlay);
+        let apps: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "SpinApp").collect();
+        let mut probed = BTreeSet::new();
+        for app in apps {
+            let name = app["metadata"]["name"].as_str().unwrap();
+            let serves_health = app["spec"]["components"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "health");
+            let checks = &app["spec"]["checks"];
+            let (readiness, liveness) = (
+                &checks["readiness"]["httpGet"]["path"],
+                &checks["liveness"]["httpGet"]["path"],
+            );
+            if serves_health {
+                assert_eq!(readiness, "/ready", "{overlay}: {name}");
+                assert_eq!(liveness, "/health", "{overlay}: {name}");
+                // /ready may take a second per check: more than the kubelet's default 1 s.
+                assert!(
+                    checks["readiness"]["timeoutSeconds"].as_i64() >= Some(3),
+                    "{overlay}: {name}"
+                );
+                probed.insert(name.to_owned());
+            } else {
+                // Without the component, /ready would be another component's 404.
+                assert_ne!(readiness, "/ready", "{overlay}: {name}");
+                assert_ne!(liveness, "/health", "{overlay}: {name}");
+            }
+        }
+        assert_eq!(
+            probed,
+            BTreeSet::from(["boxoffice".to_owned(), "boxoffice-events".to_owned()]),
+            "{overlay}"
+        );
+        // The probes are the kubelet's; through the Ingress both are the 404 app's.
+        let ingress = docs.iter().find(|d| d["kind"] == "Ingress").unwrap();
+        let paths = ingress["spec"]["rules"][0]["http"]["paths"]
+            .as_array()
+            .unwrap();
+        for path in ["/health", "/ready"] {
+            let rule = paths
+                .iter()
+                .find(|p| p["path"] == path)
+                .unwrap_or_else(|| panic!("{overlay}: no Ingress rule for {path}"));
+            assert_eq!(rule["pathType"], "Exact", "{overlay}: {path}");
+            assert_eq!(
+                rule["backend"]["service"]["name"], "boxoffice-not-found",
+                "{overlay}: {path}"
+            );
+        }
     }
 }
