@@ -164,7 +164,7 @@ fn unknown_paths_are_a_page_for_browsers_and_json_for_the_rest() {
     assert!(html.text.contains("Page not found"), "{}", html.text);
     let api = shop.get("/no/such/page", None);
     assert_eq!(api.status, 404);
-    assert_eq!(api.error_messages(), vec!["Not found"]);
+    assert_eq!(api.error_messages(), vec!["Route not found"]);
     // A JSON client asking for the root gets the page too: it is a page route.
     assert_eq!(shop.get("/", None).status, 200);
 }

@@ -1,12 +1,13 @@
 //! The HTTP routes of the auth service (docs/api.md, "Users"): validation, then the rules of
 //! [`crate::users`], then the JSON answer and the session cookie.
 
+use boxoffice_api::auth::{route, Operation};
 use boxoffice_shared::kv::KeyValue;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::session::{self, SessionUser};
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use serde_json::json;
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Response;
 
 use crate::users;
 
@@ -18,14 +19,16 @@ pub struct Env {
     pub kv: Box<dyn KeyValue>,
 }
 
-/// Answers one request.
+/// Answers one request: the documented operation of its method and path.
 pub fn handle(request: &ApiRequest, env: &Env) -> Response {
-    let result = match (&request.method, request.segments().as_slice()) {
-        (Method::Post, ["api", "users", "signup"]) => sign_up(request, env),
-        (Method::Post, ["api", "users", "signin"]) => sign_in(request, env),
-        (Method::Post, ["api", "users", "signout"]) => sign_out(request, env),
-        (Method::Get, ["api", "users", "currentuser"]) => current_user(request, env),
-        _ => Err(ApiError::NotFound),
+    let Some((operation, _)) = request.route(route) else {
+        return http::not_found();
+    };
+    let result = match operation {
+        Operation::SignUp => sign_up(request, env),
+        Operation::SignIn => sign_in(request, env),
+        Operation::SignOut => sign_out(request, env),
+        Operation::Current => current_user(request, env),
     };
     result.unwrap_or_else(|e| e.to_response())
 }
@@ -99,6 +102,7 @@ mod tests {
     use boxoffice_shared::kv::MemoryKv;
     use boxoffice_shared::testing::{self, NOW};
     use serde_json::Value;
+    use spin_sdk::http::Method;
     use std::rc::Rc;
 
     fn env() -> Env {
@@ -131,6 +135,14 @@ mod tests {
             ),
             env,
         )
+    }
+
+    #[test]
+    fn serves_every_documented_operation_and_nothing_else() {
+        let env = env();
+        boxoffice_shared::testing::assert_serves_exactly::<Operation>(|request| {
+            handle(request, &env)
+        });
     }
 
     #[test]
@@ -279,7 +291,7 @@ mod tests {
             assert_eq!(*response.status(), 404);
             assert_eq!(
                 body(&response),
-                json!({"errors": [{"message": "Not found"}]})
+                json!({"errors": [{"message": "Route not found"}]})
             );
         }
     }

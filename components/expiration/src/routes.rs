@@ -1,22 +1,23 @@
 //! The one route of the expiration service: `POST /internal/events/expiration`, where the
 //! broker pushes `order:created` and its ticks (events.toml). Anything else is a 404.
 
+use boxoffice_api::expiration::{route, Operation};
 use boxoffice_shared::service::Context;
-use boxoffice_shared::{consume, ApiError, ApiRequest};
-use spin_sdk::http::{Method, Response};
+use boxoffice_shared::{consume, http, ApiRequest};
+use spin_sdk::http::Response;
 
 use crate::{listen, SERVICE};
 
 /// What the route works with: the service's context, nothing more.
 pub type Env = Context;
 
-/// Answers one request.
+/// Answers one request: the documented operation of its method and path.
 pub fn handle(request: &ApiRequest, env: &Env) -> Response {
-    match (&request.method, request.segments().as_slice()) {
-        (Method::Post, ["internal", "events", "expiration"]) => {
+    match request.route(route) {
+        Some((Operation::Deliver, _)) => {
             consume::event_route(SERVICE, request, env, listen::receive)
         }
-        _ => ApiError::NotFound.to_response(),
+        None => http::not_found(),
     }
 }
 
@@ -25,6 +26,7 @@ mod tests {
     use super::*;
     use boxoffice_shared::testing;
     use serde_json::{json, Value};
+    use spin_sdk::http::Method;
 
     const CREATED_AT: i64 = 1_714_564_800_000;
 
@@ -46,6 +48,14 @@ mod tests {
             .query("SELECT event_id FROM expiration_outbox", &[])
             .unwrap()
             .len()
+    }
+
+    #[test]
+    fn serves_every_documented_operation_and_nothing_else() {
+        let env = testing::context(crate::storage::migrations());
+        boxoffice_shared::testing::assert_serves_exactly::<Operation>(|request| {
+            handle(request, &env)
+        });
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! `POST /internal/events/orders` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
+use boxoffice_api::orders::{route, Operation};
 use boxoffice_shared::consume;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Response;
 
 use crate::{listen, orders, SERVICE};
 
@@ -17,17 +18,19 @@ pub struct Env {
     pub reservation_window_ms: i64,
 }
 
-/// Answers one request.
+/// Answers one request: the documented operation of its method and path.
 pub fn handle(request: &ApiRequest, env: &Env) -> Response {
-    let result = match (&request.method, request.segments().as_slice()) {
-        (Method::Post, ["api", "orders"]) => create(request, env),
-        (Method::Get, ["api", "orders"]) => list(request, env),
-        (Method::Get, ["api", "orders", id]) => show(request, env, id),
-        (Method::Delete, ["api", "orders", id]) => cancel(request, env, id),
-        (Method::Post, ["internal", "events", "orders"]) => {
+    let Some((operation, params)) = request.route(route) else {
+        return http::not_found();
+    };
+    let result = match operation {
+        Operation::Create => create(request, env),
+        Operation::List => list(request, env),
+        Operation::Show => show(request, env, params.get("id")),
+        Operation::Cancel => cancel(request, env, params.get("id")),
+        Operation::Deliver => {
             return consume::event_route(SERVICE, request, &env.ctx, listen::receive)
         }
-        _ => Err(ApiError::NotFound),
     };
     result.unwrap_or_else(|e| e.to_response())
 }
@@ -72,6 +75,7 @@ mod tests {
     use boxoffice_shared::ids;
     use boxoffice_shared::testing;
     use serde_json::{json, Value};
+    use spin_sdk::http::Method;
 
     use crate::storage;
 
@@ -101,6 +105,14 @@ mod tests {
                              "userId": "s".repeat(24)});
         assert_eq!(deliver(env, &ids::new_id(), "ticket:created", created), 200);
         id
+    }
+
+    #[test]
+    fn serves_every_documented_operation_and_nothing_else() {
+        let env = env();
+        boxoffice_shared::testing::assert_serves_exactly::<Operation>(|request| {
+            handle(request, &env)
+        });
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! `POST /internal/events/payments` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
+use boxoffice_api::payments::{route, Operation};
 use boxoffice_shared::consume;
 use boxoffice_shared::events::Inbound;
 use boxoffice_shared::http;
 use boxoffice_shared::kv::KeyValue;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::{validate, ApiError, ApiRequest};
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Response;
 
 use crate::stripe::{self, Charge, Stripe};
 use crate::{listen, payments, SERVICE};
@@ -23,18 +24,18 @@ pub struct Env {
     pub stripe: Stripe,
 }
 
-/// Answers one request.
+/// Answers one request: the documented operation of its method and path.
 pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
-    let result = match (&request.method, request.segments().as_slice()) {
-        (Method::Post, ["api", "payments"]) => pay(request, env).await,
-        (Method::Get, ["api", "payments", "config"]) => {
+    let Some((operation, _)) = request.route(route) else {
+        return http::not_found();
+    };
+    let result = match operation {
+        Operation::Pay => pay(request, env).await,
+        Operation::Config => {
             let key = env.stripe.publishable_key();
             http::json(200, &serde_json::json!({ "publishableKey": key }))
         }
-        (Method::Post, ["internal", "events", "payments"]) => {
-            return consume::answer(SERVICE, receive(request, env).await)
-        }
-        _ => Err(ApiError::NotFound),
+        Operation::Deliver => return consume::answer(SERVICE, receive(request, env).await),
     };
     result.unwrap_or_else(|e| e.to_response())
 }
@@ -82,6 +83,7 @@ mod tests {
     use boxoffice_shared::testing;
     use futures::executor::block_on;
     use serde_json::{json, Value};
+    use spin_sdk::http::Method;
 
     use crate::storage;
 
@@ -124,6 +126,14 @@ mod tests {
 
     fn message(body: &Value) -> (&Value, &Value) {
         (&body["errors"][0]["message"], &body["errors"][0]["field"])
+    }
+
+    #[test]
+    fn serves_every_documented_operation_and_nothing_else() {
+        let env = env("sk_test_x");
+        boxoffice_shared::testing::assert_serves_exactly::<Operation>(|request| {
+            block_on(handle(request, &env))
+        });
     }
 
     #[test]

@@ -28,9 +28,13 @@ pub enum ApiError {
     /// verify); the message says why.
     #[error("forbidden: {0}")]
     Forbidden(String),
-    /// 404: unknown route or id.
+    /// 404: unknown id.
     #[error("not found")]
     NotFound,
+    /// 404: no route of the shop answers this method and path (whatever the method), told
+    /// apart from an unknown id so that a client sees which.
+    #[error("route not found")]
+    NoRoute,
     /// 413: the body is over [`crate::http::MAX_BODY_BYTES`].
     #[error("request body too large")]
     PayloadTooLarge,
@@ -69,7 +73,7 @@ impl ApiError {
             Self::BadRequest { .. } | Self::Validation(_) => 400,
             Self::Unauthorized => 401,
             Self::Forbidden(_) => 403,
-            Self::NotFound => 404,
+            Self::NotFound | Self::NoRoute => 404,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests(_) => 429,
             Self::Unavailable(_) | Self::BackendDown(_) => 503,
@@ -88,6 +92,7 @@ impl ApiError {
             Self::Validation(errors) => errors.clone(),
             Self::Unauthorized => plain("Not authorized"),
             Self::NotFound => plain("Not found"),
+            Self::NoRoute => plain("Route not found"),
             Self::PayloadTooLarge => plain("Request body too large"),
             Self::TooManyRequests(message)
             | Self::Unavailable(message)

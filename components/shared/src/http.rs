@@ -1,8 +1,8 @@
 //! Reading requests (with a body size cap), routing on path segments, and JSON responses.
 //!
 //! A service entry point turns the Spin request into an [`ApiRequest`] with
-//! [`ApiRequest::read`], then matches `(method, segments)`; tests build an `ApiRequest`
-//! directly.
+//! [`ApiRequest::read`], then finds its operation in the component's route table of
+//! `boxoffice-api` ([`ApiRequest::route`]); tests build an `ApiRequest` directly.
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -10,6 +10,8 @@ use serde_json::{Map, Value};
 use spin_sdk::http::{IncomingRequest, Method, Response, Scheme};
 
 use crate::ApiError;
+
+pub use boxoffice_api::route::Params;
 
 pub use boxoffice_wire::limits::{MAX_JSON_DEPTH, MAX_SERVICE_BODY_BYTES as MAX_BODY_BYTES};
 
@@ -112,10 +114,15 @@ impl ApiRequest {
             .map(|(_, v)| v.as_str())
     }
 
-    /// The non-empty path segments, for matching: `/api/tickets/abc/` is
-    /// `["api", "tickets", "abc"]`.
+    /// The non-empty path segments: `/api/tickets/abc/` is `["api", "tickets", "abc"]`.
     pub fn segments(&self) -> Vec<&str> {
         self.path.split('/').filter(|s| !s.is_empty()).collect()
+    }
+
+    /// The documented operation of a component's route table (`boxoffice_api::<component>::route`)
+    /// that answers this request, with its path parameters; `None` is [`not_found`].
+    pub fn route<O>(&self, table: fn(&str, &str) -> Option<(O, Params)>) -> Option<(O, Params)> {
+        table(&self.method.to_string(), &self.path)
     }
 
     /// Whether the request arrived over HTTPS: the scheme, Spin's `spin-full-url`, or a
@@ -248,7 +255,7 @@ pub async fn post(
 
 /// The answer to an unknown route, whatever the method.
 pub fn not_found() -> Response {
-    ApiError::NotFound.to_response()
+    ApiError::NoRoute.to_response()
 }
 
 #[cfg(test)]
@@ -260,6 +267,23 @@ mod tests {
         let r = ApiRequest::new(Method::Get, "/api/tickets/abc/");
         assert_eq!(r.segments(), ["api", "tickets", "abc"]);
         assert!(ApiRequest::new(Method::Get, "/").segments().is_empty());
+    }
+
+    #[test]
+    fn requests_find_their_documented_operation() {
+        use boxoffice_api::tickets::{route, Operation};
+        let (operation, params) = ApiRequest::new(Method::Put, "/api/tickets/abc/")
+            .route(route)
+            .unwrap();
+        assert_eq!((operation, params.get("id")), (Operation::Edit, "abc"));
+        assert!(ApiRequest::new(Method::Patch, "/api/tickets/abc")
+            .route(route)
+            .is_none());
+        let body: serde_json::Value = serde_json::from_slice(not_found().body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({"errors": [{"message": "Route not found"}]})
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use std::rc::Rc;
 
+use boxoffice_api::route::{method_name, Operations};
 use serde_json::Value;
 use spin_sdk::http::{Method, Response};
 
@@ -15,7 +16,7 @@ use crate::session::{set_cookie, SessionConfig, SessionUser};
 use crate::signature::EventKeys;
 use crate::sql::native::NativeSqlite;
 use crate::sql::{Db, LazyDb};
-use crate::{time, ApiRequest};
+use crate::{http, time, ApiRequest};
 
 /// The unit tests' "now": 2024-05-01T12:00:00Z.
 pub const NOW: i64 = 1_714_564_800_000;
@@ -173,4 +174,52 @@ pub fn tick(path: &str) -> ApiRequest {
     ApiRequest::new(Method::Post, path)
         .with_header("ce-specversion", "1.0")
         .with_header("ce-type", TICK)
+}
+
+/// Asserts that `handle` (a component's router) answers every documented operation of `O`
+/// (its method on its path, each path parameter a well-formed id nobody has) with
+/// something other than the JSON 404 "Route not found", and every other method on those
+/// paths with exactly that: the component serves its documented routes, and only those.
+pub fn assert_serves_exactly<O: Operations>(handle: impl Fn(&ApiRequest) -> Response) {
+    let methods = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Delete,
+        Method::Patch,
+    ];
+    for &operation in O::ALL {
+        let path = sample_path(&operation.path());
+        for method in &methods {
+            let documented = O::ALL.iter().any(|other| {
+                other.path() == operation.path()
+                    && method_name(&other.method()) == method.to_string()
+            });
+            let answer = handle(&ApiRequest::new(method.clone(), &path));
+            let (status, body) = (*answer.status(), answer.body().to_vec());
+            let no_route = status == 404 && body == http::not_found().body();
+            assert_eq!(
+                no_route,
+                !documented,
+                "{method} {path} ({operation:?} of {}): {status} {}",
+                O::COMPONENT,
+                String::from_utf8_lossy(&body)
+            );
+        }
+    }
+}
+
+/// `template` with each `{param}` replaced by a well-formed id that nobody has.
+fn sample_path(template: &str) -> String {
+    template
+        .split('/')
+        .map(|part| {
+            if part.starts_with('{') {
+                "f".repeat(24)
+            } else {
+                part.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }

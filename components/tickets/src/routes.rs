@@ -2,27 +2,28 @@
 //! `POST /internal/events/tickets` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
+use boxoffice_api::tickets::{route, Operation};
 use boxoffice_shared::consume;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
-use spin_sdk::http::{Method, Response};
+use spin_sdk::http::Response;
 
 use crate::{listen, tickets, SERVICE};
 
 /// What the routes work with: the service's context, nothing more.
 pub type Env = Context;
 
-/// Answers one request.
+/// Answers one request: the documented operation of its method and path.
 pub fn handle(request: &ApiRequest, env: &Env) -> Response {
-    let result = match (&request.method, request.segments().as_slice()) {
-        (Method::Post, ["api", "tickets"]) => create(request, env),
-        (Method::Get, ["api", "tickets"]) => list(env),
-        (Method::Get, ["api", "tickets", id]) => show(env, id),
-        (Method::Put, ["api", "tickets", id]) => edit(request, env, id),
-        (Method::Post, ["internal", "events", "tickets"]) => {
-            return consume::event_route(SERVICE, request, env, listen::receive)
-        }
-        _ => Err(ApiError::NotFound),
+    let Some((operation, params)) = request.route(route) else {
+        return http::not_found();
+    };
+    let result = match operation {
+        Operation::Create => create(request, env),
+        Operation::List => list(env),
+        Operation::Show => show(env, params.get("id")),
+        Operation::Edit => edit(request, env, params.get("id")),
+        Operation::Deliver => return consume::event_route(SERVICE, request, env, listen::receive),
     };
     result.unwrap_or_else(|e| e.to_response())
 }
@@ -71,6 +72,7 @@ mod tests {
     use super::*;
     use boxoffice_shared::testing;
     use serde_json::{json, Value};
+    use spin_sdk::http::Method;
 
     use crate::storage;
 
@@ -84,6 +86,14 @@ mod tests {
             &testing::request(env.sessions().unwrap(), m, p, u, b),
             env,
         ))
+    }
+
+    #[test]
+    fn serves_every_documented_operation_and_nothing_else() {
+        let env = env();
+        boxoffice_shared::testing::assert_serves_exactly::<Operation>(|request| {
+            handle(request, &env)
+        });
     }
 
     #[test]

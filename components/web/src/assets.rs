@@ -9,9 +9,10 @@ const STYLE: &[u8] = include_bytes!("../assets/style.css");
 const SCRIPT: &[u8] = include_bytes!("../assets/app.js");
 const ICON: &[u8] = include_bytes!("../assets/icon.svg");
 
-/// The asset at `path`, if there is one.
-pub fn serve(path: &str) -> Option<Response> {
-    let (body, content_type) = match path {
+/// The asset named `file` (under `/assets/`), if there is one.
+pub fn serve(file: &str) -> Option<Response> {
+    let path = format!("/assets/{file}");
+    let (body, content_type) = match path.as_str() {
         STYLE_PATH => (STYLE, "text/css; charset=utf-8"),
         SCRIPT_PATH => (SCRIPT, "text/javascript; charset=utf-8"),
         ICON_PATH => (ICON, "image/svg+xml"),

@@ -1,5 +1,6 @@
 //! What each page path does: read the visitor, call the API, and answer a page or a
-//! redirect. Paths, in one table ([`Route::of`]):
+//! redirect. The paths are the web component's operations in the API document
+//! (`boxoffice_api::web`), which also lists them at `/api/docs`:
 //!
 //! | Path | GET | POST |
 //! |---|---|---|
@@ -13,15 +14,19 @@
 //! | `/orders` | my orders | |
 //! | `/orders/:id` (`/paid`) | the order (just paid) | |
 //! | `/orders/:id/pay`, `/cancel` | | pay, cancel |
+//! | `/assets/:file` | an asset | |
+//! | `/api/openapi.json`, `/api/docs` | the API document, as JSON and as a page | |
 //!
-//! Every post passes [`csrf::check`] first.
+//! A `HEAD` is answered as the `GET`. Every post passes [`csrf::check`] first.
 
 mod account;
+mod docs;
 mod orders;
 mod tickets;
 
-use boxoffice_shared::http::not_found;
-use boxoffice_shared::ApiRequest;
+use boxoffice_api::web::{route, Operation};
+use boxoffice_shared::http::{not_found, Params};
+use boxoffice_shared::{ApiError, ApiRequest};
 use spin_sdk::http::{Method, Response};
 
 use crate::api::{Api, Failure};
@@ -29,52 +34,6 @@ use crate::form::Form;
 use crate::views::account::Door;
 use crate::views::{errors, Visitor};
 use crate::{assets, csrf, respond};
-
-/// A page path, with the ids in it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route<'a> {
-    Listing,
-    DoorForm(Door),
-    Enter(Door),
-    SignOut,
-    SellForm,
-    Sell,
-    Ticket(&'a str),
-    Buy(&'a str),
-    EditForm(&'a str),
-    Edit(&'a str),
-    MyOrders,
-    Order(&'a str),
-    Paid(&'a str),
-    Pay(&'a str),
-    Cancel(&'a str),
-}
-
-impl<'a> Route<'a> {
-    /// The route of a GET (`post` false) or POST to `segments`.
-    fn of(post: bool, segments: &[&'a str]) -> Option<Self> {
-        Some(match (post, segments) {
-            (false, []) => Route::Listing,
-            (false, ["signup"]) => Route::DoorForm(Door::SignUp),
-            (false, ["signin"]) => Route::DoorForm(Door::SignIn),
-            (true, ["signup"]) => Route::Enter(Door::SignUp),
-            (true, ["signin"]) => Route::Enter(Door::SignIn),
-            (true, ["signout"]) => Route::SignOut,
-            (false, ["sell"]) => Route::SellForm,
-            (true, ["sell"]) => Route::Sell,
-            (false, ["tickets", id]) => Route::Ticket(id),
-            (true, ["tickets", id, "order"]) => Route::Buy(id),
-            (false, ["tickets", id, "edit"]) => Route::EditForm(id),
-            (true, ["tickets", id, "edit"]) => Route::Edit(id),
-            (false, ["orders"]) => Route::MyOrders,
-            (false, ["orders", id]) => Route::Order(id),
-            (false, ["orders", id, "paid"]) => Route::Paid(id),
-            (true, ["orders", id, "pay"]) => Route::Pay(id),
-            (true, ["orders", id, "cancel"]) => Route::Cancel(id),
-            _ => return None,
-        })
-    }
-}
 
 /// One request to a page: the visitor and the API on their behalf.
 pub struct Visit {
@@ -121,29 +80,32 @@ pub fn wants_html(request: &ApiRequest) -> bool {
         .is_some_and(|accept| accept.contains("text/html"))
 }
 
-/// Answers a request for anything outside `/api`.
+/// Answers a request for anything the API services do not serve.
 pub async fn handle(request: &ApiRequest) -> Response {
-    let post = match request.method {
-        Method::Get | Method::Head => false,
-        Method::Post => true,
-        _ => return not_found(),
+    // HEAD is GET without the body, which the host leaves out.
+    let method = match request.method {
+        Method::Head => "GET".to_owned(),
+        ref method => method.to_string(),
     };
-    if !post {
-        if let Some(asset) = assets::serve(&request.path) {
-            return asset;
+    let routed = route(&method, &request.path);
+    let post = request.method == Method::Post;
+    match routed {
+        // Neither needs the visitor, so the API is not asked who they are.
+        Some((Operation::Asset, params)) => return asset(&params),
+        Some((Operation::OpenApi, _)) => return docs::document(),
+        None if !wants_html(request)
+            || !matches!(request.method, Method::Get | Method::Head | Method::Post) =>
+        {
+            return not_found()
         }
-    }
-    let segments = request.segments();
-    let route = Route::of(post, &segments);
-    if route.is_none() && !wants_html(request) {
-        return not_found();
+        _ => {}
     }
     let api = Api::for_request(request);
     let visit = Visit {
         visitor: visitor(request, &api).await,
         api,
     };
-    let Some(route) = route else {
+    let Some((operation, params)) = routed else {
         return respond::page(404, errors::not_found(&visit.visitor));
     };
     let form = if post {
@@ -155,51 +117,44 @@ pub async fn handle(request: &ApiRequest) -> Response {
     } else {
         Form::query(request)
     };
-    match route {
-        Route::Listing => tickets::listing(&visit).await,
-        Route::DoorForm(door) => account::door(&visit, door, &form),
-        Route::Enter(door) => account::enter(&visit, door, &form).await,
-        Route::SignOut => account::sign_out(&visit).await,
-        Route::SellForm => tickets::sell_form(&visit),
-        Route::Sell => tickets::sell(&visit, &form).await,
-        Route::Ticket(id) => tickets::ticket(&visit, id).await,
-        Route::Buy(id) => tickets::buy(&visit, id).await,
-        Route::EditForm(id) => tickets::edit_form(&visit, id).await,
-        Route::Edit(id) => tickets::edit(&visit, id, &form).await,
-        Route::MyOrders => orders::my_orders(&visit).await,
-        Route::Order(id) => orders::order(&visit, id, false).await,
-        Route::Paid(id) => orders::order(&visit, id, true).await,
-        Route::Pay(id) => orders::pay(&visit, id, &form).await,
-        Route::Cancel(id) => orders::cancel(&visit, id, &form).await,
+    page(&visit, operation, &params, &form).await
+}
+
+/// The page of a routed operation.
+async fn page(visit: &Visit, operation: Operation, params: &Params, form: &Form) -> Response {
+    let id = params.get("id");
+    match operation {
+        Operation::Listing => tickets::listing(visit).await,
+        Operation::SignUpForm => account::door(visit, Door::SignUp, form),
+        Operation::SignInForm => account::door(visit, Door::SignIn, form),
+        Operation::SignUp => account::enter(visit, Door::SignUp, form).await,
+        Operation::SignIn => account::enter(visit, Door::SignIn, form).await,
+        Operation::SignOut => account::sign_out(visit).await,
+        Operation::SellForm => tickets::sell_form(visit),
+        Operation::Sell => tickets::sell(visit, form).await,
+        Operation::Ticket => tickets::ticket(visit, id).await,
+        Operation::Buy => tickets::buy(visit, id).await,
+        Operation::EditForm => tickets::edit_form(visit, id).await,
+        Operation::Edit => tickets::edit(visit, id, form).await,
+        Operation::MyOrders => orders::my_orders(visit).await,
+        Operation::Order => orders::order(visit, id, false).await,
+        Operation::Paid => orders::order(visit, id, true).await,
+        Operation::Pay => orders::pay(visit, id, form).await,
+        Operation::Cancel => orders::cancel(visit, id, form).await,
+        Operation::Docs => docs::page(visit),
+        Operation::Asset => asset(params),
+        Operation::OpenApi => docs::document(),
     }
+}
+
+/// The asset named by the path, or the API's 404 for an unknown one.
+fn asset(params: &Params) -> Response {
+    assets::serve(params.get("file")).unwrap_or_else(|| ApiError::NotFound.to_response())
 }
 
 async fn visitor(request: &ApiRequest, api: &Api) -> Visitor {
     Visitor {
         user: api.current_user().await,
         csrf: csrf::token(request),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_page_path_has_one_route_and_others_none() {
-        assert_eq!(Route::of(false, &[]), Some(Route::Listing));
-        assert_eq!(Route::of(true, &[]), None);
-        assert_eq!(
-            Route::of(true, &["tickets", "t1", "order"]),
-            Some(Route::Buy("t1"))
-        );
-        assert_eq!(Route::of(false, &["tickets", "t1", "order"]), None);
-        assert_eq!(
-            Route::of(false, &["orders", "o1", "paid"]),
-            Some(Route::Paid("o1"))
-        );
-        assert_eq!(Route::of(false, &["orders", "o1", "pay"]), None);
-        assert_eq!(Route::of(false, &["tickets"]), None);
-        assert_eq!(Route::of(true, &["signout"]), Some(Route::SignOut));
     }
 }

@@ -2,6 +2,7 @@
 //! shows what the API answered; which page to show, and when, is up to [`crate::handlers`].
 
 pub mod account;
+pub mod docs;
 pub mod errors;
 pub mod orders;
 pub mod tickets;

@@ -1,0 +1,130 @@
+//! The tickets component: the tickets for sale (docs/api.md, "Tickets"), and its event
+//! route.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::events::event_route;
+use crate::route::operations;
+use crate::schemas::{Errors, Unavailable};
+
+operations!("tickets":
+    /// `POST /api/tickets`
+    Create in "tickets",
+    /// `GET /api/tickets`
+    List in "tickets",
+    /// `GET /api/tickets/{id}`
+    Show in "tickets",
+    /// `PUT /api/tickets/{id}`
+    Edit in "tickets",
+    /// `POST /internal/events/tickets`
+    Deliver in "events",
+);
+
+event_route!(Deliver, "/internal/events/tickets", "tickets");
+
+/// A ticket's title and price, to create or edit it.
+#[derive(Serialize, ToSchema)]
+pub struct TicketInput {
+    /// 1 to 200 characters once trimmed.
+    #[schema(min_length = 1, max_length = 200, example = "Opera night")]
+    pub title: String,
+    /// US dollars: more than 0, at most 1,000,000, at most 2 decimals.
+    #[schema(
+        exclusive_minimum = 0,
+        maximum = 1000000,
+        multiple_of = 0.01,
+        example = 20.5
+    )]
+    pub price: f64,
+}
+
+/// A ticket.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Ticket {
+    /// Id (24 hex digits).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// US dollars.
+    pub price: f64,
+    /// The seller.
+    pub user_id: String,
+    /// Goes up by exactly 1 on every change.
+    pub version: i64,
+    /// The order holding the ticket, while reserved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+/// Put a ticket on sale
+///
+/// Publishes `ticket:created`.
+#[utoipa::path(
+    post,
+    path = "/api/tickets",
+    impl_for = Create,
+    request_body = TicketInput,
+    responses(
+        (status = 201, description = "The ticket, at version 0.", body = Ticket),
+        (status = 400, description = "Invalid title or price.", body = Errors),
+        (status = 401, description = "Not signed in (checked before the body).", body = Errors),
+        (status = 503, response = Unavailable),
+    ),
+    security(("session" = [])),
+)]
+#[allow(dead_code)]
+fn create() {}
+
+/// The tickets on sale
+///
+/// Reserved tickets are left out.
+#[utoipa::path(
+    get,
+    path = "/api/tickets",
+    impl_for = List,
+    responses(
+        (status = 200, description = "The tickets on sale.", body = Vec<Ticket>),
+        (status = 503, response = Unavailable),
+    ),
+)]
+#[allow(dead_code)]
+fn list() {}
+
+/// A ticket
+#[utoipa::path(
+    get,
+    path = "/api/tickets/{id}",
+    impl_for = Show,
+    params(("id" = String, Path, description = "The ticket's id.")),
+    responses(
+        (status = 200, description = "The ticket.", body = Ticket),
+        (status = 404, description = "No such ticket (or a malformed id).", body = Errors),
+        (status = 503, response = Unavailable),
+    ),
+)]
+#[allow(dead_code)]
+fn show() {}
+
+/// Edit a ticket
+///
+/// Only its seller may, and not while it is reserved ("Cannot edit a reserved ticket",
+/// checked before the seller). Publishes `ticket:updated`.
+#[utoipa::path(
+    put,
+    path = "/api/tickets/{id}",
+    impl_for = Edit,
+    params(("id" = String, Path, description = "The ticket's id.")),
+    request_body = TicketInput,
+    responses(
+        (status = 200, description = "The ticket, version + 1.", body = Ticket),
+        (status = 400, description = "Invalid title or price, or the ticket is reserved.", body = Errors),
+        (status = 401, description = "Not signed in, or not the seller.", body = Errors),
+        (status = 404, description = "No such ticket.", body = Errors),
+        (status = 503, response = Unavailable),
+    ),
+    security(("session" = [])),
+)]
+#[allow(dead_code)]
+fn edit() {}
