@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Request, StatusCode};
@@ -20,6 +20,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+
+use boxoffice_telemetry::metrics::{self, DeliveryOutcome};
+use boxoffice_telemetry::traces::{self, Attribute, Kind};
 
 use crate::store::{now_ms, Delivery, EventStore, Transition};
 use crate::subscriptions::{BrokerSettings, Subscription};
@@ -91,14 +94,18 @@ pub fn backoff(settings: &BrokerSettings, failures_before: u32, jitter: f64) -> 
     Duration::from_millis(jittered.round() as u64)
 }
 
-/// POSTs `event` to `url` in binary mode and reads the answer, within
-/// [`DELIVERY_TIMEOUT`]. The error is one line.
+/// POSTs `event` to `url` in binary mode, with the trace context `traceparent` of the
+/// delivery, and reads the answer, within [`DELIVERY_TIMEOUT`]. The error is one line.
 pub async fn post(
     client: &HttpClient,
     url: &str,
     event: &QueuedEvent,
+    traceparent: Option<&str>,
 ) -> Result<(StatusCode, Bytes), String> {
     let mut request = Request::post(url);
+    if let Some(traceparent) = traceparent {
+        request = request.header(traces::TRACEPARENT, traceparent);
+    }
     for (name, value) in &event.attributes {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),
@@ -156,14 +163,127 @@ impl Targets {
         format!("{}{}", self.app_base, subscription.route)
     }
 
-    /// POSTs `event` to `url` and says what its answer means.
-    pub async fn deliver(&self, url: &str, event: &QueuedEvent) -> Outcome {
-        classify(post(&self.client, url, event).await)
+    /// POSTs `event` to `url`, the route of `subscription`, in a span of the trace the
+    /// event carries (`ce-traceparent`), and says what its answer means and how long it
+    /// took.
+    pub async fn deliver(&self, subscription: &str, url: &str, event: &QueuedEvent) -> Attempt {
+        let parent = traces::parent_of(
+            event
+                .attributes
+                .get(traces::CE_TRACEPARENT)
+                .map(String::as_str),
+        );
+        let span = traces::start(
+            "broker",
+            Kind::Client,
+            format!("deliver {}", event.ty),
+            &parent,
+            vec![
+                Attribute::new("messaging.system", "boxoffice"),
+                Attribute::new("messaging.destination.name", subscription.to_owned()),
+                Attribute::new("messaging.message.id", event.id.clone()),
+                Attribute::new("cloudevents.event_type", event.ty.clone()),
+                Attribute::new("url.full", url.to_owned()),
+            ],
+        );
+        let start = Instant::now();
+        let answer = post(&self.client, url, event, span.traceparent().as_deref()).await;
+        match &answer {
+            Ok((status, _)) => span.set_http_status(status.as_u16()),
+            Err(error) => span.fail(error.clone()),
+        }
+        Attempt {
+            outcome: classify(answer),
+            took: start.elapsed(),
+        }
     }
 
     /// How long to wait after `failures_before` failed attempts, jittered.
     pub fn backoff(&self, failures_before: u32) -> Duration {
         backoff(&self.settings, failures_before, fastrand::f64())
+    }
+}
+
+/// One delivery attempt: what its answer means, and how long it took.
+#[derive(Debug)]
+pub struct Attempt {
+    /// What the answer means.
+    pub outcome: Outcome,
+    /// From sending to the whole answer.
+    pub took: Duration,
+}
+
+/// What the dispatcher does after an attempt.
+#[derive(Debug, Clone, Copy)]
+pub enum Verdict<'a> {
+    /// Done.
+    Done,
+    /// Failed; tried again after `wait`.
+    Retry {
+        /// What went wrong.
+        error: &'a str,
+        /// The backoff.
+        wait: Duration,
+    },
+    /// Failed for good: dead-lettered.
+    Dead {
+        /// What went wrong.
+        error: &'a str,
+    },
+}
+
+/// Logs one delivery attempt of `event` to `subscription` (its `attempt`th) on one line,
+/// and counts it in the metrics: both dispatchers report this way.
+pub fn report(
+    subscription: &str,
+    event: &QueuedEvent,
+    attempt: u32,
+    verdict: Verdict<'_>,
+    took: Duration,
+) {
+    let ms = took.as_secs_f64() * 1000.0;
+    let (id, ty) = (event.id.as_str(), event.ty.as_str());
+    match verdict {
+        Verdict::Done => {
+            metrics::delivery(subscription, DeliveryOutcome::Done, took);
+            tracing::info!(
+                event_id = id,
+                event_type = ty,
+                subscription,
+                attempt,
+                outcome = "done",
+                duration_ms = ms,
+                "deliver {ty} {id} -> {subscription}: done (attempt {attempt}, {ms:.1} ms)"
+            );
+        }
+        Verdict::Retry { error, wait } => {
+            metrics::delivery(subscription, DeliveryOutcome::Retry, took);
+            let wait_ms = wait.as_millis() as u64;
+            tracing::info!(
+                event_id = id,
+                event_type = ty,
+                subscription,
+                attempt,
+                outcome = "retry",
+                duration_ms = ms,
+                retry_in_ms = wait_ms,
+                error,
+                "deliver {ty} {id} -> {subscription}: failed (attempt {attempt}, {ms:.1} ms): {error}; retrying in {wait_ms} ms"
+            );
+        }
+        Verdict::Dead { error } => {
+            metrics::delivery(subscription, DeliveryOutcome::Dead, took);
+            tracing::warn!(
+                event_id = id,
+                event_type = ty,
+                subscription,
+                attempt,
+                outcome = "dead",
+                duration_ms = ms,
+                error,
+                "deliver {ty} {id} -> {subscription}: dead-lettered after {attempt} attempt(s): {error}"
+            );
+        }
     }
 }
 
@@ -251,27 +371,31 @@ impl EmbeddedDispatcher {
             return;
         };
         let event = &delivery.event;
-        let outcome = self.targets.deliver(url, event).await;
+        let attempt = self
+            .targets
+            .deliver(&delivery.subscription, url, event)
+            .await;
         let failures = delivery.attempts + 1;
-        let transition = match outcome {
+        let report = |verdict| {
+            report(
+                &delivery.subscription,
+                event,
+                failures,
+                verdict,
+                attempt.took,
+            )
+        };
+        let transition = match attempt.outcome {
             Outcome::Done => {
-                tracing::debug!(
-                    "broker: delivered event {} ({}) to {}",
-                    event.id,
-                    event.ty,
-                    delivery.subscription
-                );
+                report(Verdict::Done);
                 Transition::Done
             }
             Outcome::Retry(error) if failures < self.targets.settings.max_attempts => {
                 let wait = self.targets.backoff(delivery.attempts);
-                tracing::debug!(
-                    "broker: event {} ({}) to {} failed (attempt {failures}): {error}; retrying in {} ms",
-                    event.id,
-                    event.ty,
-                    delivery.subscription,
-                    wait.as_millis()
-                );
+                report(Verdict::Retry {
+                    error: &error,
+                    wait,
+                });
                 Transition::Retry {
                     attempts: failures,
                     due_at: now_ms() + wait.as_millis() as i64,
@@ -279,12 +403,7 @@ impl EmbeddedDispatcher {
                 }
             }
             Outcome::Retry(error) | Outcome::Dead(error) => {
-                tracing::warn!(
-                    "broker: dead-lettered event {} ({}) for subscription {} after {failures} attempt(s): {error}",
-                    event.id,
-                    event.ty,
-                    delivery.subscription
-                );
+                report(Verdict::Dead { error: &error });
                 Transition::Dead {
                     attempts: failures,
                     error,

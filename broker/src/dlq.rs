@@ -6,7 +6,7 @@ use std::io::Write;
 
 use chrono::{SecondsFormat, TimeZone as _, Utc};
 
-use crate::store::{now_ms, DeadLetter, EventQueue, Millis, Replay, StoreError};
+use crate::store::{now_ms, DeadLetter, DeliveryStatus, EventQueue, Millis, Replay, StoreError};
 
 /// Writes the dead-letter queue to `out`: a table, or a JSON array with `--json`.
 pub async fn list(store: &dyn EventQueue, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -97,6 +97,30 @@ pub async fn replay(
         Replay::Events(event_ids)
     };
     store.replay(which, now_ms()).await
+}
+
+/// Sets the metrics' queue depth and dead letters of every subscription `subscriptions`
+/// names (zero when it has none) from the queue's backlog.
+pub async fn record_metrics(
+    store: &dyn EventQueue,
+    subscriptions: &[String],
+) -> anyhow::Result<()> {
+    let backlog = store.backlog().await?;
+    for name in subscriptions {
+        let count = |status| {
+            backlog
+                .iter()
+                .filter(|c| &c.subscription == name && c.status == status)
+                .map(|c| c.count)
+                .sum::<u64>()
+        };
+        boxoffice_telemetry::metrics::queue(
+            name,
+            count(DeliveryStatus::Pending),
+            count(DeliveryStatus::Dead),
+        );
+    }
+    Ok(())
 }
 
 /// Writes the delivery counts per subscription and status to `out`.

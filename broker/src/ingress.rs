@@ -15,6 +15,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::sync::Notify;
 
+use boxoffice_telemetry::metrics;
+
 use crate::store::{now_ms, Accepted, EventQueue};
 use crate::subscriptions::Subscriptions;
 use crate::QueuedEvent;
@@ -120,10 +122,12 @@ async fn handle(
     let (id, ty) = (event.id.clone(), event.ty.clone());
     match store.accept(event, targets, now_ms()).await {
         Ok(Accepted::New(n)) => {
+            metrics::event_accepted(&ty, true);
             tracing::debug!("broker: accepted event {id} ({ty}) for {n} subscription(s)");
             wake.notify_one();
         }
         Ok(Accepted::Duplicate) => {
+            metrics::event_accepted(&ty, false);
             tracing::debug!("broker: event {id} ({ty}) is a duplicate; acknowledged");
         }
         Err(e) => {

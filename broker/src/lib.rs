@@ -23,6 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use boxoffice_telemetry::metrics::Gauges;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
@@ -134,6 +135,19 @@ impl Broker {
         self
     }
 
+    /// What sets the queue-depth and dead-letter gauges of the subscriptions at a scrape.
+    pub fn gauges(&self) -> Arc<dyn Gauges> {
+        Arc::new(QueueGauges {
+            queue: self.queue.events(),
+            names: self
+                .subscriptions
+                .subscriptions
+                .iter()
+                .map(|s| s.name.clone())
+                .collect(),
+        })
+    }
+
     /// Accepts events on `listener` and delivers them until the future is dropped.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
         let wake = Arc::new(Notify::new());
@@ -155,6 +169,22 @@ impl Broker {
         let clock = ticks::Clock::new(client, &self.app_base, &self.deliver_to, self.tick_interval);
         let _tasks = AbortOnDrop(vec![dispatcher, tokio::spawn(clock.run())]);
         ingress::serve(listener, self.queue.events(), self.subscriptions, wake).await
+    }
+}
+
+/// The gauges of the queue's backlog, per subscription.
+struct QueueGauges {
+    queue: Arc<dyn EventQueue>,
+    names: Vec<String>,
+}
+
+impl Gauges for QueueGauges {
+    fn refresh(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async {
+            if let Err(e) = dlq::record_metrics(&*self.queue, &self.names).await {
+                tracing::warn!("broker: cannot count the queue for the metrics: {e:#}");
+            }
+        })
     }
 }
 

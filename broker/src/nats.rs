@@ -26,7 +26,7 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio::sync::Semaphore;
 
-use crate::dispatch::{Outcome, Targets, DELIVERY_TIMEOUT};
+use crate::dispatch::{self, Outcome, Targets, Verdict, DELIVERY_TIMEOUT};
 use crate::store::{
     Accepted, DeadLetter, DeliveryStatus, EventQueue, Millis, Replay, StatusCount, StoreError,
 };
@@ -504,25 +504,21 @@ impl NatsDispatcher {
             .info()
             .map(|i| i.delivered.max(1) as u32)
             .unwrap_or(1);
-        match self.targets.deliver(url, &event).await {
+        let attempt = self.targets.deliver(&subscription.name, url, &event).await;
+        let report = |verdict| {
+            dispatch::report(&subscription.name, &event, delivered, verdict, attempt.took)
+        };
+        match attempt.outcome {
             Outcome::Done => {
-                tracing::debug!(
-                    "broker: delivered event {} ({}) to {}",
-                    event.id,
-                    event.ty,
-                    subscription.name
-                );
+                report(Verdict::Done);
                 ack(AckKind::Ack).await
             }
             Outcome::Retry(error) if delivered < self.targets.settings.max_attempts => {
                 let wait = self.targets.backoff(delivered - 1);
-                tracing::debug!(
-                    "broker: event {} ({}) to {} failed (attempt {delivered}): {error}; retrying in {} ms",
-                    event.id,
-                    event.ty,
-                    subscription.name,
-                    wait.as_millis()
-                );
+                report(Verdict::Retry {
+                    error: &error,
+                    wait,
+                });
                 ack(AckKind::Nak(Some(wait))).await
             }
             Outcome::Retry(error) | Outcome::Dead(error) => {
@@ -550,12 +546,7 @@ impl NatsDispatcher {
                     .await
                 {
                     Ok(_) => {
-                        tracing::warn!(
-                            "broker: dead-lettered event {} ({}) for subscription {} after {delivered} attempt(s): {error}",
-                            event.id,
-                            event.ty,
-                            subscription.name
-                        );
+                        report(Verdict::Dead { error: &error });
                         ack(AckKind::Term).await
                     }
                     Err(e) => {

@@ -195,6 +195,14 @@ pub trait EventQueue: Send + Sync {
 
     /// Delivery counts per subscription and status.
     async fn stats(&self) -> Result<Vec<StatusCount>, StoreError>;
+
+    /// The counts of [`Self::stats`] that are not done (waiting and dead), for the
+    /// metrics, which read them at every scrape.
+    async fn backlog(&self) -> Result<Vec<StatusCount>, StoreError> {
+        let mut counts = self.stats().await?;
+        counts.retain(|c| c.status != DeliveryStatus::Done);
+        Ok(counts)
+    }
 }
 
 /// A queue that also keeps each delivery's state, for the [`EmbeddedDispatcher`]
@@ -423,11 +431,29 @@ impl EventQueue for SqliteStore {
     }
 
     async fn stats(&self) -> Result<Vec<StatusCount>, StoreError> {
-        self.with_conn(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT subscription, status, COUNT(*) FROM deliveries
-                 GROUP BY subscription, status ORDER BY subscription, status",
-            )?;
+        self.counts(
+            "SELECT subscription, status, COUNT(*) FROM deliveries
+             GROUP BY subscription, status ORDER BY subscription, status",
+        )
+        .await
+    }
+
+    async fn backlog(&self) -> Result<Vec<StatusCount>, StoreError> {
+        // The status index skips the done deliveries, however many there are.
+        self.counts(
+            "SELECT subscription, status, COUNT(*) FROM deliveries
+             WHERE status IN ('pending', 'dead')
+             GROUP BY subscription, status ORDER BY subscription, status",
+        )
+        .await
+    }
+}
+
+impl SqliteStore {
+    /// Runs a `subscription, status, count` query.
+    async fn counts(&self, query: &'static str) -> Result<Vec<StatusCount>, StoreError> {
+        self.with_conn(move |conn| {
+            let mut stmt = conn.prepare(query)?;
             let rows = stmt.query_map([], |row| {
                 Ok((
                     row.get::<_, String>(0)?,

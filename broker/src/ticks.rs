@@ -86,7 +86,7 @@ impl Clock {
                 let (client, target) = (self.client.clone(), target.clone());
                 tokio::spawn(async move {
                     let event = tick_event();
-                    match post(&client, &target.url, &event).await {
+                    match post(&client, &target.url, &event, None).await {
                         Ok((status, _)) if status.is_success() => {}
                         Ok((status, _)) => {
                             tracing::debug!("broker: tick to {} answered {status}", target.url)
