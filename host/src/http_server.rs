@@ -19,6 +19,8 @@ use crate::responses::full;
 pub use crate::responses::json_error;
 use crate::router::RouteMatch;
 use crate::runtime::{App, InvokeError};
+use boxoffice_telemetry::metrics;
+use boxoffice_telemetry::traces::{self, Attribute, Kind};
 use boxoffice_wire::cloudevent::TICK_TYPE;
 
 pub use boxoffice_wire::limits::{
@@ -68,7 +70,7 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::
 /// Handles one request from the network.
 pub async fn handle(
     app: &App,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
     client: SocketAddr,
     local: SocketAddr,
 ) -> Response<WasiBody> {
@@ -81,6 +83,7 @@ pub async fn handle(
         .headers()
         .get("ce-type")
         .is_some_and(|t| t.as_bytes() == TICK_TYPE.as_bytes());
+    let span = request_span(&method, &path, route.as_ref(), request.headers_mut());
     let response = match routable(&request, &route) {
         Err(refused) => refused,
         Ok(route) => match read_body(request).await {
@@ -91,10 +94,11 @@ pub async fn handle(
             }
         },
     };
-    log_request(
+    record(
+        &span,
         &method,
         &path,
-        route.as_ref().map(|r| r.component.as_str()),
+        route.as_ref(),
         &response,
         start,
         quiet,
@@ -167,7 +171,7 @@ impl ServiceChaining for InProcessChaining {
 pub async fn handle_chained(
     app: &App,
     target: Destination,
-    request: Request<WasiBody>,
+    mut request: Request<WasiBody>,
 ) -> Result<Response<WasiBody>, wasmtime_wasi_http::Error> {
     let start = Instant::now();
     let path = request.uri().path().to_owned();
@@ -191,6 +195,7 @@ pub async fn handle_chained(
         Destination::External => return Err(wasmtime_wasi_http::Error::HttpRequestDenied),
     };
     let method = request.method().clone();
+    let span = request_span(&method, &path, route.as_ref(), request.headers_mut());
     let response = match routable(&request, &route) {
         Err(refused) => refused,
         Ok(route) => {
@@ -199,10 +204,11 @@ pub async fn handle_chained(
             invoke(app, &route.component, request).await
         }
     };
-    log_request(
+    record(
+        &span,
         &method,
         &path,
-        route.as_ref().map(|r| r.component.as_str()),
+        route.as_ref(),
         &response,
         start,
         false,
@@ -303,21 +309,73 @@ fn with_spin_headers(
     request
 }
 
-fn log_request(
+/// Starts the span of a request to `route` (`None`: no route matched), under the trace
+/// context the caller sent, and puts the span's own context in `headers`, so that the
+/// component, and through it its events, carry it on.
+fn request_span(
     method: &http::Method,
     path: &str,
-    component: Option<&str>,
+    route: Option<&RouteMatch>,
+    headers: &mut http::HeaderMap,
+) -> traces::Span {
+    let (service, raw_route) = match route {
+        Some(route) => (route.component.as_str(), route.raw_route.as_str()),
+        None => ("boxoffice", ""),
+    };
+    let span = traces::start(
+        service,
+        Kind::Server,
+        format!("{method} {raw_route}").trim_end().to_owned(),
+        &traces::parent(headers),
+        vec![
+            Attribute::new("http.request.method", method.to_string()),
+            Attribute::new("url.path", path.to_owned()),
+            Attribute::new("http.route", raw_route.to_owned()),
+        ],
+    );
+    span.inject(headers);
+    span
+}
+
+/// Ends a request: its span's status, its metrics, and its one log line (at debug for
+/// the broker's ticks).
+fn record(
+    span: &traces::Span,
+    method: &http::Method,
+    path: &str,
+    route: Option<&RouteMatch>,
     response: &Response<WasiBody>,
     start: Instant,
     quiet: bool,
 ) {
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
-    let component = component.unwrap_or("(no route)");
+    let took = start.elapsed();
+    let ms = took.as_secs_f64() * 1000.0;
     let status = response.status().as_u16();
+    span.set_http_status(status);
+    let (component, raw_route) = match route {
+        Some(route) => (route.component.as_str(), route.raw_route.as_str()),
+        None => ("(no route)", ""),
+    };
+    metrics::http_request(component, raw_route, method.as_str(), status, took);
+    let trace_id = span.trace_id();
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                method = method.as_str(),
+                path,
+                component,
+                route = raw_route,
+                status,
+                duration_ms = ms,
+                trace_id = trace_id.as_deref(),
+                "{method} {path} -> {component} {status} ({ms:.1} ms)"
+            )
+        };
+    }
     if quiet {
-        tracing::debug!("{method} {path} -> {component} {status} ({ms:.1} ms)");
+        line!(debug);
     } else {
-        tracing::info!("{method} {path} -> {component} {status} ({ms:.1} ms)");
+        line!(info);
     }
 }
 

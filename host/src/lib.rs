@@ -4,10 +4,12 @@
 //! and serves them with the interfaces Spin provides to them; `boxoffice build` only
 //! builds. Each capability lives in its own module, in the order a request meets them.
 
+pub mod admin;
 /// The event broker, its own crate: re-exported so that the CLI names it in one place.
 pub use boxoffice_broker as broker;
 pub mod builder;
 pub mod generated;
+pub mod guest_log;
 pub mod http_server;
 pub mod key_value;
 pub mod kubernetes;

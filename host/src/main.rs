@@ -4,7 +4,7 @@
 mod kubernetes_cli;
 mod wasmcloud_cli;
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+use boxoffice::admin::Admin;
 use boxoffice::broker::nats::NatsQueue;
 use boxoffice::broker::store::{EventQueue, SqliteStore};
 use boxoffice::broker::subscriptions::{Subscription, Subscriptions};
@@ -23,6 +24,7 @@ use boxoffice::manifest::Manifest;
 use boxoffice::runtime::{self, App};
 use boxoffice::runtime_config::{BrokerBackend, RuntimeConfig};
 use boxoffice::secrets;
+use boxoffice_telemetry::logs::LogFormat;
 
 /// The environment variable that, when set, keeps `up` from pointing `broker_url` at its
 /// own broker.
@@ -32,10 +34,17 @@ const DATABASE_URL_ENV: &str = "SPIN_VARIABLE_DATABASE_URL";
 /// The environment variable that names the one Postgres server the services may reach.
 const DATABASE_HOST_ENV: &str = "SPIN_VARIABLE_DATABASE_HOST";
 
+/// Where `up` and `broker` serve their metrics unless told: loopback only.
+const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:3002";
+
 /// Runs the boxoffice Spin application locally.
 #[derive(Parser)]
 #[command(name = "boxoffice", version, about)]
 struct Cli {
+    /// How log lines are written on stderr: `text` (readable) or `json` (one object per
+    /// line).
+    #[arg(long, global = true, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -91,6 +100,9 @@ struct UpArgs {
     /// the app's `broker_url` variable points at it unless SPIN_VARIABLE_BROKER_URL is set.
     #[arg(long, default_value = "127.0.0.1:3001")]
     broker_listen: SocketAddr,
+    /// The admin listener, which serves GET /metrics (port 0 picks a free port).
+    #[arg(long, env = "BOXOFFICE_ADMIN_LISTEN", default_value = DEFAULT_ADMIN_LISTEN)]
+    admin_listen: SocketAddr,
     /// The event subscriptions [default: events.toml next to the manifest; if that file
     /// does not exist, the broker runs without subscriptions].
     #[arg(long)]
@@ -109,6 +121,9 @@ struct BrokerArgs {
     /// The base URL of the app that serves the subscription routes.
     #[arg(long, default_value = "http://127.0.0.1:3000")]
     app: String,
+    /// The admin listener, which serves GET /metrics (port 0 picks a free port).
+    #[arg(long, env = "BOXOFFICE_ADMIN_LISTEN", default_value = DEFAULT_ADMIN_LISTEN)]
+    admin_listen: SocketAddr,
     /// Where the broker's queue (broker.db) lives.
     #[arg(long, default_value = ".boxoffice")]
     state_dir: PathBuf,
@@ -181,19 +196,7 @@ enum DlqCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                // Postgres notices (such as the pool's ROLLBACK outside a transaction)
-                // are not worth a line each.
-                .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("info,tokio_postgres=warn,async_nats=warn")
-                }),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    boxoffice_telemetry::logs::init(cli.log_format);
     let result = match cli.command {
         Command::Build { manifest } => build(&manifest),
         Command::Up(args) => up(args),
@@ -202,6 +205,7 @@ fn main() -> ExitCode {
         Command::Kubernetes { command } => kubernetes_cli::run(command),
         Command::Wasmcloud { command } => wasmcloud_cli::run(command),
     };
+    boxoffice_telemetry::traces::shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -222,6 +226,8 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
     // Both listeners first, so that a busy port is an immediate error.
     let listener = bind(options.listen)?;
     let broker_listener = bind(options.broker_listen)?;
+    let admin_listener = bind(options.admin_listen)?;
+    let admin_url = format!("http://{}", admin_listener.local_addr()?);
     let app_addr = listener.local_addr()?;
     let broker_url = format!("http://{}", broker_listener.local_addr()?);
 
@@ -300,13 +306,19 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let broker_listener = tokio::net::TcpListener::from_std(broker_listener)?;
+        let admin_listener = tokio::net::TcpListener::from_std(admin_listener)?;
+        let mut gauges = app.gauges();
+        gauges.push(broker.gauges());
+        let admin = Admin::new(observe()?, gauges);
         announce(&[
             format!("boxoffice: broker listening on {broker_url}"),
+            format!("boxoffice: admin listening on {admin_url}"),
             format!("boxoffice: listening on http://{app_addr}"),
         ])?;
         tokio::select! {
             served = boxoffice::http_server::serve(app, listener) => served,
             served = broker.serve(broker_listener) => served,
+            served = admin.serve(admin_listener) => served,
             () = shutdown_signal() => {
                 tracing::info!("shutting down");
                 Ok(())
@@ -318,7 +330,9 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
 fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     let app = app_base_url(&args.app)?;
     let listener = bind(args.listen)?;
+    let admin_listener = bind(args.admin_listen)?;
     let url = format!("http://{}", listener.local_addr()?);
+    let admin_url = format!("http://{}", admin_listener.local_addr()?);
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("cannot create state directory {}", args.state_dir.display()))?;
     let subscriptions =
@@ -342,10 +356,16 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     }
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        announce(&[format!("boxoffice: broker listening on {url}")])?;
+        let admin_listener = tokio::net::TcpListener::from_std(admin_listener)?;
+        let admin = Admin::new(observe()?, vec![broker.gauges()]);
+        announce(&[
+            format!("boxoffice: admin listening on {admin_url}"),
+            format!("boxoffice: broker listening on {url}"),
+        ])?;
         tracing::info!("broker: delivering to {app}");
         tokio::select! {
             served = broker.serve(listener) => served,
+            served = admin.serve(admin_listener) => served,
             () = shutdown_signal() => {
                 tracing::info!("shutting down");
                 Ok(())
@@ -401,6 +421,16 @@ async fn open_existing_queue(args: &QueueArgs) -> anyhow::Result<Arc<dyn EventQu
             Ok(queue.events())
         }
     }
+}
+
+/// Sets up the metrics and, when the environment configures it, trace export (within
+/// the async runtime).
+fn observe() -> anyhow::Result<boxoffice_telemetry::metrics::Metrics> {
+    let metrics = boxoffice_telemetry::metrics::install()?;
+    if boxoffice_telemetry::traces::install()? {
+        tracing::info!("traces: exporting over OTLP (OTEL_EXPORTER_OTLP_* settings)");
+    }
+    Ok(metrics)
 }
 
 fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {

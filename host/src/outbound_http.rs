@@ -8,10 +8,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use boxoffice_broker::dispatch::HttpClient;
+use boxoffice_telemetry::metrics;
+use boxoffice_telemetry::traces::{self, Attribute, Kind};
 use http_body_util::{BodyExt, Full};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -227,6 +228,8 @@ pub struct OutboundHttp {
     pub chaining: Arc<dyn ServiceChaining>,
     /// The app's pooled client for plain HTTP.
     pub client: HttpClient,
+    /// The trace of the request the instance answers: outbound calls are its children.
+    pub trace: boxoffice_telemetry::traces::Context,
 }
 
 /// How long a plain-HTTP request may wait for its answer's head unless the component
@@ -269,11 +272,59 @@ type SendFuture = Box<
 >;
 
 impl WasiHttpHooks for OutboundHttp {
+    /// Sends `request` (see [`Self::send`]) in a span of the instance's trace, with the
+    /// span's `traceparent`, and counts it by destination host and status.
     fn send_request(
+        &mut self,
+        mut request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> SendFuture {
+        let host = request
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let span = traces::start(
+            &self.component,
+            Kind::Client,
+            format!("{} {host}", request.method()),
+            &self.trace,
+            vec![
+                Attribute::new("http.request.method", request.method().to_string()),
+                Attribute::new("server.address", host.clone()),
+                Attribute::new("url.path", request.uri().path().to_owned()),
+            ],
+        );
+        span.inject(request.headers_mut());
+        let component = self.component.clone();
+        let start = Instant::now();
+        let sent = Box::into_pin(self.send(request, options));
+        Box::new(async move {
+            let result = sent.await;
+            match &result {
+                Ok((response, _)) => {
+                    let status = response.status().as_u16();
+                    span.set_http_status(status);
+                    metrics::outbound(&component, &host, Some(status), start.elapsed());
+                }
+                Err(e) => {
+                    span.fail(format!("{e:?}"));
+                    metrics::outbound(&component, &host, None, start.elapsed());
+                }
+            }
+            result
+        })
+    }
+}
+
+impl OutboundHttp {
+    /// The `wasi:http` hook itself: policy check, then in-process chaining, the pooled
+    /// client (plain HTTP) or a fresh TLS connection.
+    fn send(
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
-        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
     ) -> SendFuture {
         let uri = request.uri().clone();
         let scheme = uri.scheme_str().unwrap_or("http");

@@ -14,6 +14,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use boxoffice_telemetry::metrics::{self, Gauges};
 use bytes::BytesMut;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::error::SqlState;
@@ -35,6 +36,34 @@ pub struct PostgresPools {
     pools: Mutex<HashMap<String, Pool>>,
     timeout: Duration,
     queue_timeout: Duration,
+}
+
+impl Gauges for PostgresPools {
+    fn refresh(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        let pools = self.pools.lock().unwrap_or_else(|p| p.into_inner());
+        for (address, pool) in pools.iter() {
+            let status = pool.status();
+            metrics::pool(
+                "postgres",
+                &pool_label(address),
+                status.size.saturating_sub(status.available),
+                status.available,
+            );
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// A pool's name in the metrics: its hosts and database, never its user or password.
+fn pool_label(address: &str) -> String {
+    let Ok(config) = address.parse::<tokio_postgres::Config>() else {
+        return "invalid".to_owned();
+    };
+    let hosts: Vec<String> = destinations(&config)
+        .into_iter()
+        .map(|(host, port)| format!("{host}:{port}"))
+        .collect();
+    format!("{}/{}", hosts.join(","), config.get_dbname().unwrap_or(""))
 }
 
 impl PostgresPools {
@@ -139,6 +168,7 @@ impl PostgresCtx {
         }
         let pool = self.pools.pool(address, config)?;
         let client = pool.get().await.map_err(|e| {
+            metrics::backend_error("postgres", "connect");
             tracing::debug!(component = %self.component, "postgres: no connection: {e}");
             Error::ConnectionFailed(format!("cannot connect to the database: {e}"))
         })?;
@@ -190,10 +220,13 @@ impl ConnectionHandle {
     async fn bounded<T>(&self, work: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
         match tokio::time::timeout(self.timeout, work).await {
             Ok(result) => result,
-            Err(_) => Err(Error::ConnectionFailed(format!(
-                "database unavailable: no answer within {} ms",
-                self.timeout.as_millis()
-            ))),
+            Err(_) => Err({
+                metrics::backend_error("postgres", "timeout");
+                Error::ConnectionFailed(format!(
+                    "database unavailable: no answer within {} ms",
+                    self.timeout.as_millis()
+                ))
+            }),
         }
     }
 }

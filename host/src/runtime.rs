@@ -3,9 +3,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
+use boxoffice_telemetry::metrics::{self, Gauges};
+use boxoffice_telemetry::traces;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
@@ -70,6 +72,8 @@ pub struct App {
     request_timeout: Duration,
     /// Where a component's requests to `<id>.spin.internal` or `self` go.
     chaining: Arc<dyn ServiceChaining>,
+    /// The Postgres pools, for their gauges.
+    pools: Arc<PostgresPools>,
     /// Turns at an instance: a request past the pool's size waits for one instead of
     /// failing to instantiate (a 500 for 1,000 buyers at once on Postgres, before).
     turns: Arc<tokio::sync::Semaphore>,
@@ -256,8 +260,14 @@ impl App {
             components,
             request_timeout: timeouts.request,
             chaining: chaining(me.clone()),
+            pools,
             turns: Arc::new(tokio::sync::Semaphore::new(INSTANCE_TURNS)),
         }))
+    }
+
+    /// What sets the app's gauges at a scrape: its connection pools.
+    pub fn gauges(&self) -> Vec<Arc<dyn Gauges>> {
+        vec![self.pools.clone()]
     }
 
     /// The app's routes.
@@ -291,9 +301,11 @@ impl App {
                 component: component.to_owned(),
                 timeout: self.request_timeout,
             })?;
+        // The front door put the request's own span in `traceparent`.
+        let trace = traces::parent(request.headers());
         let mut store = Store::new(
             &self.engine,
-            InstanceState::new(loaded.ctx.clone(), self.chaining.clone()),
+            InstanceState::new(loaded.ctx.clone(), self.chaining.clone(), trace),
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -307,9 +319,13 @@ impl App {
             .new_response_outparam(sender)
             .map_err(anyhow::Error::from)?;
         let pre = loaded.pre.clone();
+        let id = loaded.ctx.id.clone();
         let task = tokio::spawn(async move {
+            let in_use = metrics::instance_in_use(&id);
             let handled = async {
+                let start = Instant::now();
                 let proxy = pre.instantiate_async(&mut store).await?;
+                metrics::instantiated(&id, start.elapsed());
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, req, out)
@@ -318,6 +334,7 @@ impl App {
             .await;
             // The instance's slot is free once its store is gone; the turn goes after it.
             drop(store);
+            drop(in_use);
             drop(turn);
             handled
         });

@@ -332,7 +332,10 @@ impl SqliteCtx {
             .databases
             .get(label)
             .ok_or(Error::NoSuchDatabase)?;
-        let conn = db.connect().await.map_err(|e| Error::Io(e.to_string()))?;
+        let conn = db.connect().await.map_err(|e| {
+            boxoffice_telemetry::metrics::backend_error("sqlite", "connect");
+            Error::Io(e.to_string())
+        })?;
         Ok(ConnectionHandle(conn))
     }
 }

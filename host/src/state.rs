@@ -8,6 +8,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::fermyon::spin2_0_0 as spin;
+use crate::guest_log::{GuestLog, Stream};
 use crate::key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use crate::outbound_http::{AllowedHosts, OutboundHttp, ServiceChaining};
 use crate::postgres::{Postgres, PostgresCtx, PostgresView};
@@ -42,10 +43,18 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    /// Fresh state for one instance of `component`. Only stdout and stderr are inherited
-    /// (for component logs): no environment, arguments, files or sockets.
-    pub fn new(component: Arc<ComponentContext>, chaining: Arc<dyn ServiceChaining>) -> Self {
-        let wasi = WasiCtx::builder().inherit_stdout().inherit_stderr().build();
+    /// Fresh state for one instance of `component`, answering a request in the trace
+    /// `trace`. Only stdout and stderr are given, and they go to the log: no environment,
+    /// arguments, files or sockets.
+    pub fn new(
+        component: Arc<ComponentContext>,
+        chaining: Arc<dyn ServiceChaining>,
+        trace: boxoffice_telemetry::traces::Context,
+    ) -> Self {
+        let wasi = WasiCtx::builder()
+            .stdout(GuestLog::new(component.id.clone(), Stream::Stdout))
+            .stderr(GuestLog::new(component.id.clone(), Stream::Stderr))
+            .build();
         InstanceState {
             table: ResourceTable::new(),
             wasi,
@@ -55,6 +64,7 @@ impl InstanceState {
                 allowed: component.allowed_hosts.clone(),
                 chaining,
                 client: component.http_client.clone(),
+                trace,
             },
             component,
         }

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod backends;
+pub mod local_server;
+pub mod otlp;
 pub mod servers;
 pub mod stripe;
 pub mod wasmcloud;
@@ -71,13 +73,15 @@ pub fn boxoffice_bin() -> PathBuf {
     profile_dir.join("boxoffice")
 }
 
-/// A `boxoffice` command with a clean environment: no `SPIN_VARIABLE_*` or `RUST_LOG`
-/// leaking in from the caller's shell.
+/// A `boxoffice` command with a clean environment: no `SPIN_VARIABLE_*`, `RUST_LOG` or
+/// `OTEL_*` leaking in from the caller's shell; its admin listener (if it starts one) on a
+/// free port, so that tests run side by side.
 pub fn boxoffice() -> Command {
     let mut cmd = Command::new(boxoffice_bin());
     cmd.env_remove("RUST_LOG");
+    cmd.env("BOXOFFICE_ADMIN_LISTEN", "127.0.0.1:0");
     for (key, _) in std::env::vars() {
-        if key.starts_with("SPIN_VARIABLE_") {
+        if key.starts_with("SPIN_VARIABLE_") || key.starts_with("OTEL_") {
             cmd.env_remove(key);
         }
     }
@@ -151,6 +155,8 @@ pub struct Runtime {
     pub base: String,
     /// The in-process broker's ingress URL, when the runtime runs one.
     pub broker: Option<String>,
+    /// The admin listener's base URL (GET /metrics).
+    pub admin: String,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -211,6 +217,7 @@ impl Runtime {
         });
         let deadline = Instant::now() + START_TIMEOUT;
         let mut broker = None;
+        let mut admin = None;
         let base = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).unwrap_or_else(|_| {
@@ -221,6 +228,10 @@ impl Runtime {
             if let Some(base) = line.strip_prefix(ready) {
                 break base.to_owned();
             }
+            if let Some(url) = line.strip_prefix("boxoffice: admin listening on ") {
+                admin = Some(url.to_owned());
+                continue;
+            }
             match line.strip_prefix("boxoffice: broker listening on ") {
                 Some(url) => broker = Some(url.to_owned()),
                 None => panic!("unexpected stdout line: {line}"),
@@ -230,6 +241,7 @@ impl Runtime {
             child,
             // A broker alone is its own ingress.
             broker: broker.or_else(|| Some(base.clone())),
+            admin: admin.expect("an admin listening line before the readiness line"),
             base,
             stderr,
         }
@@ -392,6 +404,10 @@ pub struct ShopOptions {
     pub listen: Option<String>,
     /// Log warnings only (`RUST_LOG=warn`), not a line per request: for load runs.
     pub quiet: bool,
+    /// More environment for the runtime (such as `OTEL_*`).
+    pub env: Vec<(String, String)>,
+    /// More arguments of `boxoffice up` (such as `--log-format json`).
+    pub args: Vec<String>,
 }
 
 /// The whole shop (the repository's spin.toml) under a running runtime, or on a wasmCloud
@@ -437,6 +453,7 @@ impl Shop {
         if options.quiet {
             env.push(("RUST_LOG", "warn"));
         }
+        env.extend(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let config = options
             .backend
             .runtime_config()
@@ -448,6 +465,7 @@ impl Shop {
         if let Some(listen) = &options.listen {
             args.extend(["--listen", listen]);
         }
+        args.extend(options.args.iter().map(String::as_str));
         let runtime = Runtime::start(&workspace_root().join("spin.toml"), &state_dir, &args, &env);
         Shop {
             base: runtime.base.clone(),
@@ -632,8 +650,7 @@ impl KeptState {
             state_dir: Some(self.state_dir.clone()),
             backend: self.backend.clone(),
             kept_keys: self.kept_keys,
-            listen: None,
-            quiet: false,
+            ..ShopOptions::default()
         })
     }
 }

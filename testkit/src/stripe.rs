@@ -11,16 +11,15 @@
 //! idempotency keys like charges, and marks the charge `refunded`.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+
+use crate::local_server::LocalServer;
 
 /// The fake's secret key: tests give it to the shop as `stripe_secret_key`.
 pub const SECRET_KEY: &str = "sk_test_boxoffice_fake_0123456789";
@@ -43,60 +42,24 @@ struct State {
 
 /// A running fake Stripe; stops when dropped.
 pub struct FakeStripe {
-    addr: SocketAddr,
+    server: LocalServer,
     state: Arc<Mutex<State>>,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl FakeStripe {
     pub fn start() -> FakeStripe {
         let state = Arc::new(Mutex::new(State::default()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                addr_tx.send(listener.local_addr().unwrap()).unwrap();
-                loop {
-                    tokio::select! {
-                        _ = &mut stop_rx => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let state = shared.clone();
-                            tokio::spawn(async move {
-                                let service = hyper::service::service_fn(move |req| {
-                                    let state = state.clone();
-                                    async move { Ok::<_, Infallible>(handle(&state, req).await) }
-                                });
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            });
+        let server = LocalServer::start(move |req| {
+            let state = shared.clone();
+            async move { handle(&state, req).await }
         });
-        let addr = addr_rx
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("the fake Stripe starts");
-        FakeStripe {
-            addr,
-            state,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        FakeStripe { server, state }
     }
 
     /// The base URL to give the shop as `stripe_api_base`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.server.base_url()
     }
 
     /// Every successful charge so far.
@@ -112,17 +75,6 @@ impl FakeStripe {
     /// How many requests reached the fake.
     pub fn requests(&self) -> usize {
         self.state.lock().unwrap().requests
-    }
-}
-
-impl Drop for FakeStripe {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

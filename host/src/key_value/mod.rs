@@ -143,6 +143,7 @@ impl HasData for KeyValue {
 }
 
 fn other(e: KeyValueError) -> Error {
+    boxoffice_telemetry::metrics::backend_error("key_value", "operation");
     Error::Other(e.to_string())
 }
 
