@@ -35,6 +35,37 @@ thread_local! {
     /// The events this request wrote: Wasm instances live one request, so this is the
     /// request's own record.
     static WRITTEN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// The trace context of the request (its `traceparent`), which the events it writes
+    /// carry on as the CloudEvents distributed tracing extension (`ce-traceparent`).
+    static TRACEPARENT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Remembers the trace context of the request being answered, if it has a well-formed
+/// `traceparent` (W3C Trace Context: `00-<32 hex>-<16 hex>-<2 hex>`), for the events it
+/// writes.
+pub fn trace_request(request: &ApiRequest) {
+    let traceparent = request
+        .header("traceparent")
+        .filter(|value| is_traceparent(value))
+        .map(str::to_owned);
+    TRACEPARENT.with(|current| *current.borrow_mut() = traceparent);
+}
+
+fn is_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    parts.len() == 4
+        && hex(parts[0], 2)
+        && parts[0] != "ff"
+        && hex(parts[1], 32)
+        && parts[1].bytes().any(|b| b != b'0')
+        && hex(parts[2], 16)
+        && parts[2].bytes().any(|b| b != b'0')
+        && hex(parts[3], 2)
 }
 
 /// Which unsent events a relay run sends.
@@ -56,12 +87,25 @@ pub fn table(service: &str) -> String {
     format!("{service}_outbox")
 }
 
+/// The trace context of each traced event, beside the outbox: a table of its own, so that
+/// databases made before tracing need only a `CREATE TABLE IF NOT EXISTS`.
+fn trace_table(service: &str) -> String {
+    format!("{service}_outbox_trace")
+}
+
 /// The statements that make `service`'s outbox, for its migrations: the table, and a
 /// partial index of what is not sent yet, so that the relay's look for unsent events costs
 /// the same however many events were ever published (without it, every request that
 /// publishes scanned the whole history).
-pub fn migrations(service: &str) -> [String; 2] {
-    [create_table(service), create_unsent_index(service)]
+pub fn migrations(service: &str) -> [String; 3] {
+    [
+        create_table(service),
+        create_unsent_index(service),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {} (event_id TEXT PRIMARY KEY, traceparent TEXT NOT NULL)",
+            trace_table(service)
+        ),
+    ]
 }
 
 fn create_unsent_index(service: &str) -> String {
@@ -111,6 +155,15 @@ pub fn enqueue(tx: &dyn Db, service: &str, event: &Event, now_ms: i64) -> Result
             SEQUENCE.fetch_add(1, Ordering::Relaxed).into(),
         ],
     )?;
+    if let Some(traceparent) = TRACEPARENT.with(|current| current.borrow().clone()) {
+        tx.execute(
+            &format!(
+                "INSERT INTO {} (event_id, traceparent) VALUES ($1, $2)",
+                trace_table(service)
+            ),
+            &[Value::from(&event_id), traceparent.into()],
+        )?;
+    }
     WRITTEN.with(|written| written.borrow_mut().push(event_id.clone()));
     Ok(event_id)
 }
@@ -139,14 +192,24 @@ struct Unsent {
     event_type: String,
     data: String,
     created_at: i64,
+    traceparent: Option<String>,
+}
+
+/// The columns the relay reads: the outbox row `o`, and its trace context `t` if any.
+fn unsent_columns(service: &str) -> String {
+    format!(
+        "SELECT o.event_id, o.entity_id, o.event_type, o.data, o.created_at, t.traceparent \
+         FROM {} o LEFT JOIN {} t ON t.event_id = o.event_id",
+        table(service),
+        trace_table(service)
+    )
 }
 
 /// The oldest unsent events of `service`, at most `$1` of them.
 fn unsent_query(service: &str) -> String {
     format!(
-        "SELECT event_id, entity_id, event_type, data, created_at FROM {} \
-         WHERE sent_at IS NULL ORDER BY created_at, seq, entity_version LIMIT $1",
-        table(service)
+        "{} WHERE o.sent_at IS NULL ORDER BY o.created_at, o.seq, o.entity_version LIMIT $1",
+        unsent_columns(service)
     )
 }
 
@@ -154,9 +217,9 @@ fn unsent_query(service: &str) -> String {
 fn unsent_of_query(service: &str, count: usize) -> String {
     let ids: Vec<String> = (1..=count).map(|n| format!("${n}")).collect();
     format!(
-        "SELECT event_id, entity_id, event_type, data, created_at FROM {} \
-         WHERE event_id IN ({}) AND sent_at IS NULL ORDER BY created_at, seq, entity_version",
-        table(service),
+        "{} WHERE o.event_id IN ({}) AND o.sent_at IS NULL \
+         ORDER BY o.created_at, o.seq, o.entity_version",
+        unsent_columns(service),
         ids.join(", ")
     )
 }
@@ -178,6 +241,7 @@ fn unsent(db: &dyn Db, service: &str, scope: &Scope) -> Result<Vec<Unsent>, SqlE
                 event_type: row.text("event_type")?,
                 data: row.text("data")?,
                 created_at: row.int("created_at")?,
+                traceparent: row.opt_text("traceparent")?,
             })
         })
         .collect()
@@ -215,7 +279,7 @@ where
     let rows = unsent(db, service, scope)?;
     let mut sent = 0;
     for row in rows {
-        let headers = events::binary_headers(
+        let mut headers = events::binary_headers(
             &Attributes {
                 id: &row.event_id,
                 event_type: &row.event_type,
@@ -226,6 +290,11 @@ where
             row.data.as_bytes(),
             keys,
         );
+        // Not signed: tracing is not something a consumer decides anything by, and the
+        // CloudEvents extension lets intermediaries update it.
+        if let Some(traceparent) = row.traceparent {
+            headers.push(("ce-traceparent".to_owned(), traceparent));
+        }
         let reason = match post(url.clone(), headers, row.data.into_bytes()).await {
             Ok(response) if (200..300).contains(&response.status) => None,
             Ok(response) => Some(format!(
@@ -430,6 +499,46 @@ mod tests {
     }
 
     #[test]
+    fn events_carry_the_trace_context_of_the_request_that_wrote_them() {
+        const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &migrations("test")).unwrap();
+        let traced = |value: Option<&str>| {
+            let mut request = ApiRequest::new(Method::Post, "/api/orders");
+            if let Some(value) = value {
+                request = request.with_header("traceparent", value);
+            }
+            trace_request(&request);
+        };
+        traced(Some(PARENT));
+        expired(&db, "o1");
+        // Not W3C trace contexts: an all-zero trace id, a bad version, too short.
+        for bad in [
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f35-00f067aa0ba902b7-01",
+        ] {
+            traced(Some(bad));
+            expired(&db, "o2");
+        }
+        traced(None);
+        expired(&db, "o3");
+        let (result, received) = relay_to(&db, &[202; 5]);
+        assert_eq!(result, Ok(5));
+        let traceparents: Vec<Option<&str>> = received
+            .iter()
+            .map(|(_, headers, _)| {
+                headers
+                    .iter()
+                    .find(|(n, _)| n == "ce-traceparent")
+                    .map(|(_, v)| v.as_str())
+            })
+            .collect();
+        assert_eq!(traceparents, [Some(PARENT), None, None, None, None]);
+        take_written();
+    }
+
+    #[test]
     fn the_relay_stops_at_the_first_failure() {
         let db = NativeSqlite::open_in_memory().unwrap();
         migrate(&db, &migrations("test")).unwrap();
@@ -503,8 +612,12 @@ mod tests {
             .map(|step| step.text("detail").unwrap())
             .collect();
         assert!(
-            plan[0].starts_with("SEARCH test_outbox USING INDEX sqlite_autoindex_test_outbox_1"),
+            plan[0].starts_with("SEARCH o USING INDEX sqlite_autoindex_test_outbox_1"),
             "{plan:?}"
+        );
+        assert!(
+            plan[1].starts_with("SEARCH t USING INDEX sqlite_autoindex_test_outbox_trace_1"),
+            "the trace context is found by its event's id: {plan:?}"
         );
         assert!(!plan.iter().any(|step| step.contains("SCAN")), "{plan:?}");
     }

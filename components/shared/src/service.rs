@@ -96,6 +96,7 @@ pub async fn serve<E>(
 ) -> Response {
     let served = async {
         let request = ApiRequest::read(request).await?;
+        outbox::trace_request(&request);
         let database_url = config::database_url()?;
         let db = Rc::new(LazyDb::new(
             service.name,
