@@ -14,7 +14,8 @@ pub mod sql;
 
 use std::time::Duration;
 
-use boxoffice_shared::{config, ApiError};
+use boxoffice_api::health::{route, Operation};
+use boxoffice_shared::{config, http};
 use spin_sdk::http::{IncomingRequest, Method, Response};
 
 use report::{Check, Outcome, Readiness};
@@ -23,26 +24,12 @@ use report::{Check, Outcome, Readiness};
 /// answers within about two of these (docs/health.md, "How long").
 pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// What a request asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `GET /health`.
-    Health,
-    /// `GET /ready`.
-    Ready,
-    /// Anything else: the API's JSON 404, as every service answers an unknown route.
-    NotFound,
-}
-
-/// The route of `method` on `path` (a query string is ignored).
-pub fn route(method: &Method, path: &str) -> Route {
-    let path = path.split('?').next().unwrap_or_default();
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    match (method, segments.as_slice()) {
-        (Method::Get, ["health"]) => Route::Health,
-        (Method::Get, ["ready"]) => Route::Ready,
-        _ => Route::NotFound,
-    }
+/// The documented operation (`boxoffice_api::health`) that answers `method` on
+/// `path_with_query`; `None` is the API's JSON 404, as every component answers a route it
+/// does not have.
+pub fn operation(method: &Method, path_with_query: &str) -> Option<Operation> {
+    let path = path_with_query.split('?').next().unwrap_or_default();
+    route(&method.to_string(), path).map(|(operation, _)| operation)
 }
 
 /// Runs the three checks: the broker's is sent first and answered last, so that it runs
@@ -63,25 +50,27 @@ pub fn readiness() -> Readiness {
     Readiness(vec![sql, key_value, probe.outcome()])
 }
 
-fn json(status: u16, body: String) -> Response {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .header("cache-control", "no-store")
-        .body(body)
-        .build()
+/// A JSON answer no cache keeps: each probe must reach the backends.
+fn answer(status: u16, body: &impl serde::Serialize) -> Response {
+    match http::json(status, body) {
+        Ok(mut response) => {
+            response.set_header("cache-control", "no-store");
+            response
+        }
+        Err(e) => e.to_response(),
+    }
 }
 
 #[spin_sdk::http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let path = request.path_with_query().unwrap_or_default();
-    match route(&request.method(), &path) {
-        Route::Health => json(200, report::ALIVE.to_owned()),
-        Route::Ready => {
+    match operation(&request.method(), &path) {
+        Some(Operation::Health) => answer(200, &report::alive()),
+        Some(Operation::Ready) => {
             let readiness = readiness();
-            json(readiness.status(), readiness.body())
+            answer(readiness.status(), &readiness.body())
         }
-        Route::NotFound => ApiError::NotFound.to_response(),
+        None => http::not_found(),
     }
 }
 
@@ -90,15 +79,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn get_health_and_get_ready_are_the_routes() {
-        assert_eq!(route(&Method::Get, "/health"), Route::Health);
-        assert_eq!(route(&Method::Get, "/health?verbose=1"), Route::Health);
-        assert_eq!(route(&Method::Get, "/ready"), Route::Ready);
-        assert_eq!(route(&Method::Get, "/ready/"), Route::Ready);
+    fn get_health_and_get_ready_are_the_operations() {
+        assert_eq!(operation(&Method::Get, "/health"), Some(Operation::Health));
+        assert_eq!(
+            operation(&Method::Get, "/health?verbose=1"),
+            Some(Operation::Health)
+        );
+        assert_eq!(operation(&Method::Get, "/ready"), Some(Operation::Ready));
+        assert_eq!(operation(&Method::Get, "/ready/"), Some(Operation::Ready));
     }
 
     #[test]
-    fn anything_else_is_not_found() {
+    fn anything_else_is_no_route() {
         for (method, path) in [
             (Method::Post, "/health"),
             (Method::Put, "/ready"),
@@ -109,7 +101,7 @@ mod tests {
             (Method::Get, "/ready/now"),
             (Method::Get, "/api/health"),
         ] {
-            assert_eq!(route(&method, path), Route::NotFound, "{method:?} {path}");
+            assert_eq!(operation(&method, path), None, "{method:?} {path}");
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The answers of `/health` and `/ready`: what each check found, and the status and JSON
-//! body that say it (docs/health.md).
+//! The answers of `/health` and `/ready`: what each check found, and the status and body
+//! (the API's `health` schemas, so that what is documented is what is sent) that say it
+//! (docs/health.md).
 
-use serde::Serialize;
+use boxoffice_api::health as api;
 
 /// What one check found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,20 +34,6 @@ pub struct Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Readiness(pub Vec<Check>);
 
-#[derive(Serialize)]
-struct CheckBody<'a> {
-    name: &'a str,
-    status: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ReadinessBody<'a> {
-    status: &'a str,
-    checks: Vec<CheckBody<'a>>,
-}
-
 impl Readiness {
     /// Whether every check passed.
     pub fn ready(&self) -> bool {
@@ -62,37 +49,43 @@ impl Readiness {
         }
     }
 
-    /// `{"status":"ready"|"not_ready","checks":[{"name","status":"ok"|"failed","reason"?}]}`.
-    pub fn body(&self) -> String {
+    /// The body, as the API documents it: `{"status":"ready"|"not_ready","checks":[{"name",
+    /// "status":"ok"|"failed","reason"?}]}`.
+    pub fn body(&self) -> api::Readiness {
         let checks = self
             .0
             .iter()
-            .map(|c| match &c.outcome {
-                Outcome::Ok => CheckBody {
-                    name: c.name,
-                    status: "ok",
-                    reason: None,
-                },
-                Outcome::Failed(reason) => CheckBody {
-                    name: c.name,
-                    status: "failed",
-                    reason: Some(reason),
-                },
+            .map(|c| {
+                let (status, reason) = match &c.outcome {
+                    Outcome::Ok => ("ok", None),
+                    Outcome::Failed(reason) => ("failed", Some(reason.clone())),
+                };
+                api::Check {
+                    name: c.name.to_owned(),
+                    status: status.to_owned(),
+                    reason,
+                }
             })
             .collect();
         let status = if self.ready() { "ready" } else { "not_ready" };
-        serde_json::to_string(&ReadinessBody { status, checks })
-            .expect("a readiness body serializes")
+        api::Readiness {
+            status: status.to_owned(),
+            checks,
+        }
     }
 }
 
 /// The body of `/health`: the app runs; nothing else was asked.
-pub const ALIVE: &str = r#"{"status":"ok"}"#;
+pub fn alive() -> api::Alive {
+    api::Alive {
+        status: "ok".to_owned(),
+    }
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::{json, Value};
+    use serde_json::json;
 
     fn check(name: &'static str, outcome: Outcome) -> Check {
         Check { name, outcome }
@@ -108,7 +101,7 @@ mod tests {
         assert!(r.ready());
         assert_eq!(r.status(), 200);
         assert_eq!(
-            serde_json::from_str::<Value>(&r.body()).unwrap(),
+            serde_json::to_value(r.body()).unwrap(),
             json!({"status": "ready", "checks": [
                 {"name": "sql", "status": "ok"},
                 {"name": "key_value", "status": "ok"},
@@ -127,7 +120,7 @@ mod tests {
         assert!(!r.ready());
         assert_eq!(r.status(), 503);
         assert_eq!(
-            serde_json::from_str::<Value>(&r.body()).unwrap(),
+            serde_json::to_value(r.body()).unwrap(),
             json!({"status": "not_ready", "checks": [
                 {"name": "sql", "status": "ok"},
                 {"name": "key_value", "status": "failed", "reason": "unreachable"},
@@ -137,9 +130,9 @@ mod tests {
     }
 
     #[test]
-    fn alive_is_json() {
+    fn alive_is_ok() {
         assert_eq!(
-            serde_json::from_str::<Value>(ALIVE).unwrap(),
+            serde_json::to_value(alive()).unwrap(),
             json!({"status": "ok"})
         );
     }
