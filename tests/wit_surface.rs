@@ -210,6 +210,45 @@ fn every_component_imports_only_the_service_world() {
 }
 
 #[test]
+fn the_health_component_imports_only_what_its_checks_use() {
+    support::build_components();
+    let (_, path) = component_sources()
+        .into_iter()
+        .find(|(name, _)| name == "health")
+        .expect("spin.toml has the health component");
+    let (resolve, world) = decode(&path);
+    let imports = interfaces(&resolve, world, true);
+    // The database and the store it checks, and the variables that name them; no Spin
+    // interface beyond those, so a probe instantiates nothing it does not use.
+    let spin: BTreeSet<&str> = imports
+        .iter()
+        .filter(|i| i.starts_with("fermyon:"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        spin,
+        BTreeSet::from([
+            "fermyon:spin/key-value@2.0.0",
+            "fermyon:spin/postgres@2.0.0",
+            "fermyon:spin/rdbms-types@2.0.0",
+            "fermyon:spin/sqlite@2.0.0",
+            "fermyon:spin/variables@2.0.0",
+        ])
+    );
+    // The broker's check: an outgoing request, with a clock to stop waiting for it.
+    for needed in [
+        "wasi:http/outgoing-handler@0.2",
+        "wasi:clocks/monotonic-clock@0.2",
+        "wasi:io/poll@0.2",
+    ] {
+        assert!(
+            imports.iter().any(|i| i.starts_with(needed)),
+            "{needed}: {imports:?}"
+        );
+    }
+}
+
+#[test]
 fn the_compatibility_rule_is_the_semver_track() {
     let provided: BTreeSet<String> = ["wasi:io/streams@0.2.6".to_string()].into();
     assert!(served_by("wasi:io/streams@0.2.0", &provided).is_some());

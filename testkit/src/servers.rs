@@ -28,6 +28,55 @@ pub fn wait_for_port(what: &str, port: u16, timeout: Duration) {
     }
 }
 
+/// How many connections [`silent_server`] and [`answering_server`] take before they stop
+/// listening: far more than a test sends.
+const MAX_CONNECTIONS: usize = 256;
+
+/// A TCP server on 127.0.0.1 that accepts connections and never sends a byte: a hung
+/// server, to which a client's only defence is its timeout. Returns its port; it lives as
+/// long as the test process.
+pub fn silent_server() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let held: Vec<TcpStream> = listener
+            .incoming()
+            .take(MAX_CONNECTIONS)
+            .filter_map(Result::ok)
+            .collect();
+        drop(held);
+    });
+    port
+}
+
+/// An HTTP/1.1 server on 127.0.0.1 that answers every request with `status` and no body,
+/// then closes the connection (Knative's broker ingress answers 404 to a path that names
+/// no broker). Returns its port; it lives as long as the test process.
+pub fn answering_server(status: u16) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(MAX_CONNECTIONS).flatten() {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut reader = BufReader::new(&stream);
+            // The head ends at the first empty line; at most 100 lines are read.
+            for _ in 0..100 {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(n) if n > 0 && line != "\r\n" => {}
+                    _ => break,
+                }
+            }
+            let _ = write!(
+                &stream,
+                "HTTP/1.1 {status} Answer\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+            );
+        }
+    });
+    port
+}
+
 /// A server run as a child process (redis-server, nats-server), stopped with SIGTERM.
 pub struct ChildServer {
     program: &'static str,
