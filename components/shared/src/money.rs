@@ -53,8 +53,10 @@ impl Price {
         }
         let cents = dollars * 100.0;
         let rounded = cents.round();
-        // Binary floats cannot hold 0.1 exactly; anything this close is a whole cent.
-        if (cents - rounded).abs() > 1e-6 {
+        // Binary floats cannot hold 0.1 exactly; anything this close is a whole cent. A
+        // positive amount that close to no cent at all (5e-324) has more than 2 decimals,
+        // not a price of 0.
+        if (cents - rounded).abs() > 1e-6 || rounded < 1.0 {
             return Err(PriceError::TooPrecise);
         }
         Ok(Self(rounded as i64))
@@ -111,6 +113,10 @@ mod tests {
             Err(PriceError::TooPrecise)
         );
         assert_eq!(Price::from_json(&json!(0.001)), Err(PriceError::TooPrecise));
+        // Found by schemathesis: a positive amount too small for a cent was a price of 0.
+        for tiny in [5e-324, 1e-9, 4.9e-9] {
+            assert_eq!(Price::from_json(&json!(tiny)), Err(PriceError::TooPrecise), "{tiny}");
+        }
         assert_eq!(Price::from_json(&json!(1e300)), Err(PriceError::TooLarge));
     }
 
