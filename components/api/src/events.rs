@@ -93,8 +93,8 @@ macro_rules! event_route {
                             impl_for = $marker,
                             params($crate::events::CloudEventHeaders),
                             request_body(content(
-                                (serde_json::Value = "application/json"),
-                                ($crate::events::CloudEvent = "application/cloudevents+json"),
+                                (Option<serde_json::Value> = "application/json"),
+                                (Option<$crate::events::CloudEvent> = "application/cloudevents+json"),
                             )),
                             responses($crate::events::Answers),
                             security((), ("eventSignature" = [])),

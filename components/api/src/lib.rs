@@ -18,6 +18,7 @@ pub mod schemas;
 pub mod tickets;
 pub mod web;
 
+use utoipa::openapi::extensions::ExtensionsBuilder;
 use utoipa::openapi::path::{HttpMethod, Operation, PathItem};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
@@ -29,6 +30,8 @@ use route::{method_name, Operations};
 pub const DOCUMENT_PATH: &str = "/api/openapi.json";
 /// The path of its page.
 pub const DOCS_PATH: &str = "/api/docs";
+/// The extension of each operation naming the component that serves it.
+pub const COMPONENT_EXTENSION: &str = "x-component";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -142,6 +145,12 @@ pub fn openapi() -> Document {
             .responses
             .entry("413".to_owned())
             .or_insert_with(|| too_large.clone());
+        // Which component of spin.toml answers it: the tests hold the runtime's routes to it.
+        let component = ExtensionsBuilder::new().add(COMPONENT_EXTENSION, route.component);
+        operation
+            .extensions
+            .get_or_insert_with(Default::default)
+            .merge(component.build());
         let item = PathItem::new(method, operation);
         match document.paths.paths.get_mut(&route.path) {
             Some(existing) => existing.merge_operations(item),
