@@ -42,6 +42,23 @@ pub const BACKEND_ERRORS: &str = "boxoffice_backend_errors_total";
 /// Connections of the backends' pools, by backend, pool and state (`in_use`, `idle`).
 pub const POOL_CONNECTIONS: &str = "boxoffice_pool_connections";
 
+/// Every metric above.
+pub const ALL: [&str; 13] = [
+    HTTP_REQUESTS,
+    HTTP_DURATION,
+    INSTANCES_IN_USE,
+    INSTANTIATION,
+    OUTBOUND_REQUESTS,
+    OUTBOUND_DURATION,
+    EVENTS_ACCEPTED,
+    DELIVERIES,
+    DELIVERY_DURATION,
+    QUEUE_DEPTH,
+    DEAD_LETTERS,
+    BACKEND_ERRORS,
+    POOL_CONNECTIONS,
+];
+
 /// The latency buckets of every histogram, in seconds: 0.5 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -276,6 +293,43 @@ pub fn pool(backend: &'static str, pool: &str, in_use: usize, idle: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The Grafana dashboard shipped with the Kubernetes manifests.
+    const DASHBOARD: &str = include_str!("../../k8s/components/grafana/dashboard.json");
+
+    #[test]
+    fn the_dashboard_queries_only_metrics_that_exist_and_shows_every_one() {
+        let dashboard: serde_json::Value = serde_json::from_str(DASHBOARD).unwrap();
+        let exprs: Vec<&str> = dashboard["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|p| p["targets"].as_array().unwrap())
+            .map(|t| t["expr"].as_str().unwrap())
+            .collect();
+        let names = regex::Regex::new(r"boxoffice_[a-z_]+").unwrap();
+        let mut queried = std::collections::BTreeSet::new();
+        for expr in &exprs {
+            for name in names.find_iter(expr) {
+                let name = name.as_str();
+                let metric = ["_bucket", "_sum", "_count"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix).filter(|m| ALL.contains(m)))
+                    .unwrap_or(name);
+                assert!(
+                    ALL.contains(&metric),
+                    "the dashboard queries {name}, which no one records"
+                );
+                queried.insert(metric);
+            }
+        }
+        for metric in ALL {
+            assert!(
+                queried.contains(metric),
+                "the dashboard does not show {metric}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn recorded_values_render_in_the_text_format() {
