@@ -182,6 +182,13 @@ fn pages_keep_shoppers_apart_and_refuse_cross_site_posts() {
 }
 
 #[test]
+fn the_api_docs_page_renders_the_openapi_document_accessibly() {
+    if support::runnable("in the browser", missing()) {
+        scenario("docs", shop());
+    }
+}
+
+#[test]
 fn screenshots_are_small_pngs_of_every_page_at_both_widths() {
     let dir = support::workspace_root().join("docs/screenshots");
     let mut shots: Vec<_> = std::fs::read_dir(&dir)
@@ -215,7 +222,7 @@ fn screenshots_are_small_pngs_of_every_page_at_both_widths() {
 }
 
 /// The pages the scenarios screenshot, as named in `docs/screenshots/`.
-const PAGES: [&str; 17] = [
+const PAGES: [&str; 18] = [
     "listing-signed-out",
     "signup",
     "sell",
@@ -233,4 +240,5 @@ const PAGES: [&str; 17] = [
     "order-declined",
     "not-found",
     "refused",
+    "api-docs",
 ];

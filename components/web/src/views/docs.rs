@@ -25,7 +25,7 @@ pub fn page(visitor: &Visitor, document: &Value) -> Markup {
         visitor,
         Head::default(),
         html! {
-            p { (text(&document["info"]["description"])) }
+            p { (prose(text(&document["info"]["description"]))) }
             p {
                 "OpenAPI " (text(&document["openapi"])) " document: "
                 a href=(boxoffice_api::DOCUMENT_PATH) { code { (boxoffice_api::DOCUMENT_PATH) } }
@@ -42,7 +42,7 @@ pub fn page(visitor: &Visitor, document: &Value) -> Markup {
             @for tag in tags {
                 section.api-tag aria-labelledby={ "tag-" (text(&tag["name"])) } {
                     h2 id={ "tag-" (text(&tag["name"])) } { (text(&tag["name"])) }
-                    p { (text(&tag["description"])) }
+                    p { (prose(text(&tag["description"]))) }
                     @for (path, item) in paths {
                         @for method in METHODS {
                             @if let Some(operation) = item.get(method).filter(|o| tagged(o, &tag["name"])) {
@@ -56,7 +56,8 @@ pub fn page(visitor: &Visitor, document: &Value) -> Markup {
                 h2 id="schemas" { "schemas" }
                 @for (name, schema) in schemas {
                     h3 id={ "schema-" (name) } { (name) }
-                    pre.api-schema { (pretty(schema)) }
+                    // Focusable, so that a keyboard can scroll a schema wider than the page.
+                    pre.api-schema tabindex="0" aria-labelledby={ "schema-" (name) } { (pretty(schema)) }
                 }
             }
         },
@@ -81,9 +82,9 @@ fn operation_view(
             h3 { code { (method.to_uppercase()) " " (path) } }
             p { strong { (text(&operation["summary"])) } }
             @if let Some(description) = operation["description"].as_str() {
-                p { (description) }
+                p { (prose(description)) }
             }
-            p.hint { "Operation " code { (id) } ". " (security(&operation["security"])) }
+            p.hint { "Operation " code { (id) } ". " (prose(security(&operation["security"]))) }
             @if let Some(parameters) = operation["parameters"].as_array() {
                 table {
                     caption { "Parameters" }
@@ -94,7 +95,7 @@ fn operation_view(
                                 td { code { (text(&parameter["name"])) } }
                                 td { (text(&parameter["in"])) }
                                 td { @if parameter["required"] == Value::Bool(true) { "yes" } @else { "no" } }
-                                td { (text(&parameter["description"])) }
+                                td { (prose(text(&parameter["description"]))) }
                             }
                         }
                     }
@@ -110,7 +111,7 @@ fn operation_view(
                     @for (status, response) in operation["responses"].as_object().into_iter().flatten() {
                         tr {
                             td { (status) }
-                            td { (text(&response["description"])) (reference(response, shared)) }
+                            td { (prose(text(&response["description"]))) (reference(response, shared)) }
                             td {
                                 @if let Some(content) = response["content"].as_object() {
                                     (contents(content))
@@ -149,7 +150,7 @@ fn reference(response: &Value, shared: &Map<String, Value>) -> Markup {
         .map(|r| text(&r["description"]));
     html! {
         @if let (Some(name), Some(description)) = (name, description) {
-            (description) " (" code { (name) } ")"
+            (prose(description)) " (" code { (name) } ")"
         }
     }
 }
@@ -185,6 +186,15 @@ fn schema_link(schema: &Value) -> Markup {
     }
 }
 
+/// A description as the document writes it: text, with `backquoted` spans as code.
+fn prose(text: &str) -> Markup {
+    html! {
+        @for (i, part) in text.split('`').enumerate() {
+            @if i % 2 == 1 { code { (part) } } @else { (part) }
+        }
+    }
+}
+
 fn text(value: &Value) -> &str {
     value.as_str().unwrap_or_default()
 }
@@ -196,6 +206,14 @@ fn pretty(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backquoted_spans_are_code_and_the_rest_is_escaped() {
+        assert_eq!(
+            prose("Who owns it, or `null` <b>").into_string(),
+            "Who owns it, or <code>null</code> &lt;b&gt;"
+        );
+    }
 
     #[test]
     fn every_operation_is_on_the_page_once_escaped() {
