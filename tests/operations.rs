@@ -307,15 +307,36 @@ fn json_logs_have_a_line_per_request_and_delivery_and_no_secret(backend: Backend
     let stripe = FakeStripe::start();
     let shop = shop(backend, &stripe, &[], &["--log-format", "json"]);
     let bought = purchase(&shop, None);
-    // The deliveries the purchase set off are logged once done.
-    let log = shop
-        .runtime()
-        .wait_for_log("\"event_type\":\"order:completed\"");
-    let lines: Vec<Value> = log
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
+    // The deliveries the purchase set off are logged once each is answered, in any order.
+    let expected = [
+        ("order:created", "tickets"),
+        ("order:created", "expiration"),
+        ("order:created", "payments"),
+        ("payment:created", "orders"),
+        ("order:completed", "payments"),
+    ];
+    let done = |lines: &[Value], (event_type, subscription): (&str, &str)| {
+        lines
+            .iter()
+            .filter(|d| {
+                d["event_type"] == event_type
+                    && d["subscription"] == subscription
+                    && d["outcome"] == "done"
+            })
+            .count()
+    };
+    let (log, lines) = wait_until("the purchase's deliveries in the log", EVENTUAL, || {
+        let log = shop.runtime().stderr();
+        let lines: Vec<Value> = log
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        expected
+            .iter()
+            .all(|pair| done(&lines, *pair) > 0)
+            .then_some((log, lines))
+    });
     for line in &lines {
         for field in ["timestamp", "level", "message"] {
             assert!(line.get(field).is_some(), "no {field}: {line}");
@@ -331,28 +352,19 @@ fn json_logs_have_a_line_per_request_and_delivery_and_no_secret(backend: Backend
             "no request line for {path}"
         );
     }
-    let deliveries: Vec<&Value> = lines
-        .iter()
-        .filter(|l| l.get("subscription").is_some())
-        .collect();
-    for (event_type, subscription) in [
-        ("order:created", "tickets"),
-        ("order:created", "expiration"),
-        ("order:created", "payments"),
-        ("payment:created", "orders"),
-    ] {
-        let matching: Vec<&&Value> = deliveries
-            .iter()
-            .filter(|d| d["event_type"] == event_type && d["subscription"] == subscription)
-            .filter(|d| d["outcome"] == "done")
-            .collect();
-        assert_eq!(
-            matching.len(),
-            1,
-            "{event_type} to {subscription}: {matching:?}"
-        );
-        assert!(matching[0]["event_id"].is_string() && matching[0]["attempt"] == 1);
+    // One line per delivery: each of these was delivered once, at the first attempt.
+    for pair in expected {
+        assert_eq!(done(&lines, pair), 1, "{pair:?}");
     }
+    let first = lines
+        .iter()
+        .find(|d| d["event_type"] == "order:created" && d["outcome"] == "done")
+        .unwrap();
+    assert!(
+        first["event_id"].is_string() && first["attempt"] == 1,
+        "{first}"
+    );
+    assert!(first["duration_ms"].is_number(), "{first}");
     assert!(!bought.order_id.is_empty());
     assert_no_secret(&log, &bought);
 }

@@ -333,7 +333,8 @@ impl OutboundHttp {
         if !allowed {
             tracing::warn!(
                 component = %self.component,
-                "outbound request to {uri} denied: not in allowed_outbound_hosts"
+                "{}: outbound request to {uri} denied: not in allowed_outbound_hosts",
+                self.component
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }

@@ -159,7 +159,8 @@ impl PostgresCtx {
             if !self.allowed.allows("postgres", &host, Some(port)) {
                 tracing::warn!(
                     component = %self.component,
-                    "postgres connection to {host}:{port} denied: not in allowed_outbound_hosts"
+                    "{}: postgres connection to {host}:{port} denied: not in allowed_outbound_hosts",
+                    self.component
                 );
                 return Err(Error::ConnectionFailed(format!(
                     "destination postgres://{host}:{port} is not in allowed_outbound_hosts"
@@ -169,7 +170,11 @@ impl PostgresCtx {
         let pool = self.pools.pool(address, config)?;
         let client = pool.get().await.map_err(|e| {
             metrics::backend_error("postgres", "connect");
-            tracing::debug!(component = %self.component, "postgres: no connection: {e}");
+            tracing::debug!(
+                component = %self.component,
+                "{}: postgres: no connection: {e}",
+                self.component
+            );
             Error::ConnectionFailed(format!("cannot connect to the database: {e}"))
         })?;
         Ok(ConnectionHandle {

@@ -52,6 +52,7 @@ pub fn init(format: LogFormat) {
     let installed = match format {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
+            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(text_field))
             .try_init(),
         LogFormat::Json => builder
             .json()
@@ -62,6 +63,39 @@ pub fn init(format: LogFormat) {
     };
     // A second init (as in tests) keeps the first.
     drop(installed);
+}
+
+/// The fields a request or delivery line also says in its message: JSON lines keep them
+/// for a log shipper, text lines leave them out, so that they stay readable.
+const SAID_IN_THE_MESSAGE: [&str; 14] = [
+    "method",
+    "path",
+    "component",
+    "route",
+    "status",
+    "duration_ms",
+    "event_id",
+    "event_type",
+    "subscription",
+    "attempt",
+    "outcome",
+    "retry_in_ms",
+    "error",
+    "stream",
+];
+
+/// A field of a text line: the message as it is, any other field not in
+/// [`SAID_IN_THE_MESSAGE`] as ` name=value`.
+fn text_field(
+    writer: &mut tracing_subscriber::fmt::format::Writer<'_>,
+    field: &tracing::field::Field,
+    value: &dyn std::fmt::Debug,
+) -> std::fmt::Result {
+    match field.name() {
+        "message" => write!(writer, "{value:?}"),
+        name if SAID_IN_THE_MESSAGE.contains(&name) => Ok(()),
+        name => write!(writer, " {name}={value:?}"),
+    }
 }
 
 /// Writes each formatted line to stderr, scrubbed.
