@@ -10,7 +10,10 @@ use std::process::Command;
 use boxoffice::manifest::Manifest;
 
 fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
 }
 
 /// Each workspace package by name: its directory (relative to the workspace) and the
@@ -22,7 +25,11 @@ fn packages() -> BTreeMap<String, (String, Vec<String>)> {
         .args(["metadata", "--locked", "--no-deps", "--format-version", "1"])
         .output()
         .expect("run cargo metadata");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let metadata: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let root = workspace();
     metadata["packages"]

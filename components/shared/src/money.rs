@@ -115,7 +115,11 @@ mod tests {
         assert_eq!(Price::from_json(&json!(0.001)), Err(PriceError::TooPrecise));
         // Found by schemathesis: a positive amount too small for a cent was a price of 0.
         for tiny in [5e-324, 1e-9, 4.9e-9] {
-            assert_eq!(Price::from_json(&json!(tiny)), Err(PriceError::TooPrecise), "{tiny}");
+            assert_eq!(
+                Price::from_json(&json!(tiny)),
+                Err(PriceError::TooPrecise),
+                "{tiny}"
+            );
         }
         assert_eq!(Price::from_json(&json!(1e300)), Err(PriceError::TooLarge));
     }
