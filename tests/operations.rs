@@ -251,8 +251,18 @@ fn metrics_are_prometheus_text_and_count_the_requests_made(backend: Backend) {
             && outbound)
             .then_some(())
     });
+    let pools = scrape(&admin);
+    assert!(
+        pools
+            .samples
+            .iter()
+            .any(|s| s.metric == "boxoffice_pool_connections"
+                && s.labels.get("backend") == Some("sqlite")
+                && s.labels.get("pool") == Some("default")
+                && s.labels.get("state") == Some("idle")),
+        "the SQLite database's connections"
+    );
     if real {
-        let pools = scrape(&admin);
         assert!(
             pools
                 .samples

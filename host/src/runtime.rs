@@ -72,8 +72,9 @@ pub struct App {
     request_timeout: Duration,
     /// Where a component's requests to `<id>.spin.internal` or `self` go.
     chaining: Arc<dyn ServiceChaining>,
-    /// The Postgres pools, for their gauges.
+    /// The Postgres pools and the SQLite databases, for their gauges.
     pools: Arc<PostgresPools>,
+    sql: Arc<SqlDatabases>,
     /// Turns at an instance: a request past the pool's size waits for one instead of
     /// failing to instantiate (a 500 for 1,000 buyers at once on Postgres, before).
     turns: Arc<tokio::sync::Semaphore>,
@@ -261,13 +262,14 @@ impl App {
             request_timeout: timeouts.request,
             chaining: chaining(me.clone()),
             pools,
+            sql,
             turns: Arc::new(tokio::sync::Semaphore::new(INSTANCE_TURNS)),
         }))
     }
 
     /// What sets the app's gauges at a scrape: its connection pools.
     pub fn gauges(&self) -> Vec<Arc<dyn Gauges>> {
-        vec![self.pools.clone()]
+        vec![self.pools.clone(), self.sql.clone()]
     }
 
     /// The app's routes.

@@ -20,10 +20,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use boxoffice_telemetry::metrics::{self, Gauges};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::Connection;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -78,6 +80,9 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
 pub trait SqlDatabase: Send + Sync {
     /// A new connection, held by one `connection` resource.
     async fn connect(&self) -> Result<Box<dyn SqlConnection>, SqlError>;
+
+    /// Connections held by components now, and connections idle in the pool.
+    fn pool_use(&self) -> (usize, usize);
 }
 
 /// One open connection.
@@ -97,6 +102,8 @@ pub struct SqliteDatabase {
     idle: Arc<Mutex<Vec<Connection>>>,
     /// One writer at a time (see the module docs).
     writer: Arc<Semaphore>,
+    /// Connections handed out and not yet dropped.
+    in_use: Arc<AtomicUsize>,
 }
 
 impl SqliteDatabase {
@@ -124,6 +131,7 @@ impl SqliteDatabase {
             shared,
             idle: Arc::default(),
             writer: Arc::new(Semaphore::new(1)),
+            in_use: Arc::default(),
         })
     }
 }
@@ -151,12 +159,18 @@ impl SqlDatabase for SqliteDatabase {
             }
             (None, SqliteLocation::InMemory) => unreachable!("in-memory databases are shared"),
         };
+        self.in_use.fetch_add(1, Ordering::Relaxed);
         Ok(Box::new(SqliteConnection {
             conn,
             idle,
             writer: self.writer.clone(),
             write_turn: Mutex::new(None),
+            in_use: self.in_use.clone(),
         }))
+    }
+
+    fn pool_use(&self) -> (usize, usize) {
+        (self.in_use.load(Ordering::Relaxed), lock(&self.idle).len())
     }
 }
 
@@ -190,6 +204,8 @@ pub struct SqliteConnection {
     writer: Arc<Semaphore>,
     /// This connection's turn at the gate, while it writes.
     write_turn: Mutex<Option<OwnedSemaphorePermit>>,
+    /// Its database's count of connections in use.
+    in_use: Arc<AtomicUsize>,
 }
 
 #[async_trait]
@@ -230,6 +246,7 @@ impl SqlConnection for SqliteConnection {
 
 impl Drop for SqliteConnection {
     fn drop(&mut self) {
+        self.in_use.fetch_sub(1, Ordering::Relaxed);
         // Released last, after the rollback below.
         let _turn = lock(&self.write_turn).take();
         let Some(idle) = &self.idle else { return };
@@ -312,6 +329,16 @@ impl SqlDatabases {
     }
 }
 
+impl Gauges for SqlDatabases {
+    fn refresh(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        for (label, db) in &self.databases {
+            let (in_use, idle) = db.pool_use();
+            metrics::pool("sqlite", label, in_use, idle);
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
 /// What one component may open.
 pub struct SqliteCtx {
     /// The labels in the component's `sqlite_databases`.
@@ -333,7 +360,7 @@ impl SqliteCtx {
             .get(label)
             .ok_or(Error::NoSuchDatabase)?;
         let conn = db.connect().await.map_err(|e| {
-            boxoffice_telemetry::metrics::backend_error("sqlite", "connect");
+            metrics::backend_error("sqlite", "connect");
             Error::Io(e.to_string())
         })?;
         Ok(ConnectionHandle(conn))

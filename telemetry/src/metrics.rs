@@ -39,7 +39,8 @@ pub const DEAD_LETTERS: &str = "boxoffice_broker_dead_letters";
 /// expect, such as a unique violation), by backend (`sqlite`, `postgres`, `key_value`)
 /// and kind (`connect`, `timeout`, `operation`).
 pub const BACKEND_ERRORS: &str = "boxoffice_backend_errors_total";
-/// Connections of the backends' pools, by backend, pool and state (`in_use`, `idle`).
+/// Connections of the backends' pools (Postgres pools, SQLite databases), by backend,
+/// pool and state (`in_use`, `idle`).
 pub const POOL_CONNECTIONS: &str = "boxoffice_pool_connections";
 
 /// Every metric above.
