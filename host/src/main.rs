@@ -37,6 +37,13 @@ const DATABASE_HOST_ENV: &str = "SPIN_VARIABLE_DATABASE_HOST";
 /// Where `up` and `broker` serve their metrics unless told: loopback only.
 const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:3002";
 
+/// What `up --help` and `broker --help` say about traces and logs (docs/operations.md).
+const OBSERVABILITY_HELP: &str = "\
+Metrics: GET /metrics on --admin-listen (Prometheus text).
+Logs: one line per request and per delivery on stderr; --log-format json for JSON, RUST_LOG to filter.
+Traces: off unless OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) names an
+OTLP/HTTP collector; OTEL_EXPORTER_OTLP_PROTOCOL=http/json or http/protobuf (default).";
+
 /// Runs the boxoffice Spin application locally.
 #[derive(Parser)]
 #[command(name = "boxoffice", version, about)]
@@ -79,6 +86,7 @@ enum Command {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = OBSERVABILITY_HELP)]
 struct UpArgs {
     /// The address to listen on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:3000")]
@@ -114,6 +122,7 @@ struct UpArgs {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = OBSERVABILITY_HELP)]
 struct BrokerArgs {
     /// The address to accept CloudEvents on (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:3001")]
