@@ -113,6 +113,26 @@ fn purchase(shop: &Shop, traceparent: Option<&str>) -> Purchase {
     }
 }
 
+/// Sends `request_line` (which HTTP clients refuse to send for an extension method) over
+/// a plain connection to `addr`; returns the answer's status line.
+fn raw_request(addr: &str, request_line: &str) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{request_line} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut status = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut status)
+        .unwrap();
+    status
+}
+
 /// The samples of a Prometheus text exposition, by metric name; every line must parse.
 fn scrape(admin: &str) -> prometheus_parse::Scrape {
     let resp = send("GET", &format!("{admin}/metrics"), &[], None);
@@ -251,6 +271,39 @@ fn metrics_are_prometheus_text_and_count_the_requests_made(backend: Backend) {
             && outbound)
             .then_some(())
     });
+    // A type nobody subscribes to, which anyone reaching the ingress may name, gets no
+    // series of its own; nor does an extension method.
+    let broker = shop.runtime().broker.clone().expect("up runs a broker");
+    for n in 0..2 {
+        let odd = format!("made:up-{n}");
+        let resp =
+            support::post_event(&broker, &odd, &format!("odd-{n}"), "/elsewhere", &json!({}));
+        assert_eq!(resp.status, 202, "{}", resp.text);
+    }
+    assert!(raw_request(&shop.runtime().addr(), "BREW /api/tickets").starts_with("HTTP/1.1 404"));
+    let folded = scrape(&admin);
+    assert_eq!(
+        sample(
+            &folded,
+            "boxoffice_broker_events_accepted_total",
+            &[("type", "(unsubscribed)"), ("new", "true")]
+        ),
+        Some(2.0)
+    );
+    assert!(!folded
+        .samples
+        .iter()
+        .any(|s| s.labels.values().any(|v| v.starts_with("made:up"))));
+    assert!(sample(
+        &folded,
+        "boxoffice_http_requests_total",
+        &[("method", "other")]
+    )
+    .is_some());
+    assert!(!folded
+        .samples
+        .iter()
+        .any(|s| s.labels.get("method") == Some("BREW")));
     let pools = scrape(&admin);
     assert!(
         pools

@@ -120,14 +120,21 @@ async fn handle(
         .map(str::to_owned)
         .collect();
     let (id, ty) = (event.id.clone(), event.ty.clone());
+    // Anyone who reaches the ingress names the type: only subscribed types get their own
+    // series, so that the metrics stay bounded.
+    let label = if targets.is_empty() {
+        "(unsubscribed)"
+    } else {
+        ty.as_str()
+    };
     match store.accept(event, targets, now_ms()).await {
         Ok(Accepted::New(n)) => {
-            metrics::event_accepted(&ty, true);
+            metrics::event_accepted(label, true);
             tracing::debug!("broker: accepted event {id} ({ty}) for {n} subscription(s)");
             wake.notify_one();
         }
         Ok(Accepted::Duplicate) => {
-            metrics::event_accepted(&ty, false);
+            metrics::event_accepted(label, false);
             tracing::debug!("broker: event {id} ({ty}) is a duplicate; acknowledged");
         }
         Err(e) => {

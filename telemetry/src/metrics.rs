@@ -164,8 +164,19 @@ fn describe() {
     );
 }
 
+/// The methods with a series of their own; any other (HTTP allows extension methods,
+/// which a client names) counts as `other`, so that the metrics stay bounded.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
 /// Records one answered request.
 pub fn http_request(component: &str, route: &str, method: &str, status: u16, took: Duration) {
+    let method = if METHODS.contains(&method) {
+        method
+    } else {
+        "other"
+    };
     let labels = [
         ("component", component.to_owned()),
         ("route", route.to_owned()),
@@ -368,6 +379,13 @@ mod tests {
             r#"boxoffice_broker_deliveries_total{subscription="tickets-orders",outcome="retry"} 1"#
         ));
         assert!(text.contains(r#"boxoffice_instances_in_use{component="web"} 1"#));
+        http_request("web", "/...", "BREW", 404, Duration::from_millis(1));
+        assert!(
+            metrics.render().contains(
+                r#"boxoffice_http_requests_total{component="web",route="/...",method="other",status="404"} 1"#
+            ),
+            "an extension method is counted as other"
+        );
         drop(guard);
         assert!(metrics
             .render()
