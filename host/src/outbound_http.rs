@@ -297,6 +297,17 @@ impl WasiHttpHooks for OutboundHttp {
             ],
         );
         span.inject(request.headers_mut());
+        // A denied destination is the component's choice, not a grant: one series for all.
+        let uri = request.uri();
+        let host = if self.allowed.allows(
+            uri.scheme_str().unwrap_or("http"),
+            uri.host().unwrap_or_default(),
+            uri.port_u16(),
+        ) {
+            host
+        } else {
+            "(denied)".to_owned()
+        };
         let component = self.component.clone();
         let start = Instant::now();
         let sent = Box::into_pin(self.send(request, options));

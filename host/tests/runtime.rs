@@ -263,6 +263,16 @@ fn outbound_http_is_limited_to_allowed_hosts_and_chains_in_process() {
     assert_eq!(status, 502, "{body}");
     assert!(body.contains("HttpRequestDenied"), "{body}");
     rt.wait_for_log("http://example.com/ denied");
+    // Counted, under one host for every denied destination.
+    let (status, metrics) = get(&format!("{}/metrics", rt.admin));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains(
+            r#"boxoffice_outbound_requests_total{component="probe",host="(denied)",status="error"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("example.com"), "{metrics}");
 
     let (status, body) =
         get(&rt.url("/probe/outbound?http://probe.spin.internal/probe/echo/chained"));
