@@ -456,7 +456,10 @@ fn text_logs_are_readable_lines_without_secrets() {
     assert_no_secret(&log, &bought);
 }
 
-/// The spans of the client's trace, once every service has reported its part.
+/// The spans of the client's trace, once every service has reported its part: each
+/// service's provider exports on its own schedule, so a child may arrive before its
+/// parent. Complete means every service is there, every span hangs off the client's span
+/// or another of the trace, and orders has received both events that come back to it.
 fn client_trace(collector: &OtlpReceiver, services: &[&str]) -> Vec<ReceivedSpan> {
     wait_until(
         "the purchase's spans at the collector",
@@ -468,8 +471,23 @@ fn client_trace(collector: &OtlpReceiver, services: &[&str]) -> Vec<ReceivedSpan
                 .filter(|s| s.trace_id == CLIENT_TRACE)
                 .collect();
             let seen: BTreeSet<&str> = spans.iter().map(|s| s.service.as_str()).collect();
+            let ids: BTreeSet<&str> = spans.iter().map(|s| s.span_id.as_str()).collect();
+            let linked = spans.iter().all(|s| {
+                s.parent_span_id == CLIENT_SPAN || ids.contains(s.parent_span_id.as_str())
+            });
+            let back_to_orders = |event: &str| {
+                let name = format!("deliver {event}");
+                spans.iter().any(|d| {
+                    d.name == name
+                        && spans
+                            .iter()
+                            .any(|r| r.service == "orders" && r.parent_span_id == d.span_id)
+                })
+            };
             let complete = services.iter().all(|s| seen.contains(s))
-                && spans.iter().any(|s| s.name == "deliver payment:created");
+                && linked
+                && back_to_orders("ticket:updated")
+                && back_to_orders("payment:created");
             complete.then_some(spans)
         },
     )
@@ -534,7 +552,19 @@ fn one_purchase_is_one_trace_across_every_service() {
             "{service} received order:created in the trace: {spans:#?}"
         );
     }
-    // ... and back to orders: the payment's event completes the order in the same trace.
+    // Within the order's own trace, back to orders: tickets reserves the ticket and its
+    // ticket:updated reaches the orders service.
+    let reserved = find("broker", "deliver ticket:updated");
+    assert!(
+        reserved.iter().any(|d| {
+            parent_of(d).is_some_and(|p| p.service == "tickets")
+                && find("orders", "POST /internal/events/orders")
+                    .iter()
+                    .any(|r| r.parent_span_id == d.span_id)
+        }),
+        "ticket:updated went from tickets to orders in the trace: {spans:#?}"
+    );
+    // ... and the payment's event completes the order in the same trace.
     let completed = find("broker", "deliver payment:created");
     assert_eq!(completed.len(), 1, "{spans:#?}");
     let paid = parent_of(completed[0]).expect("the payment's request");
