@@ -122,7 +122,7 @@ fn routable<'r, B>(
     }
     route
         .as_ref()
-        .ok_or_else(|| json_error(StatusCode::NOT_FOUND, "Not found"))
+        .ok_or_else(|| json_error(StatusCode::NOT_FOUND, boxoffice_wire::error::NO_ROUTE))
 }
 
 /// Whether the request's head is over [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`].

@@ -114,7 +114,7 @@ fn unrouted_paths_give_404_json() {
         assert_eq!(status, 404, "{path}");
         assert_eq!(
             json(&body),
-            serde_json::json!({"errors": [{"message": "Not found"}]})
+            serde_json::json!({"errors": [{"message": "Route not found"}]})
         );
     }
     let (status, _) = send("DELETE", &rt.url("/nope"), b"");

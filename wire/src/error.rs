@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The message of the 404 for a path no route serves, whoever answers it (a component, the
+/// runtime when no trigger matches, the wasmCloud gateway): the OpenAPI document's.
+pub const NO_ROUTE: &str = "Route not found";
+
 /// One entry of an error body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {

@@ -41,7 +41,7 @@ async fn handle(request: Request) -> Response {
         }
     };
     let Some(upstream) = table.upstream(request.path(), request.query()) else {
-        return json(404, "Not found");
+        return json(404, boxoffice_wire::error::NO_ROUTE);
     };
     if request.body().len() > MAX_HOST_BODY_BYTES {
         return json(413, "Request body too large");

@@ -92,7 +92,7 @@ impl ApiError {
             Self::Validation(errors) => errors.clone(),
             Self::Unauthorized => plain("Not authorized"),
             Self::NotFound => plain("Not found"),
-            Self::NoRoute => plain("Route not found"),
+            Self::NoRoute => plain(boxoffice_wire::error::NO_ROUTE),
             Self::PayloadTooLarge => plain("Request body too large"),
             Self::TooManyRequests(message)
             | Self::Unavailable(message)
