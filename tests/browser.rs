@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use boxoffice_testkit as support;
-use support::stripe::{FakeStripe, SECRET_KEY};
+use support::stripe::FakeStripe;
 use support::{Shop, ShopOptions};
 
 /// How long one scenario may run.
@@ -52,14 +52,13 @@ fn shop_on(backend: support::Backend, window_seconds: u64) -> (FakeStripe, Shop)
     let stripe = FakeStripe::start();
     let shop = Shop::start_with(ShopOptions {
         backend,
-        variables: vec![
-            ("stripe_secret_key".into(), SECRET_KEY.into()),
-            ("stripe_api_base".into(), stripe.base_url()),
-            (
-                "reservation_window_seconds".into(),
-                window_seconds.to_string(),
-            ),
-        ],
+        variables: [(
+            "reservation_window_seconds".into(),
+            window_seconds.to_string(),
+        )]
+        .into_iter()
+        .chain(stripe.variables())
+        .collect(),
         ..Default::default()
     });
     (stripe, shop)

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use support::backends::Servers;
 use support::servers::{ChildServer, PostgresServer};
-use support::stripe::{FakeStripe, SECRET_KEY};
+use support::stripe::FakeStripe;
 use support::{try_send, unique_email, Backend, Shop, ShopOptions, TestDb};
 
 /// Load workers, each a buyer with a seller.
@@ -40,11 +40,10 @@ fn start_shop(
     state_dir: Option<std::path::PathBuf>,
 ) -> Shop {
     Shop::start_with(ShopOptions {
-        variables: vec![
-            ("reservation_window_seconds".into(), "600".into()),
-            ("stripe_secret_key".into(), SECRET_KEY.into()),
-            ("stripe_api_base".into(), stripe.base_url()),
-        ],
+        variables: [("reservation_window_seconds".into(), "600".into())]
+            .into_iter()
+            .chain(stripe.variables())
+            .collect(),
         state_dir,
         backend,
         ..Default::default()

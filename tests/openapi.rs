@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use boxoffice_wire::router::Router;
 use serde_json::Value;
-use support::stripe::{FakeStripe, SECRET_KEY};
+use support::stripe::FakeStripe;
 use support::{unique_email, Body, Resp, Shop, ShopOptions};
 
 /// The methods whose answers the route checks compare (HEAD is GET, without the body).
@@ -36,10 +36,7 @@ fn fixture() -> &'static Fixture {
     FIXTURE.get_or_init(|| {
         let stripe = FakeStripe::start();
         let shop = Shop::start_with(ShopOptions {
-            variables: vec![
-                ("stripe_secret_key".into(), SECRET_KEY.into()),
-                ("stripe_api_base".into(), stripe.base_url()),
-            ],
+            variables: stripe.variables(),
             ..Default::default()
         });
         Fixture {

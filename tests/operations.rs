@@ -25,10 +25,7 @@ const CLIENT_SPAN: &str = "eee19b7ec3c1b174";
 fn shop(backend: Backend, stripe: &FakeStripe, env: &[(&str, &str)], args: &[&str]) -> Shop {
     Shop::start_with(ShopOptions {
         backend,
-        variables: vec![
-            ("stripe_secret_key".into(), SECRET_KEY.into()),
-            ("stripe_api_base".into(), stripe.base_url()),
-        ],
+        variables: stripe.variables(),
         env: env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

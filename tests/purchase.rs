@@ -22,8 +22,7 @@ fn shop_with(backend: Backend, stripe: Option<&FakeStripe>, window_seconds: u64)
         window_seconds.to_string(),
     )];
     if let Some(stripe) = stripe {
-        variables.push(("stripe_secret_key".into(), SECRET_KEY.into()));
-        variables.push(("stripe_api_base".into(), stripe.base_url()));
+        variables.extend(stripe.variables());
     }
     Shop::start_with(ShopOptions {
         variables,

@@ -8,7 +8,7 @@ use boxoffice_testkit as support;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::stripe::{FakeStripe, SECRET_KEY};
+use support::stripe::FakeStripe;
 use support::EVENTUAL;
 use support::{
     dead_letters, event_headers, forge_session, publish, publish_signed_with, send, unique_email,
@@ -59,10 +59,7 @@ fn order_status(shop: &Shop, buyer: &str, order_id: &str) -> Value {
 fn forged_events_are_refused_dead_lettered_and_change_nothing(backend: Backend) {
     let stripe = FakeStripe::start();
     let shop = Shop::start_with(ShopOptions {
-        variables: vec![
-            ("stripe_secret_key".into(), SECRET_KEY.into()),
-            ("stripe_api_base".into(), stripe.base_url()),
-        ],
+        variables: stripe.variables(),
         backend,
         ..Default::default()
     });
@@ -539,10 +536,7 @@ fn routes() -> Vec<Route> {
 fn the_authorisation_matrix_holds_on_every_route() {
     let stripe = FakeStripe::start();
     let shop = Shop::start_with(ShopOptions {
-        variables: vec![
-            ("stripe_secret_key".into(), SECRET_KEY.into()),
-            ("stripe_api_base".into(), stripe.base_url()),
-        ],
+        variables: stripe.variables(),
         ..Default::default()
     });
     let (owner, owner_id) = shop.signup(&unique_email("owner"), "pass");

@@ -108,14 +108,11 @@ pub fn measure(
     };
     let state_dir = dir.join(if embedded { "embedded" } else { "real" });
     let stripe = stripe::FakeStripe::start();
-    let variables = vec![
-        ("reservation_window_seconds".to_owned(), "900".to_owned()),
-        (
-            "stripe_secret_key".to_owned(),
-            stripe::SECRET_KEY.to_owned(),
-        ),
-        ("stripe_api_base".to_owned(), stripe.base_url()),
-    ];
+    let variables: Vec<(String, String)> =
+        [("reservation_window_seconds".to_owned(), "900".to_owned())]
+            .into_iter()
+            .chain(stripe.variables())
+            .collect();
     eprintln!("bench: starting the shop on the {label} backends");
     let shop = Shop::start_with(ShopOptions {
         variables: variables.clone(),

@@ -62,6 +62,15 @@ impl FakeStripe {
         self.server.base_url()
     }
 
+    /// The shop's variables that point payments at this fake: `stripe_secret_key` and
+    /// `stripe_api_base`.
+    pub fn variables(&self) -> Vec<(String, String)> {
+        vec![
+            ("stripe_secret_key".to_owned(), SECRET_KEY.to_owned()),
+            ("stripe_api_base".to_owned(), self.base_url()),
+        ]
+    }
+
     /// Every successful charge so far.
     pub fn charges(&self) -> Vec<Value> {
         self.state.lock().unwrap().charges.clone()
