@@ -297,20 +297,12 @@ impl WasiHttpHooks for OutboundHttp {
             ],
         );
         span.inject(request.headers_mut());
+        let allowed = self.allows(request.uri());
         // A denied destination is the component's choice, not a grant: one series for all.
-        let uri = request.uri();
-        let host = if self.allowed.allows(
-            uri.scheme_str().unwrap_or("http"),
-            uri.host().unwrap_or_default(),
-            uri.port_u16(),
-        ) {
-            host
-        } else {
-            "(denied)".to_owned()
-        };
+        let host = if allowed { host } else { "(denied)".to_owned() };
         let component = self.component.clone();
         let start = Instant::now();
-        let sent = Box::into_pin(self.send(request, options));
+        let sent = Box::into_pin(self.send(request, options, allowed));
         Box::new(async move {
             let result = sent.await;
             match &result {
@@ -330,17 +322,26 @@ impl WasiHttpHooks for OutboundHttp {
 }
 
 impl OutboundHttp {
-    /// The `wasi:http` hook itself: policy check, then in-process chaining, the pooled
-    /// client (plain HTTP) or a fresh TLS connection.
+    /// Whether `allowed_outbound_hosts` lets the component reach `uri`.
+    fn allows(&self, uri: &http::Uri) -> bool {
+        self.allowed.allows(
+            uri.scheme_str().unwrap_or("http"),
+            uri.host().unwrap_or_default(),
+            uri.port_u16(),
+        )
+    }
+
+    /// The `wasi:http` hook itself: refused unless `allowed` (see [`Self::allows`]), then
+    /// in-process chaining, the pooled client (plain HTTP) or a fresh TLS connection.
     fn send(
         &mut self,
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
+        allowed: bool,
     ) -> SendFuture {
         let uri = request.uri().clone();
         let scheme = uri.scheme_str().unwrap_or("http");
         let host = uri.host().unwrap_or_default();
-        let allowed = self.allowed.allows(scheme, host, uri.port_u16());
         if !allowed {
             tracing::warn!(
                 component = %self.component,
