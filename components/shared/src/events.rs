@@ -31,11 +31,23 @@ pub enum EventType {
     PaymentCreated,
     /// `order:completed`, published by orders when a payment completes an order.
     OrderCompleted,
+    /// `product:created`, published by catalog.
+    ProductCreated,
+    /// `product:updated`, published by catalog (an edit, or stock sold).
+    ProductUpdated,
+    /// `purchase:created`, published by cart when a cart is checked out.
+    PurchaseCreated,
+    /// `purchase:cancelled`, published by cart.
+    PurchaseCancelled,
+    /// `purchase:completed`, published by cart when a payment completes a purchase.
+    PurchaseCompleted,
+    /// `shipment:dispatched`, published by shipping when a paid purchase is sent.
+    ShipmentDispatched,
 }
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 13] = [
         Self::TicketCreated,
         Self::TicketUpdated,
         Self::OrderCreated,
@@ -43,6 +55,12 @@ impl EventType {
         Self::ExpirationComplete,
         Self::PaymentCreated,
         Self::OrderCompleted,
+        Self::ProductCreated,
+        Self::ProductUpdated,
+        Self::PurchaseCreated,
+        Self::PurchaseCancelled,
+        Self::PurchaseCompleted,
+        Self::ShipmentDispatched,
     ];
 
     /// The subject text, e.g. `ticket:created`.
@@ -55,6 +73,12 @@ impl EventType {
             Self::ExpirationComplete => "expiration:complete",
             Self::PaymentCreated => "payment:created",
             Self::OrderCompleted => "order:completed",
+            Self::ProductCreated => "product:created",
+            Self::ProductUpdated => "product:updated",
+            Self::PurchaseCreated => "purchase:created",
+            Self::PurchaseCancelled => "purchase:cancelled",
+            Self::PurchaseCompleted => "purchase:completed",
+            Self::ShipmentDispatched => "shipment:dispatched",
         }
     }
 
@@ -71,6 +95,9 @@ impl EventType {
             Self::OrderCreated | Self::OrderCancelled | Self::OrderCompleted => "orders",
             Self::ExpirationComplete => "expiration",
             Self::PaymentCreated => "payments",
+            Self::ProductCreated | Self::ProductUpdated => "catalog",
+            Self::PurchaseCreated | Self::PurchaseCancelled | Self::PurchaseCompleted => "cart",
+            Self::ShipmentDispatched => "shipping",
         }
     }
 }
@@ -238,6 +265,122 @@ pub struct PaymentCreated {
     pub order_id: String,
     /// Stripe's charge id.
     pub stripe_id: String,
+    /// Whether the paid "order" is a purchase of goods (cart) rather than a ticket order
+    /// (orders): each of the two consumers applies its own and leaves the other's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub purchase: bool,
+}
+
+/// `product:created`: a seller listed a new product (version 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductCreated {
+    /// The product's stock-keeping unit: its id.
+    pub sku: String,
+    /// Product version.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// Price in dollars.
+    pub price: Price,
+    /// Units in stock.
+    pub stock: i64,
+    /// The seller.
+    pub user_id: String,
+}
+
+/// `product:updated`: a product changed, edited by its seller or sold by a purchase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductUpdated {
+    /// The product's stock-keeping unit: its id.
+    pub sku: String,
+    /// Product version, one more than the previous event's.
+    pub version: i64,
+    /// Name.
+    pub name: String,
+    /// Price in dollars.
+    pub price: Price,
+    /// Units in stock.
+    pub stock: i64,
+    /// The seller.
+    pub user_id: String,
+    /// The completed purchase whose units this change took out of stock, when that is
+    /// what it is: the cart then lets go of that purchase's hold on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purchase_id: Option<String>,
+}
+
+/// A line of a purchase: how many units of which product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseLine {
+    /// The product.
+    pub sku: String,
+    /// Units, at least 1.
+    pub quantity: i64,
+}
+
+/// `purchase:created`: a cart was checked out; its units are held until it is paid or
+/// its reservation window ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseCreated {
+    /// Purchase id.
+    pub id: String,
+    /// Purchase version.
+    pub version: i64,
+    /// Status (`created`).
+    pub status: OrderStatus,
+    /// Buyer.
+    pub user_id: String,
+    /// When the reservation lapses, RFC 3339.
+    pub expires_at: String,
+    /// What the buyer pays: goods, shipping and tax, in dollars.
+    pub total: Price,
+    /// What was bought.
+    pub lines: Vec<PurchaseLine>,
+}
+
+/// `purchase:cancelled`: a purchase ended without payment (its buyer, or expiry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseCancelled {
+    /// Purchase id.
+    pub id: String,
+    /// Purchase version.
+    pub version: i64,
+}
+
+/// `purchase:completed`: a purchase was paid; its units leave stock and it is to be
+/// dispatched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PurchaseCompleted {
+    /// Purchase id.
+    pub id: String,
+    /// Purchase version.
+    pub version: i64,
+    /// Buyer.
+    pub user_id: String,
+    /// The destination city's code (shipping's table).
+    pub city: String,
+    /// What was bought.
+    pub lines: Vec<PurchaseLine>,
+}
+
+/// `shipment:dispatched`: the goods of a paid purchase left the warehouse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShipmentDispatched {
+    /// Shipment id.
+    pub id: String,
+    /// The purchase sent.
+    pub purchase_id: String,
+    /// Buyer.
+    pub user_id: String,
+    /// The destination city's code.
+    pub city: String,
+    /// When it left, RFC 3339.
+    pub dispatched_at: String,
 }
 
 /// An event with its payload.
@@ -257,6 +400,18 @@ pub enum Event {
     PaymentCreated(PaymentCreated),
     /// `order:completed`
     OrderCompleted(OrderCompleted),
+    /// `product:created`
+    ProductCreated(ProductCreated),
+    /// `product:updated`
+    ProductUpdated(ProductUpdated),
+    /// `purchase:created`
+    PurchaseCreated(PurchaseCreated),
+    /// `purchase:cancelled`
+    PurchaseCancelled(PurchaseCancelled),
+    /// `purchase:completed`
+    PurchaseCompleted(PurchaseCompleted),
+    /// `shipment:dispatched`
+    ShipmentDispatched(ShipmentDispatched),
 }
 
 impl Event {
@@ -270,6 +425,12 @@ impl Event {
             Self::ExpirationComplete(_) => EventType::ExpirationComplete,
             Self::PaymentCreated(_) => EventType::PaymentCreated,
             Self::OrderCompleted(_) => EventType::OrderCompleted,
+            Self::ProductCreated(_) => EventType::ProductCreated,
+            Self::ProductUpdated(_) => EventType::ProductUpdated,
+            Self::PurchaseCreated(_) => EventType::PurchaseCreated,
+            Self::PurchaseCancelled(_) => EventType::PurchaseCancelled,
+            Self::PurchaseCompleted(_) => EventType::PurchaseCompleted,
+            Self::ShipmentDispatched(_) => EventType::ShipmentDispatched,
         }
     }
 
@@ -283,6 +444,12 @@ impl Event {
             Self::ExpirationComplete(e) => &e.order_id,
             Self::PaymentCreated(e) => &e.id,
             Self::OrderCompleted(e) => &e.id,
+            Self::ProductCreated(e) => &e.sku,
+            Self::ProductUpdated(e) => &e.sku,
+            Self::PurchaseCreated(e) => &e.id,
+            Self::PurchaseCancelled(e) => &e.id,
+            Self::PurchaseCompleted(e) => &e.id,
+            Self::ShipmentDispatched(e) => &e.id,
         }
     }
 
@@ -294,7 +461,14 @@ impl Event {
             Self::OrderCreated(e) => Some(e.version),
             Self::OrderCancelled(e) => Some(e.version),
             Self::OrderCompleted(e) => Some(e.version),
-            Self::ExpirationComplete(_) | Self::PaymentCreated(_) => None,
+            Self::ProductCreated(e) => Some(e.version),
+            Self::ProductUpdated(e) => Some(e.version),
+            Self::PurchaseCreated(e) => Some(e.version),
+            Self::PurchaseCancelled(e) => Some(e.version),
+            Self::PurchaseCompleted(e) => Some(e.version),
+            Self::ExpirationComplete(_) | Self::PaymentCreated(_) | Self::ShipmentDispatched(_) => {
+                None
+            }
         }
     }
 
@@ -308,6 +482,12 @@ impl Event {
             Self::ExpirationComplete(e) => serde_json::to_value(e),
             Self::PaymentCreated(e) => serde_json::to_value(e),
             Self::OrderCompleted(e) => serde_json::to_value(e),
+            Self::ProductCreated(e) => serde_json::to_value(e),
+            Self::ProductUpdated(e) => serde_json::to_value(e),
+            Self::PurchaseCreated(e) => serde_json::to_value(e),
+            Self::PurchaseCancelled(e) => serde_json::to_value(e),
+            Self::PurchaseCompleted(e) => serde_json::to_value(e),
+            Self::ShipmentDispatched(e) => serde_json::to_value(e),
         }
     }
 
@@ -323,6 +503,18 @@ impl Event {
             }
             EventType::PaymentCreated => Self::PaymentCreated(serde_json::from_slice(data)?),
             EventType::OrderCompleted => Self::OrderCompleted(serde_json::from_slice(data)?),
+            EventType::ProductCreated => Self::ProductCreated(serde_json::from_slice(data)?),
+            EventType::ProductUpdated => Self::ProductUpdated(serde_json::from_slice(data)?),
+            EventType::PurchaseCreated => Self::PurchaseCreated(serde_json::from_slice(data)?),
+            EventType::PurchaseCancelled => {
+                Self::PurchaseCancelled(serde_json::from_slice(data)?)
+            }
+            EventType::PurchaseCompleted => {
+                Self::PurchaseCompleted(serde_json::from_slice(data)?)
+            }
+            EventType::ShipmentDispatched => {
+                Self::ShipmentDispatched(serde_json::from_slice(data)?)
+            }
         })
     }
 }
@@ -671,6 +863,67 @@ mod tests {
             );
         }
         assert_eq!(OrderStatus::parse("paid"), None);
+    }
+
+    #[test]
+    fn the_shop_events_read_back_what_they_write() {
+        let line = PurchaseLine {
+            sku: "MUG-1".into(),
+            quantity: 2,
+        };
+        let events = [
+            (
+                Event::ProductUpdated(ProductUpdated {
+                    sku: "MUG-1".into(),
+                    version: 3,
+                    name: "Mug".into(),
+                    price: Price::from_cents(1250),
+                    stock: 8,
+                    user_id: "u1".into(),
+                    purchase_id: Some("p1".into()),
+                }),
+                json!({"sku":"MUG-1","version":3,"name":"Mug","price":12.5,"stock":8,
+                       "userId":"u1","purchaseId":"p1"}),
+            ),
+            (
+                Event::PurchaseCreated(PurchaseCreated {
+                    id: "p1".into(),
+                    version: 0,
+                    status: OrderStatus::Created,
+                    user_id: "u1".into(),
+                    expires_at: "2024-05-01T12:15:00.000Z".into(),
+                    total: Price::from_cents(3000),
+                    lines: vec![line.clone()],
+                }),
+                json!({"id":"p1","version":0,"status":"created","userId":"u1",
+                       "expiresAt":"2024-05-01T12:15:00.000Z","total":30,
+                       "lines":[{"sku":"MUG-1","quantity":2}]}),
+            ),
+            (
+                Event::PaymentCreated(PaymentCreated {
+                    id: "pay1".into(),
+                    order_id: "p1".into(),
+                    stripe_id: "ch_1".into(),
+                    purchase: true,
+                }),
+                json!({"id":"pay1","orderId":"p1","stripeId":"ch_1","purchase":true}),
+            ),
+        ];
+        for (event, data) in events {
+            assert_eq!(event.data().unwrap(), data);
+            let bytes = serde_json::to_vec(&data).unwrap();
+            assert_eq!(Event::from_data(event.event_type(), &bytes).unwrap(), event);
+        }
+        let ticket_payment = json!({"id":"pay1","orderId":"o1","stripeId":"ch_1"});
+        let read = Event::from_data(
+            EventType::PaymentCreated,
+            &serde_json::to_vec(&ticket_payment).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(read.data().unwrap(), ticket_payment, "a ticket order's payment is as before");
+        assert_eq!(EventType::PurchaseCompleted.publisher(), "cart");
+        assert_eq!(EventType::ProductUpdated.publisher(), "catalog");
+        assert_eq!(EventType::ShipmentDispatched.publisher(), "shipping");
     }
 
     #[test]
