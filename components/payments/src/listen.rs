@@ -1,7 +1,7 @@
 //! The events the payments service consumes (events.toml), to keep its replica of
-//! orders. `order:cancelled` for an order paid meanwhile refunds its charge
-//! (compensation) before the event is recorded as processed: a refund that cannot be made
-//! now leaves the event to come again (503).
+//! orders and of the cart's purchases. `order:cancelled` (or `purchase:cancelled`) for one
+//! paid meanwhile refunds its charge (compensation) before the event is recorded as
+//! processed: a refund that cannot be made now leaves the event to come again (503).
 
 use boxoffice_shared::consume;
 use boxoffice_shared::events::{Envelope, Event, Inbound, OrderStatus};
@@ -26,6 +26,9 @@ pub async fn receive(
             let refunded = match &event.event {
                 Event::OrderCancelled(order) => {
                     refund(db, stripe, &order.id, order.version).await?
+                }
+                Event::PurchaseCancelled(purchase) => {
+                    refund(db, stripe, &purchase.id, purchase.version).await?
                 }
                 _ => None,
             };
@@ -74,34 +77,39 @@ fn apply(
     let once = |effect: &dyn Fn(&dyn Db) -> Result<(), ApiError>| {
         consume::apply_once(db, SERVICE, &event.id, now_ms, effect)
     };
-    match &event.event {
-        Event::OrderCreated(order) => once(&|tx| replica::order_created(tx, order)).map(drop),
-        Event::OrderCancelled(order) => {
-            let record_refund = |tx: &dyn Db| -> Result<(), ApiError> {
-                if let Some(refunded) = refunded {
-                    storage::mark_refunded(tx, &order.id, refunded.id(), now_ms)?;
-                }
-                Ok(())
-            };
-            let applied = once(&|tx| {
-                replica::order_changed(tx, &order.id, OrderStatus::Cancelled, order.version)?;
-                record_refund(tx)
-            })?;
-            // A redelivery of an event processed before the payment was recorded: the
-            // refund just made is still to record.
-            if applied == consume::Applied::Before {
-                record_refund(db)?;
+    let cancelled = |id: &str, version: i64| -> Result<(), ApiError> {
+        let record_refund = |tx: &dyn Db| -> Result<(), ApiError> {
+            if let Some(refunded) = refunded {
+                storage::mark_refunded(tx, id, refunded.id(), now_ms)?;
             }
             Ok(())
+        };
+        let applied = once(&|tx| {
+            replica::order_changed(tx, id, OrderStatus::Cancelled, version)?;
+            record_refund(tx)
+        })?;
+        // A redelivery of an event processed before the payment was recorded: the
+        // refund just made is still to record.
+        if applied == consume::Applied::Before {
+            record_refund(db)?;
         }
-        Event::OrderCompleted(order) => {
-            once(&|tx| replica::order_changed(tx, &order.id, OrderStatus::Complete, order.version))
-                .map(drop)
+        Ok(())
+    };
+    let completed = |id: &str, version: i64| {
+        once(&|tx| replica::order_changed(tx, id, OrderStatus::Complete, version)).map(drop)
+    };
+    match &event.event {
+        Event::OrderCreated(order) => once(&|tx| replica::order_created(tx, order)).map(drop),
+        Event::PurchaseCreated(purchase) => {
+            once(&|tx| replica::purchase_created(tx, purchase)).map(drop)
         }
+        Event::OrderCancelled(order) => cancelled(&order.id, order.version),
+        Event::PurchaseCancelled(purchase) => cancelled(&purchase.id, purchase.version),
+        Event::OrderCompleted(order) => completed(&order.id, order.version),
+        Event::PurchaseCompleted(purchase) => completed(&purchase.id, purchase.version),
         other => Err(consume::not_consumed(SERVICE, other)),
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +132,7 @@ mod tests {
             price_cents: 2000,
             expires_at_ms: NOW + 900_000,
             version: 0,
+            purchase: false,
         };
         storage::insert_order(&db, &order).unwrap();
         payments::record(&db, &order, "ch_1", NOW).unwrap();

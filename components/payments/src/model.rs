@@ -1,4 +1,5 @@
-//! The entities of the payments service: payments and the replica of the orders they pay.
+//! The entities of the payments service: payments and the replica of the orders they pay
+//! (ticket orders, and the cart's purchases of goods, which are paid the same way).
 
 use boxoffice_shared::events::OrderStatus;
 use serde::Serialize;
@@ -18,6 +19,9 @@ pub struct Order {
     pub expires_at_ms: i64,
     /// The orders service's version of it.
     pub version: i64,
+    /// Whether it is a purchase of goods (the cart's, `purchase:*` events) rather than a
+    /// ticket order (`order:*`): its payment says so, for the right service to apply it.
+    pub purchase: bool,
 }
 
 /// A payment: a Stripe charge for an order.
@@ -34,4 +38,7 @@ pub struct Payment {
     /// The amount charged, in cents.
     #[serde(skip)]
     pub amount_cents: i64,
+    /// Whether the paid order is a purchase of goods.
+    #[serde(skip)]
+    pub purchase: bool,
 }

@@ -53,6 +53,7 @@ pub fn record(
         order_id: order.id.clone(),
         stripe_id: stripe_id.to_owned(),
         amount_cents: order.price_cents,
+        purchase: order.purchase,
     };
     transaction(db, |tx| {
         storage::insert_payment(tx, &payment, now_ms).map_err(|e| match e {
@@ -101,6 +102,7 @@ mod tests {
             price_cents: 2000,
             expires_at_ms: NOW + 900_000,
             version: 0,
+            purchase: false,
         };
         storage::insert_order(&db, &order).unwrap();
         (db, order)
@@ -183,6 +185,40 @@ mod tests {
             data,
             serde_json::json!({"id": payment.id, "orderId": order.id, "stripeId": "ch_1"})
         );
+    }
+
+    #[test]
+    fn a_purchase_from_the_cart_is_paid_like_an_order_and_its_payment_says_so() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &storage::migrations()).unwrap();
+        let created = boxoffice_shared::events::PurchaseCreated {
+            id: ids::new_id(),
+            version: 0,
+            status: OrderStatus::Created,
+            user_id: "u1".into(),
+            expires_at: boxoffice_shared::time::rfc3339(NOW + 900_000),
+            total: boxoffice_shared::money::Price::from_cents(4321),
+            lines: vec![],
+        };
+        crate::replica::purchase_created(&db, &created).unwrap();
+        let purchase = payable(&db, &created.id, "u1", NOW).unwrap();
+        assert!(purchase.purchase);
+        assert_eq!(purchase.price_cents, 4321);
+        assert_eq!(
+            payable(&db, &created.id, "u1", NOW + 900_000),
+            Err(ApiError::bad_request(EXPIRED))
+        );
+        let payment = record(&db, &purchase, "ch_goods", NOW).unwrap();
+        let data = db.query("SELECT data FROM payments_outbox", &[]).unwrap()[0]
+            .text("data")
+            .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&data).unwrap(),
+            serde_json::json!({"id": payment.id, "orderId": created.id,
+                               "stripeId": "ch_goods", "purchase": true})
+        );
+        let (_, order) = db_with_order(OrderStatus::Created);
+        assert!(!order.purchase, "a ticket order stays a ticket order");
     }
 
     #[test]

@@ -14,7 +14,7 @@ pub fn payment_created(payment: &Payment) -> Event {
         id: payment.id.clone(),
         order_id: payment.order_id.clone(),
         stripe_id: payment.stripe_id.clone(),
-        purchase: false,
+        purchase: payment.purchase,
     })
 }
 

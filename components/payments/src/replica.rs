@@ -1,9 +1,10 @@
 //! The payments service's replica of orders, kept from `order:created`,
-//! `order:cancelled` and `order:completed` under the version rule: an update applies
+//! `order:cancelled` and `order:completed`, and of the cart's purchases, kept the same way
+//! from `purchase:created`, `purchase:cancelled` and `purchase:completed`, under the version rule: an update applies
 //! only on top of the version before it; an early one waits (503) for redelivery.
 
 use boxoffice_shared::consume::{check_version, never, not_yet, VersionCheck};
-use boxoffice_shared::events::{OrderCreated, OrderStatus};
+use boxoffice_shared::events::{OrderCreated, OrderStatus, PurchaseCreated};
 use boxoffice_shared::sql::Db;
 use boxoffice_shared::{time, ApiError};
 
@@ -12,13 +13,52 @@ use crate::storage;
 
 /// Adds a new order to the replica (again: nothing).
 pub fn order_created(tx: &dyn Db, event: &OrderCreated) -> Result<(), ApiError> {
-    let expires_at_ms = time::parse_rfc3339(&event.expires_at).ok_or_else(|| {
+    let created = Created {
+        id: &event.id,
+        version: event.version,
+        status: event.status,
+        user_id: &event.user_id,
+        expires_at: &event.expires_at,
+        price_cents: event.ticket.price.cents(),
+        purchase: false,
+    };
+    insert(tx, created)
+}
+
+/// Adds a new purchase of goods to the replica (again: nothing): it is paid like an
+/// order, its total as the price.
+pub fn purchase_created(tx: &dyn Db, event: &PurchaseCreated) -> Result<(), ApiError> {
+    let created = Created {
+        id: &event.id,
+        version: event.version,
+        status: event.status,
+        user_id: &event.user_id,
+        expires_at: &event.expires_at,
+        price_cents: event.total.cents(),
+        purchase: true,
+    };
+    insert(tx, created)
+}
+
+/// What `order:created` and `purchase:created` both say.
+struct Created<'a> {
+    id: &'a str,
+    version: i64,
+    status: OrderStatus,
+    user_id: &'a str,
+    expires_at: &'a str,
+    price_cents: i64,
+    purchase: bool,
+}
+
+fn insert(tx: &dyn Db, event: Created<'_>) -> Result<(), ApiError> {
+    let expires_at_ms = time::parse_rfc3339(event.expires_at).ok_or_else(|| {
         never(format!(
             "order {} expires at {:?}, not an RFC 3339 time",
             event.id, event.expires_at
         ))
     })?;
-    let replica = storage::find_order(tx, &event.id)?.map(|o| o.version);
+    let replica = storage::find_order(tx, event.id)?.map(|o| o.version);
     match check_version(replica, event.version) {
         VersionCheck::AlreadyApplied => Ok(()),
         VersionCheck::NotYet => Err(never(format!(
@@ -28,12 +68,13 @@ pub fn order_created(tx: &dyn Db, event: &OrderCreated) -> Result<(), ApiError> 
         VersionCheck::Apply => Ok(storage::insert_order(
             tx,
             &Order {
-                id: event.id.clone(),
-                user_id: event.user_id.clone(),
+                id: event.id.to_owned(),
+                user_id: event.user_id.to_owned(),
                 status: event.status,
-                price_cents: event.ticket.price.cents(),
+                price_cents: event.price_cents,
                 expires_at_ms,
                 version: event.version,
+                purchase: event.purchase,
             },
         )?),
     }

@@ -31,6 +31,9 @@ pub fn migrations() -> Vec<String> {
             refunded_at BIGINT, \
             refund_id TEXT)"
             .to_owned(),
+        // Which replicated orders are the cart's purchases; a table beside the replica, so
+        // a database made before purchases existed needs no change of its own.
+        "CREATE TABLE IF NOT EXISTS payments_purchases (order_id TEXT PRIMARY KEY)".to_owned(),
         consume::create_processed_table(SERVICE),
     ]
     .into_iter()
@@ -46,14 +49,17 @@ fn order(row: &Row) -> Result<Order, SqlError> {
         price_cents: row.int("price_cents")?,
         expires_at_ms: row.int("expires_at")?,
         version: row.int("version")?,
+        purchase: row.int("purchase")? == 1,
     })
 }
 
 /// The replica of order `id`, if known.
 pub fn find_order(db: &dyn Db, id: &str) -> Result<Option<Order>, SqlError> {
     db.query(
-        "SELECT id, user_id, status, price_cents, expires_at, version \
-         FROM payments_orders WHERE id = $1",
+        "SELECT o.id, o.user_id, o.status, o.price_cents, o.expires_at, o.version, \
+         CASE WHEN p.order_id IS NULL THEN 0 ELSE 1 END AS purchase \
+         FROM payments_orders o LEFT JOIN payments_purchases p ON p.order_id = o.id \
+         WHERE o.id = $1",
         &[id.into()],
     )?
     .first()
@@ -75,6 +81,12 @@ pub fn insert_order(db: &dyn Db, order: &Order) -> Result<(), SqlError> {
             order.version.into(),
         ],
     )?;
+    if order.purchase {
+        db.execute(
+            "INSERT INTO payments_purchases (order_id) VALUES ($1)",
+            &[(&order.id).into()],
+        )?;
+    }
     Ok(())
 }
 
