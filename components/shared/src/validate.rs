@@ -108,6 +108,48 @@ pub fn id(field: &str, value: Option<&Value>) -> Result<String, FieldError> {
     Ok(id)
 }
 
+/// Longest product SKU accepted.
+pub const MAX_SKU_CHARS: usize = 32;
+
+/// The SKU (a product's stock-keeping unit, its id) that `text` names, normalised
+/// (trimmed, upper case): 3 to [`MAX_SKU_CHARS`] of A–Z, 0–9 and `-`, starting with a
+/// letter or digit; `None` when it is not one (a path with such a SKU is a 404).
+pub fn sku_text(text: &str) -> Option<String> {
+    let sku = text.trim().to_ascii_uppercase();
+    let shaped = (3..=MAX_SKU_CHARS).contains(&sku.len())
+        && sku
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-')
+        && !sku.starts_with('-');
+    shaped.then_some(sku)
+}
+
+/// A required `sku` field: a string that [`sku_text`] accepts; returns it normalised.
+pub fn sku(value: Option<&Value>) -> Result<String, FieldError> {
+    value
+        .and_then(Value::as_str)
+        .and_then(sku_text)
+        .ok_or_else(|| {
+            FieldError::new(
+                "sku",
+                "SKU must be 3 to 32 letters, digits or dashes, starting with a letter or digit",
+            )
+        })
+}
+
+/// A `quantity` field: a whole number from `min` to `max`.
+pub fn quantity(value: Option<&Value>, min: i64, max: i64) -> Result<i64, FieldError> {
+    value
+        .and_then(Value::as_i64)
+        .filter(|q| (min..=max).contains(q))
+        .ok_or_else(|| {
+            FieldError::new(
+                "quantity",
+                format!("Quantity must be a whole number from {min} to {max}"),
+            )
+        })
+}
+
 fn capitalised(field: &str) -> String {
     let mut chars = field.chars();
     chars.next().map_or_else(String::new, |first| {
@@ -128,6 +170,40 @@ pub fn both<A, B>(a: Result<A, FieldError>, b: Result<B, FieldError>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn skus_are_normalised_and_shaped() {
+        assert_eq!(sku_text(" mug-01 "), Some("MUG-01".into()));
+        assert_eq!(sku_text("ABC"), Some("ABC".into()));
+        for bad in ["", "AB", "-AB", "A B", "ÄBC", "a/b/c", &"A".repeat(33)] {
+            assert_eq!(sku_text(bad), None, "{bad:?}");
+        }
+        assert_eq!(sku(Some(&Value::from("tee-xl"))), Ok("TEE-XL".into()));
+        assert_eq!(
+            sku(Some(&Value::from(7))).unwrap_err().field.as_deref(),
+            Some("sku")
+        );
+        assert!(sku(None).is_err());
+    }
+
+    #[test]
+    fn quantities_are_whole_numbers_in_range() {
+        assert_eq!(quantity(Some(&Value::from(3)), 1, 99), Ok(3));
+        assert_eq!(quantity(Some(&Value::from(0)), 0, 99), Ok(0));
+        for bad in [
+            Value::from(0),
+            Value::from(100),
+            Value::from(1.5),
+            Value::from("2"),
+            Value::Null,
+        ] {
+            let error = quantity(Some(&bad), 1, 99).unwrap_err();
+            assert_eq!(
+                error.message,
+                "Quantity must be a whole number from 1 to 99"
+            );
+        }
+    }
     use serde_json::json;
 
     #[test]
