@@ -8,6 +8,7 @@
 //! (`GET /api/openapi.json`, `GET /api/docs`) without importing anything new.
 
 pub mod auth;
+pub mod cart;
 pub mod events;
 pub mod expiration;
 pub mod health;
@@ -54,6 +55,8 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
             events::CloudEvent,
             web::CredentialsForm, web::TokenForm, web::TicketForm, web::PayForm, web::CancelForm,
             health::Alive, health::Check, health::Readiness,
+            cart::CartItemInput, cart::QuantityInput, cart::ShippingInput, cart::CartShipping,
+            cart::CartLine, cart::Cart, cart::PurchaseLine, cart::PurchaseShipment, cart::Purchase,
         ),
         responses(schemas::TooLarge, schemas::Unavailable),
     ),
@@ -62,6 +65,8 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
         (name = "tickets", description = "The tickets for sale."),
         (name = "orders", description = "Reservations of tickets."),
         (name = "payments", description = "Payments through Stripe."),
+        (name = "cart", description = "Shopping carts and their checkout (the cart component)."),
+        (name = "purchases", description = "Checked-out carts, paid like orders (the cart component)."),
         (name = "events", description = "Where the broker pushes signed CloudEvents; keep off the public network."),
         (name = "pages", description = "The shop in a browser: HTML pages and form posts (the web component)."),
         (name = "documentation", description = "This document and its page."),
@@ -126,6 +131,7 @@ fn described() -> Vec<(Route, HttpMethod, Operation)> {
         .chain(of::<expiration::Operation>())
         .chain(of::<web::Operation>())
         .chain(of::<health::Operation>())
+        .chain(of::<cart::Operation>())
         .collect()
 }
 
@@ -242,7 +248,8 @@ mod tests {
                 let path = operation
                     .path()
                     .replace("{id}", "abc")
-                    .replace("{file}", "x.css");
+                    .replace("{file}", "x.css")
+                    .replace("{sku}", "ABC-1");
                 let method = method_name(&operation.method());
                 let (found, params) = route::find::<O>(method, &path).unwrap();
                 assert_eq!(found, operation, "{method} {path}");
@@ -260,6 +267,7 @@ mod tests {
         check::<expiration::Operation>();
         check::<web::Operation>();
         check::<health::Operation>();
+        check::<cart::Operation>();
     }
 
     #[test]
