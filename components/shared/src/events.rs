@@ -506,12 +506,8 @@ impl Event {
             EventType::ProductCreated => Self::ProductCreated(serde_json::from_slice(data)?),
             EventType::ProductUpdated => Self::ProductUpdated(serde_json::from_slice(data)?),
             EventType::PurchaseCreated => Self::PurchaseCreated(serde_json::from_slice(data)?),
-            EventType::PurchaseCancelled => {
-                Self::PurchaseCancelled(serde_json::from_slice(data)?)
-            }
-            EventType::PurchaseCompleted => {
-                Self::PurchaseCompleted(serde_json::from_slice(data)?)
-            }
+            EventType::PurchaseCancelled => Self::PurchaseCancelled(serde_json::from_slice(data)?),
+            EventType::PurchaseCompleted => Self::PurchaseCompleted(serde_json::from_slice(data)?),
             EventType::ShipmentDispatched => {
                 Self::ShipmentDispatched(serde_json::from_slice(data)?)
             }
@@ -920,7 +916,11 @@ mod tests {
             &serde_json::to_vec(&ticket_payment).unwrap(),
         )
         .unwrap();
-        assert_eq!(read.data().unwrap(), ticket_payment, "a ticket order's payment is as before");
+        assert_eq!(
+            read.data().unwrap(),
+            ticket_payment,
+            "a ticket order's payment is as before"
+        );
         assert_eq!(EventType::PurchaseCompleted.publisher(), "cart");
         assert_eq!(EventType::ProductUpdated.publisher(), "catalog");
         assert_eq!(EventType::ShipmentDispatched.publisher(), "shipping");
