@@ -140,7 +140,7 @@ pub struct RealBackends {
 }
 
 /// Every schema the services create, for reading their tables by plain names.
-const SCHEMAS: &str = "auth,tickets,orders,expiration,payments";
+const SCHEMAS: &str = "auth,tickets,orders,expiration,payments,catalog,cart,ratings,shipping";
 
 impl RealBackends {
     fn create(servers: &Servers) -> RealBackends {

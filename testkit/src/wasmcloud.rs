@@ -21,7 +21,7 @@ use crate::{run_to_exit, spawn_tied, workspace_root};
 const HOST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The images pushed to the registry: (image name, file under target/wasm32-wasip2/release).
-const IMAGES: [(&str, &str); 9] = [
+const IMAGES: [(&str, &str); 13] = [
     ("auth", "auth.wasm"),
     ("tickets", "tickets.wasm"),
     ("orders", "orders.wasm"),
@@ -29,6 +29,10 @@ const IMAGES: [(&str, &str); 9] = [
     ("payments", "payments.wasm"),
     ("web", "web.wasm"),
     ("health", "health.wasm"),
+    ("catalog", "catalog.wasm"),
+    ("cart", "cart.wasm"),
+    ("ratings", "ratings.wasm"),
+    ("shipping", "shipping.wasm"),
     ("gateway", "gateway.wasm"),
     ("wasmcloud-adapter", "wasmcloud_adapter.wasm"),
 ];
