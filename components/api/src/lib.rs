@@ -14,8 +14,10 @@ pub mod expiration;
 pub mod health;
 pub mod orders;
 pub mod payments;
+pub mod ratings;
 pub mod route;
 pub mod schemas;
+pub mod shipping;
 pub mod tickets;
 pub mod web;
 
@@ -52,6 +54,8 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
             tickets::TicketInput, tickets::Ticket,
             orders::OrderInput, orders::Order, orders::OrderStatus, orders::OrderTicket,
             payments::PaymentInput, payments::Payment, payments::PaymentsConfig,
+            ratings::RatingInput, ratings::Rating, ratings::RatingSummary,
+            shipping::City, shipping::Quote, shipping::Shipment, shipping::ShipmentStatus,
             events::CloudEvent,
             web::CredentialsForm, web::TokenForm, web::TicketForm, web::PayForm, web::CancelForm,
             health::Alive, health::Check, health::Readiness,
@@ -67,6 +71,8 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
         (name = "payments", description = "Payments through Stripe."),
         (name = "cart", description = "Shopping carts and their checkout (the cart component)."),
         (name = "purchases", description = "Checked-out carts, paid like orders (the cart component)."),
+        (name = "ratings", description = "Stars that the buyers of a product give it."),
+        (name = "shipping", description = "Where the shop ships, what it costs, and the shipments of paid purchases."),
         (name = "events", description = "Where the broker pushes signed CloudEvents; keep off the public network."),
         (name = "pages", description = "The shop in a browser: HTML pages and form posts (the web component)."),
         (name = "documentation", description = "This document and its page."),
@@ -129,6 +135,8 @@ fn described() -> Vec<(Route, HttpMethod, Operation)> {
         .chain(of::<orders::Operation>())
         .chain(of::<payments::Operation>())
         .chain(of::<expiration::Operation>())
+        .chain(of::<ratings::Operation>())
+        .chain(of::<shipping::Operation>())
         .chain(of::<web::Operation>())
         .chain(of::<health::Operation>())
         .chain(of::<cart::Operation>())
@@ -265,6 +273,8 @@ mod tests {
         check::<orders::Operation>();
         check::<payments::Operation>();
         check::<expiration::Operation>();
+        check::<ratings::Operation>();
+        check::<shipping::Operation>();
         check::<web::Operation>();
         check::<health::Operation>();
         check::<cart::Operation>();

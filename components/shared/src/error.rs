@@ -31,6 +31,11 @@ pub enum ApiError {
     /// 404: unknown id.
     #[error("not found")]
     NotFound,
+    /// 404 with a message for the client: what the request names does not exist, said in
+    /// its service's words ("Unknown city"), where a bare "Not found" would not tell a
+    /// caller which part of the request to fix.
+    #[error("not found: {0}")]
+    NotFoundBecause(String),
     /// 404: no route of the shop answers this method and path (whatever the method), told
     /// apart from an unknown id so that a client sees which.
     #[error("route not found")]
@@ -73,7 +78,7 @@ impl ApiError {
             Self::BadRequest { .. } | Self::Validation(_) => 400,
             Self::Unauthorized => 401,
             Self::Forbidden(_) => 403,
-            Self::NotFound | Self::NoRoute => 404,
+            Self::NotFound | Self::NotFoundBecause(_) | Self::NoRoute => 404,
             Self::PayloadTooLarge => 413,
             Self::TooManyRequests(_) => 429,
             Self::Unavailable(_) | Self::BackendDown(_) => 503,
@@ -94,7 +99,8 @@ impl ApiError {
             Self::NotFound => plain("Not found"),
             Self::NoRoute => plain(boxoffice_wire::error::NO_ROUTE),
             Self::PayloadTooLarge => plain("Request body too large"),
-            Self::TooManyRequests(message)
+            Self::NotFoundBecause(message)
+            | Self::TooManyRequests(message)
             | Self::Unavailable(message)
             | Self::Forbidden(message) => plain(message),
             Self::BackendDown(_) => plain("Service temporarily unavailable"),
@@ -167,6 +173,16 @@ mod tests {
         assert_eq!(
             r.header("content-type").unwrap().as_str(),
             Some("application/json")
+        );
+    }
+
+    #[test]
+    fn a_named_not_found_says_what_is_unknown() {
+        let e = ApiError::NotFoundBecause("Unknown city".into());
+        assert_eq!(e.status(), 404);
+        assert_eq!(
+            body(&e),
+            serde_json::json!({"errors":[{"message":"Unknown city"}]})
         );
     }
 
