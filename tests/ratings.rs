@@ -5,16 +5,7 @@
 use boxoffice_testkit as support;
 
 use serde_json::{json, Value};
-use support::{publish, unique_email, wait_until, Backend, Shop, ShopOptions, TestDb, EVENTUAL};
-
-/// `table` as the shop's data names it: the testkit's Postgres search path lists only the
-/// services before issue 14, so there this service's tables go by their schema's name.
-fn table(db: &TestDb, table: &str) -> String {
-    match db {
-        TestDb::Sqlite(_) => table.to_owned(),
-        _ => format!("{}.{table}", table.split('_').next().unwrap_or_default()),
-    }
-}
+use support::{publish, unique_email, wait_until, Backend, Shop, ShopOptions, EVENTUAL};
 
 /// A product code nobody else uses in this run (the real backends outlive a test).
 fn unique_sku(tag: &str) -> String {
@@ -149,9 +140,8 @@ fn only_buyers_rate_and_the_votes_average(backend: Backend) {
     assert_eq!(shop.get("/api/ratings/a_b_c", None).status, 404);
 
     let mut db = shop.db();
-    let buyers = table(&db, "ratings_buyers");
     let buyer_rows = db.int(
-        &format!("SELECT COUNT(*) FROM {buyers} WHERE user_id = $1"),
+        "SELECT COUNT(*) FROM ratings_buyers WHERE user_id = $1",
         &[&alice_id],
     );
     assert_eq!(

@@ -10,15 +10,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use support::{publish, unique_email, wait_until, Backend, Shop, ShopOptions, TestDb, EVENTUAL};
 
-/// `table` as the shop's data names it: the testkit's Postgres search path lists only the
-/// services before issue 14, so there this service's tables go by their schema's name.
-fn table(db: &TestDb, table: &str) -> String {
-    match db {
-        TestDb::Sqlite(_) => table.to_owned(),
-        _ => format!("{}.{table}", table.split('_').next().unwrap_or_default()),
-    }
-}
-
 fn shop(backend: Backend) -> Shop {
     Shop::start_with(ShopOptions {
         backend,
@@ -96,9 +87,9 @@ fn a_paid_purchase_ships_once_to_its_buyer_only(backend: Backend) {
     // Both event ids applied, one shipment, one event, and that one relayed to the broker.
     let mut db = shop.db();
     let (processed, outbox, shipments) = (
-        table(&db, "shipping_processed"),
-        table(&db, "shipping_outbox"),
-        table(&db, "shipping_shipments"),
+        "shipping_processed".to_owned(),
+        "shipping_outbox".to_owned(),
+        "shipping_shipments".to_owned(),
     );
     wait_until("both deliveries to be processed", EVENTUAL, || {
         let processed = db.int(

@@ -4,7 +4,7 @@
 use boxoffice_shared::consume;
 use boxoffice_shared::events::{Event, Inbound, PurchaseCompleted};
 use boxoffice_shared::sql::Db;
-use boxoffice_shared::ApiError;
+use boxoffice_shared::{validate, ApiError};
 
 use crate::{ratings, SERVICE};
 
@@ -23,7 +23,7 @@ pub fn receive(db: &dyn Db, delivery: &Inbound, now_ms: i64) -> Result<(), ApiEr
 fn purchase_completed(tx: &dyn Db, purchase: &PurchaseCompleted) -> Result<(), ApiError> {
     let mut skus = Vec::with_capacity(purchase.lines.len());
     for line in &purchase.lines {
-        match ratings::sku(&line.sku) {
+        match validate::sku_text(&line.sku) {
             Some(sku) => skus.push(sku),
             None => eprintln!(
                 "{SERVICE}: purchase {} has a line of {:?}, not a product code; left out",

@@ -5,7 +5,7 @@
 use boxoffice_api::ratings::{route, Operation};
 use boxoffice_shared::consume;
 use boxoffice_shared::service::Context;
-use boxoffice_shared::{http, ApiError, ApiRequest};
+use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use spin_sdk::http::Response;
 
 use crate::{listen, ratings, SERVICE};
@@ -29,7 +29,7 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
 
 /// The product code of the path; a malformed one names no product: 404.
 fn sku(text: &str) -> Result<String, ApiError> {
-    ratings::sku(text).ok_or(ApiError::NotFound)
+    validate::sku_text(text).ok_or(ApiError::NotFound)
 }
 
 fn list(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
