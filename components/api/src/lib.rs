@@ -8,6 +8,7 @@
 //! (`GET /api/openapi.json`, `GET /api/docs`) without importing anything new.
 
 pub mod auth;
+pub mod catalog;
 pub mod events;
 pub mod expiration;
 pub mod health;
@@ -51,6 +52,7 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
             tickets::TicketInput, tickets::Ticket,
             orders::OrderInput, orders::Order, orders::OrderStatus, orders::OrderTicket,
             payments::PaymentInput, payments::Payment, payments::PaymentsConfig,
+            catalog::ProductInput, catalog::ProductEdit, catalog::Product, catalog::Category,
             events::CloudEvent,
             web::CredentialsForm, web::TokenForm, web::TicketForm, web::PayForm, web::CancelForm,
             health::Alive, health::Check, health::Readiness,
@@ -62,6 +64,7 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
         (name = "tickets", description = "The tickets for sale."),
         (name = "orders", description = "Reservations of tickets."),
         (name = "payments", description = "Payments through Stripe."),
+        (name = "catalog", description = "The goods for sale, their search and their stock."),
         (name = "events", description = "Where the broker pushes signed CloudEvents; keep off the public network."),
         (name = "pages", description = "The shop in a browser: HTML pages and form posts (the web component)."),
         (name = "documentation", description = "This document and its page."),
@@ -123,6 +126,7 @@ fn described() -> Vec<(Route, HttpMethod, Operation)> {
         .chain(of::<tickets::Operation>())
         .chain(of::<orders::Operation>())
         .chain(of::<payments::Operation>())
+        .chain(of::<catalog::Operation>())
         .chain(of::<expiration::Operation>())
         .chain(of::<web::Operation>())
         .chain(of::<health::Operation>())
@@ -242,7 +246,8 @@ mod tests {
                 let path = operation
                     .path()
                     .replace("{id}", "abc")
-                    .replace("{file}", "x.css");
+                    .replace("{file}", "x.css")
+                    .replace("{sku}", "ABC-1");
                 let method = method_name(&operation.method());
                 let (found, params) = route::find::<O>(method, &path).unwrap();
                 assert_eq!(found, operation, "{method} {path}");
@@ -257,6 +262,7 @@ mod tests {
         check::<tickets::Operation>();
         check::<orders::Operation>();
         check::<payments::Operation>();
+        check::<catalog::Operation>();
         check::<expiration::Operation>();
         check::<web::Operation>();
         check::<health::Operation>();
