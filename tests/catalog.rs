@@ -119,6 +119,30 @@ fn creating_checks_the_session_then_every_field_then_the_sku(backend: Backend) {
     let resp = shop.post("/api/products", Some(&other), again);
     resp.assert_error(400, Some("sku"));
     assert_eq!(resp.error_messages(), ["SKU in use"]);
+
+    // Eight sellers at once for one new sku: the primary key lets exactly one win.
+    let barrier = std::sync::Barrier::new(8);
+    let statuses: Vec<(u16, String)> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..8)
+            .map(|i| {
+                let (shop, barrier) = (&shop, &barrier);
+                s.spawn(move || {
+                    let (cookie, _) = seller(shop);
+                    barrier.wait();
+                    let body = product("RACE-1", &format!("Racer {i}"), "", &[]);
+                    let resp = shop.post("/api/products", Some(&cookie), body);
+                    (resp.status, resp.text)
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let won = statuses.iter().filter(|(status, _)| *status == 201).count();
+    assert_eq!(won, 1, "{statuses:?}");
+    for (status, text) in statuses.iter().filter(|(status, _)| *status != 201) {
+        assert_eq!(*status, 400, "{text}");
+        assert!(text.contains("SKU in use"), "{text}");
+    }
 }
 
 fn products_are_shown_listed_and_edited_by_their_seller_only(backend: Backend) {
