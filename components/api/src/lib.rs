@@ -9,6 +9,7 @@
 
 pub mod auth;
 pub mod cart;
+pub mod catalog;
 pub mod events;
 pub mod expiration;
 pub mod health;
@@ -56,6 +57,7 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
             payments::PaymentInput, payments::Payment, payments::PaymentsConfig,
             ratings::RatingInput, ratings::Rating, ratings::RatingSummary,
             shipping::City, shipping::Quote, shipping::Shipment, shipping::ShipmentStatus,
+            catalog::ProductInput, catalog::ProductEdit, catalog::Product, catalog::Category,
             events::CloudEvent,
             web::CredentialsForm, web::TokenForm, web::TicketForm, web::PayForm, web::CancelForm,
             health::Alive, health::Check, health::Readiness,
@@ -73,6 +75,7 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
         (name = "purchases", description = "Checked-out carts, paid like orders (the cart component)."),
         (name = "ratings", description = "Stars that the buyers of a product give it."),
         (name = "shipping", description = "Where the shop ships, what it costs, and the shipments of paid purchases."),
+        (name = "catalog", description = "The goods for sale, their search and their stock."),
         (name = "events", description = "Where the broker pushes signed CloudEvents; keep off the public network."),
         (name = "pages", description = "The shop in a browser: HTML pages and form posts (the web component)."),
         (name = "documentation", description = "This document and its page."),
@@ -134,6 +137,7 @@ fn described() -> Vec<(Route, HttpMethod, Operation)> {
         .chain(of::<tickets::Operation>())
         .chain(of::<orders::Operation>())
         .chain(of::<payments::Operation>())
+        .chain(of::<catalog::Operation>())
         .chain(of::<expiration::Operation>())
         .chain(of::<ratings::Operation>())
         .chain(of::<shipping::Operation>())
@@ -272,6 +276,7 @@ mod tests {
         check::<tickets::Operation>();
         check::<orders::Operation>();
         check::<payments::Operation>();
+        check::<catalog::Operation>();
         check::<expiration::Operation>();
         check::<ratings::Operation>();
         check::<shipping::Operation>();

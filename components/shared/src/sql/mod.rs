@@ -355,6 +355,17 @@ pub fn to_sqlite_placeholders(sql: &str) -> String {
     out
 }
 
+/// The engine that [`open`] connects to for `database_url`, known before any connection:
+/// for the few migrations that differ between engines (a URL `open` refuses is refused
+/// there, whatever this says).
+pub fn dialect_of(database_url: &str) -> Dialect {
+    if database_url.trim().is_empty() {
+        Dialect::Sqlite
+    } else {
+        Dialect::Postgres
+    }
+}
+
 /// Opens `service`'s database named by `database_url`: Spin's SQLite `default` database
 /// when it is empty, the service's schema on Postgres when it is a `postgres://` or
 /// `postgresql://` URL.
@@ -478,6 +489,14 @@ mod tests {
             ApiError::from(SqlError::Unavailable("x".into())).status(),
             503
         );
+    }
+
+    #[test]
+    fn the_dialect_is_known_from_the_url_before_connecting() {
+        assert_eq!(dialect_of(""), Dialect::Sqlite);
+        assert_eq!(dialect_of("  "), Dialect::Sqlite);
+        assert_eq!(dialect_of("postgres://h/shop"), Dialect::Postgres);
+        assert_eq!(dialect_of("postgresql://h/shop"), Dialect::Postgres);
     }
 
     #[test]
