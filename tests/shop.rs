@@ -104,7 +104,10 @@ fn the_whole_flow_takes_stock_exactly_once(backend: Backend) {
                "description": "Holds a large coffee; dishwasher safe.",
                "price": 12.5, "stock": 5, "categories": ["kitchen", "gifts"]}),
     );
-    assert_eq!((&mug["sku"], &mug["version"]), (&json!("MUG-BLUE"), &json!(0)));
+    assert_eq!(
+        (&mug["sku"], &mug["version"]),
+        (&json!("MUG-BLUE"), &json!(0))
+    );
     list(
         &shop,
         &seller,
@@ -115,17 +118,35 @@ fn the_whole_flow_takes_stock_exactly_once(backend: Backend) {
     // Browse and search.
     let all = shop.get("/api/products", None);
     assert_eq!(all.status, 200, "{}", all.text);
-    let skus: Vec<&str> = all.json.as_array().unwrap().iter().filter_map(|p| p["sku"].as_str()).collect();
-    assert!(skus.contains(&"MUG-BLUE") && skus.contains(&"TEE-1"), "{skus:?}");
+    let skus: Vec<&str> = all
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["sku"].as_str())
+        .collect();
+    assert!(
+        skus.contains(&"MUG-BLUE") && skus.contains(&"TEE-1"),
+        "{skus:?}"
+    );
     let found = shop.get("/api/products?q=coffee", None);
     assert_eq!(found.status, 200, "{}", found.text);
     assert_eq!(found.json.as_array().unwrap().len(), 1, "{}", found.text);
     assert_eq!(found.json[0]["sku"], "MUG-BLUE");
     let kitchen = shop.get("/api/products?category=kitchen", None);
-    assert_eq!(kitchen.json.as_array().map(Vec::len), Some(1), "{}", kitchen.text);
+    assert_eq!(
+        kitchen.json.as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        kitchen.text
+    );
     let categories = shop.get("/api/categories", None);
     assert!(
-        categories.json.as_array().unwrap().contains(&json!({"name": "kitchen", "count": 1})),
+        categories
+            .json
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "kitchen", "count": 1})),
         "{}",
         categories.text
     );
@@ -148,13 +169,19 @@ fn the_whole_flow_takes_stock_exactly_once(backend: Backend) {
         json!({"sku": "MUG-BLUE", "quantity": 4}),
     );
     assert_eq!(too_many.status, 400);
-    assert_eq!(too_many.error_messages(), ["Only 5 of Blue ceramic mug left"]);
+    assert_eq!(
+        too_many.error_messages(),
+        ["Only 5 of Blue ceramic mug left"]
+    );
     let buyer = user(&shop, "buyer");
     let both = format!("{buyer}; {visitor}");
     let cart = shop.get("/api/cart", Some(&both));
     assert_eq!(cart.status, 200, "{}", cart.text);
     assert_eq!(cart.json["count"], 2, "{}", cart.text);
-    assert!(cart.set_cookies().iter().any(|c| c.starts_with("cart=;")), "the cookie is cleared");
+    assert!(
+        cart.set_cookies().iter().any(|c| c.starts_with("cart=;")),
+        "the cookie is cleared"
+    );
 
     // Shipping, totals, checkout.
     let city = a_city(&shop);
@@ -166,12 +193,18 @@ fn the_whole_flow_takes_stock_exactly_once(backend: Backend) {
     assert_eq!(cart["subtotal"], 25);
     assert_eq!(cart["tax"], 2, "8 % of the goods, by default");
     let cents = |v: &Value| (v.as_f64().unwrap() * 100.0).round() as i64;
-    assert_eq!(cents(&cart["total"]), 2500 + 200 + cents(&quote.json["cost"]));
+    assert_eq!(
+        cents(&cart["total"]),
+        2500 + 200 + cents(&quote.json["cost"])
+    );
     let checkout = shop.post("/api/cart/checkout", Some(&buyer), json!({}));
     assert_eq!(checkout.status, 201, "{}", checkout.text);
     let bought = checkout.json;
     let id = bought["id"].as_str().unwrap();
-    assert_eq!((&bought["status"], &bought["total"]), (&json!("created"), &cart["total"]));
+    assert_eq!(
+        (&bought["status"], &bought["total"]),
+        (&json!("created"), &cart["total"])
+    );
     assert_eq!(shop.get("/api/cart", Some(&buyer)).json["count"], 0);
 
     // Pay: charged the total, the purchase completes, the catalog takes the units once.
@@ -195,7 +228,8 @@ fn the_whole_flow_takes_stock_exactly_once(backend: Backend) {
     assert_eq!(shipment.json["city"], code);
     let stranger = user(&shop, "stranger");
     assert_eq!(
-        shop.get(&format!("/api/shipping/shipments/{id}"), Some(&stranger)).status,
+        shop.get(&format!("/api/shipping/shipments/{id}"), Some(&stranger))
+            .status,
         401
     );
 
@@ -207,34 +241,65 @@ fn the_whole_flow_takes_stock_exactly_once(backend: Backend) {
     let copies = [format!("copy-{id}-1"), format!("copy-{id}-2")];
     for event_id in &copies {
         let resp = publish(&broker, "purchase:completed", event_id, &completed);
-        assert!(resp.status / 100 == 2, "{event_id}: {} {}", resp.status, resp.text);
+        assert!(
+            resp.status / 100 == 2,
+            "{event_id}: {} {}",
+            resp.status,
+            resp.text
+        );
         wait_until("the catalog to process the copy", EVENTUAL, || {
-            db.int("SELECT COUNT(*) FROM catalog_processed WHERE event_id = $1", &[event_id])
-                .filter(|n| *n == 1)
+            db.int(
+                "SELECT COUNT(*) FROM catalog_processed WHERE event_id = $1",
+                &[event_id],
+            )
+            .filter(|n| *n == 1)
         });
     }
     let after = product(&shop, "MUG-BLUE");
-    assert_eq!((&after["stock"], &after["version"]), (&json!(3), &json!(1)), "taken once");
     assert_eq!(
-        db.int("SELECT COUNT(*) FROM shipping_shipments WHERE purchase_id = $1", &[id]),
+        (&after["stock"], &after["version"]),
+        (&json!(3), &json!(1)),
+        "taken once"
+    );
+    assert_eq!(
+        db.int(
+            "SELECT COUNT(*) FROM shipping_shipments WHERE purchase_id = $1",
+            &[id]
+        ),
         Some(1),
         "dispatched once"
     );
 
     // Ratings: the buyer may rate, once, and change it; nobody else may.
-    let refused = shop.put("/api/ratings/MUG-BLUE", Some(&stranger), json!({"stars": 1}));
+    let refused = shop.put(
+        "/api/ratings/MUG-BLUE",
+        Some(&stranger),
+        json!({"stars": 1}),
+    );
     assert_eq!(refused.status, 400, "{}", refused.text);
-    assert_eq!(refused.error_messages(), ["Only buyers of this product can rate it"]);
+    assert_eq!(
+        refused.error_messages(),
+        ["Only buyers of this product can rate it"]
+    );
     let rated = wait_until("ratings to learn the buyer", EVENTUAL, || {
         let resp = shop.put("/api/ratings/mug-blue", Some(&buyer), json!({"stars": 4}));
         (resp.status == 200).then_some(resp)
     });
     assert_eq!(rated.json["count"], 1, "{}", rated.text);
     let changed = shop.put("/api/ratings/MUG-BLUE", Some(&buyer), json!({"stars": 5}));
-    assert_eq!((&changed.json["count"], &changed.json["average"]), (&json!(1), &json!(5.0)));
+    assert_eq!(
+        (&changed.json["count"], &changed.json["average"]),
+        (&json!(1), &json!(5.0))
+    );
     let public = shop.get("/api/ratings/MUG-BLUE", None);
-    assert_eq!((&public.json["average"], &public.json["mine"]), (&json!(5.0), &Value::Null));
-    assert!(support::dead_letters(&shop).is_empty(), "no event was dead-lettered");
+    assert_eq!(
+        (&public.json["average"], &public.json["mine"]),
+        (&json!(5.0), &Value::Null)
+    );
+    assert!(
+        support::dead_letters(&shop).is_empty(),
+        "no event was dead-lettered"
+    );
 }
 
 fn a_hundred_checkouts_for_the_last_ten_make_exactly_ten(backend: Backend) {
@@ -279,8 +344,11 @@ fn a_hundred_checkouts_for_the_last_ten_make_exactly_ten(backend: Backend) {
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    let won: Vec<(usize, &support::Resp)> =
-        answers.iter().enumerate().filter(|(_, r)| r.status == 201).collect();
+    let won: Vec<(usize, &support::Resp)> = answers
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.status == 201)
+        .collect();
     assert_eq!(won.len(), 10, "exactly the stock is sold");
     for refused in answers.iter().filter(|r| r.status != 201) {
         assert_eq!(refused.status, 400, "{}", refused.text);
@@ -304,7 +372,10 @@ fn a_hundred_checkouts_for_the_last_ten_make_exactly_ten(backend: Backend) {
     let late = add_when_known(&shop, Some(&buyers[0]), "LAST-10", 1);
     assert_eq!(late.status, 400);
     assert_eq!(late.error_messages(), ["Limited print is out of stock"]);
-    assert!(support::dead_letters(&shop).is_empty(), "no event was dead-lettered");
+    assert!(
+        support::dead_letters(&shop).is_empty(),
+        "no event was dead-lettered"
+    );
 }
 
 support::on_both_backends!(
