@@ -356,27 +356,14 @@ fn a_completed_purchase_takes_stock_once_and_never_below_zero(backend: Backend) 
         "oversold, never below zero"
     );
     let mut db = shop.db();
-    let sold = format!("SELECT COUNT(*) FROM {}", table(&shop, "catalog_sold"));
-    assert_eq!(db.int(&sold, &[]), Some(2));
-    let announced = format!(
-        "SELECT COUNT(*) FROM {} WHERE event_type = 'product:updated' \
-         AND data LIKE '%\"purchaseId\":\"c0ffee000000000000000001\"%'",
-        table(&shop, "catalog_outbox")
-    );
+    assert_eq!(db.int("SELECT COUNT(*) FROM catalog_sold", &[]), Some(2));
+    let announced = "SELECT COUNT(*) FROM catalog_outbox WHERE event_type = 'product:updated' \
+         AND data LIKE '%\"purchaseId\":\"c0ffee000000000000000001\"%'";
     assert_eq!(
-        db.int(&announced, &[]),
+        db.int(announced, &[]),
         Some(2),
         "one product:updated per product"
     );
-}
-
-/// Where the catalog's tables are: its own schema on Postgres (not on the test
-/// connection's search path), the shared database embedded.
-fn table(shop: &Shop, name: &str) -> String {
-    match shop.backend {
-        Backend::Real(_) => format!("catalog.{name}"),
-        _ => name.to_owned(),
-    }
 }
 
 support::on_both_backends!(

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use boxoffice_shared::consume::{never, not_yet};
 use boxoffice_shared::events::PurchaseCompleted;
 use boxoffice_shared::sql::{transaction, Db, SqlError};
-use boxoffice_shared::{ApiError, FieldError};
+use boxoffice_shared::{validate, ApiError, FieldError};
 
-use crate::input::{normal_sku, SKU_IN_USE};
+use crate::input::SKU_IN_USE;
 use crate::model::{Category, Details, Listing, Product};
 use crate::{publish, storage, SERVICE};
 
@@ -52,7 +52,7 @@ pub fn create(
 
 /// The product `sku` (any case); 404 when unknown or not a sku at all.
 pub fn show(db: &dyn Db, sku: &str) -> Result<Product, ApiError> {
-    let sku = normal_sku(sku).ok_or(ApiError::NotFound)?;
+    let sku = validate::sku_text(sku).ok_or(ApiError::NotFound)?;
     storage::find(db, &sku)?.ok_or(ApiError::NotFound)
 }
 
@@ -86,7 +86,7 @@ pub fn edit(
     details: &Details,
     now_ms: i64,
 ) -> Result<Product, ApiError> {
-    let sku = normal_sku(sku).ok_or(ApiError::NotFound)?;
+    let sku = validate::sku_text(sku).ok_or(ApiError::NotFound)?;
     for _ in 0..ATTEMPTS {
         let attempt = transaction(db, |tx| {
             let current =
