@@ -14,12 +14,14 @@ pub fn cart(
     cities: Option<&[City]>,
     problems: &[FieldError],
 ) -> Markup {
+    // Without the cities there is no select to show the city's error beside.
+    let beside_fields: &[&str] = if cities.is_some() { &["city"] } else { &[] };
     layout(
         "Your cart",
         visitor,
         Head::default(),
         html! {
-            (form_alert(problems, &["city"]))
+            (form_alert(problems, beside_fields))
             @if cart.items.is_empty() {
                 p.empty { "Your cart is empty. " a href="/shop" { "Browse the shop." } }
             } @else {
@@ -198,6 +200,10 @@ mod tests {
         let problems = [problem(Some("city"), "Choose where to ship")];
         let page = cart(&Visitor::default(), &empty, None, &problems).into_string();
         assert!(page.contains("Your cart is empty") && !page.contains("/cart/checkout"));
+        assert!(
+            page.contains(r#"role="alert"><p>Choose where to ship</p>"#),
+            "{page}"
+        );
         assert!(page.contains("cannot be chosen right now") && page.contains("Not chosen yet"));
         let cities = cities();
         let refused = cart(
