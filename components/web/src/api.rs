@@ -193,8 +193,6 @@ pub struct CartLine {
 pub struct Cart {
     /// Its lines.
     pub items: Vec<CartLine>,
-    /// How many units in all.
-    pub count: i64,
     /// The goods.
     pub subtotal: f64,
     /// Where it ships, once chosen.

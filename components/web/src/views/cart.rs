@@ -144,7 +144,6 @@ mod tests {
                 line_total: 37.5,
                 available: 2,
             }],
-            count: 3,
             subtotal: 37.5,
             shipping: Some(Shipping {
                 city: "par".into(),
@@ -190,7 +189,6 @@ mod tests {
     fn an_empty_cart_says_so_and_a_refusal_shows_its_message() {
         let empty = Cart {
             items: vec![],
-            count: 0,
             subtotal: 0.0,
             shipping: None,
             tax_rate: 8.0,
