@@ -20,6 +20,8 @@ const ORDERS: &str = "http://orders.spin.internal/api/orders";
 const PAYMENTS: &str = "http://payments.spin.internal/api/payments";
 const PRODUCTS: &str = "http://catalog.spin.internal/api/products";
 const CATEGORIES: &str = "http://catalog.spin.internal/api/categories";
+/// The cart service, the only one the visitor's `cart` cookie is for.
+const CART_SERVICE: &str = "http://cart.spin.internal/";
 const CART: &str = "http://cart.spin.internal/api/cart";
 const PURCHASES: &str = "http://cart.spin.internal/api/purchases";
 const RATINGS: &str = "http://ratings.spin.internal/api/ratings";
@@ -396,7 +398,8 @@ impl Api {
     ) -> Result<Response, Failure> {
         let mut builder = Request::builder();
         builder.method(method.clone()).uri(url);
-        let cookies: Vec<String> = [(COOKIE_NAME, &self.session), (CART_COOKIE, &self.cart)]
+        let cart = self.cart.clone().filter(|_| url.starts_with(CART_SERVICE));
+        let cookies: Vec<String> = [(COOKIE_NAME, &self.session), (CART_COOKIE, &cart)]
             .into_iter()
             .filter_map(|(name, value)| value.as_ref().map(|value| format!("{name}={value}")))
             .collect();
