@@ -187,6 +187,14 @@ fn the_api_docs_page_renders_the_openapi_document_accessibly() {
     }
 }
 
+/// Needs the catalog, ratings and shipping services besides the cart.
+#[test]
+fn a_seller_lists_goods_and_a_buyer_carts_pays_and_rates_them_in_the_browser() {
+    if support::runnable("in the browser", missing()) {
+        scenario("shop", shop());
+    }
+}
+
 #[test]
 fn screenshots_are_small_pngs_of_every_page_at_both_widths() {
     let dir = support::workspace_root().join("docs/screenshots");
@@ -221,7 +229,7 @@ fn screenshots_are_small_pngs_of_every_page_at_both_widths() {
 }
 
 /// The pages the scenarios screenshot, as named in `docs/screenshots/`.
-const PAGES: [&str; 18] = [
+const PAGES: [&str; 30] = [
     "listing-signed-out",
     "signup",
     "sell",
@@ -240,4 +248,16 @@ const PAGES: [&str; 18] = [
     "not-found",
     "refused",
     "api-docs",
+    "shop-signed-out",
+    "sell-product",
+    "product-own",
+    "shop",
+    "product",
+    "cart-signed-out",
+    "cart",
+    "purchase",
+    "purchase-paid",
+    "purchase-dispatched",
+    "my-purchases",
+    "product-rated",
 ];

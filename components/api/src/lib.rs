@@ -60,6 +60,7 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
             catalog::ProductInput, catalog::ProductEdit, catalog::Product, catalog::Category,
             events::CloudEvent,
             web::CredentialsForm, web::TokenForm, web::TicketForm, web::PayForm, web::CancelForm,
+            web::ProductForm, web::QuantityForm, web::RatingForm, web::ShippingForm,
             health::Alive, health::Check, health::Readiness,
             cart::CartItemInput, cart::QuantityInput, cart::ShippingInput, cart::CartShipping,
             cart::CartLine, cart::Cart, cart::PurchaseLine, cart::PurchaseShipment, cart::Purchase,

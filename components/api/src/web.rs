@@ -43,6 +43,42 @@ operations!("web":
     Pay in "pages",
     /// `POST /orders/{id}/cancel`
     Cancel in "pages",
+    /// `GET /shop`
+    Shop in "pages",
+    /// `GET /shop/sell`
+    SellProductForm in "pages",
+    /// `POST /shop/sell`
+    SellProduct in "pages",
+    /// `GET /shop/products/{sku}`
+    Product in "pages",
+    /// `GET /shop/products/{sku}/edit`
+    EditProductForm in "pages",
+    /// `POST /shop/products/{sku}/edit`
+    EditProduct in "pages",
+    /// `POST /shop/products/{sku}/cart`
+    AddToCart in "pages",
+    /// `POST /shop/products/{sku}/rating`
+    Rate in "pages",
+    /// `GET /cart`
+    Cart in "pages",
+    /// `POST /cart/items/{sku}`
+    SetQuantity in "pages",
+    /// `POST /cart/items/{sku}/remove`
+    RemoveItem in "pages",
+    /// `POST /cart/shipping`
+    Ship in "pages",
+    /// `POST /cart/checkout`
+    Checkout in "pages",
+    /// `GET /purchases`
+    MyPurchases in "pages",
+    /// `GET /purchases/{id}`
+    Purchase in "pages",
+    /// `GET /purchases/{id}/paid`
+    PurchasePaid in "pages",
+    /// `POST /purchases/{id}/pay`
+    PayPurchase in "pages",
+    /// `POST /purchases/{id}/cancel`
+    CancelPurchase in "pages",
     /// `GET /assets/{file}`
     Asset in "pages",
     /// `GET /api/openapi.json`
@@ -97,6 +133,52 @@ pub struct PayForm {
 pub struct CancelForm {
     /// `orders` to come back to my orders afterwards.
     pub back: Option<String>,
+    /// The session's token against cross-site forgery.
+    pub csrf: Option<String>,
+}
+
+/// The form that lists a product for sale or edits one.
+#[derive(Serialize, ToSchema)]
+pub struct ProductForm {
+    /// The SKU, on the selling form only (it names the product for good).
+    pub sku: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// Price, as typed.
+    pub price: String,
+    /// Units in stock, as typed.
+    pub stock: String,
+    /// Categories, separated by commas.
+    pub categories: String,
+    /// The session's token against cross-site forgery.
+    pub csrf: Option<String>,
+}
+
+/// A quantity: how many to add to the cart, or a cart line's new quantity (0 removes it).
+#[derive(Serialize, ToSchema)]
+pub struct QuantityForm {
+    /// How many, as typed.
+    pub quantity: String,
+    /// The session's token against cross-site forgery.
+    pub csrf: Option<String>,
+}
+
+/// A rating of a product one has bought.
+#[derive(Serialize, ToSchema)]
+pub struct RatingForm {
+    /// 1 to 5.
+    pub stars: String,
+    /// The session's token against cross-site forgery.
+    pub csrf: Option<String>,
+}
+
+/// Where the cart ships.
+#[derive(Serialize, ToSchema)]
+pub struct ShippingForm {
+    /// A city's code, as the shipping service lists them.
+    pub city: String,
     /// The session's token against cross-site forgery.
     pub csrf: Option<String>,
 }
@@ -249,6 +331,143 @@ post!(
     "Cancel an order",
     CancelForm,
     params(("id" = String, Path, description = "The order's id."))
+);
+
+page!(shop, Shop, "/shop", "The goods on sale: search, categories, paging",
+params(
+    ("q" = Option<String>, Query, description = "Words to look for."),
+    ("category" = Option<String>, Query, description = "Only this category."),
+    ("limit" = Option<String>, Query, description = "How many products a page shows."),
+    ("offset" = Option<String>, Query, description = "How many to skip."),
+));
+page!(
+    sell_product_form,
+    SellProductForm,
+    "/shop/sell",
+    "The form that lists a product",
+    params()
+);
+post!(
+    sell_product,
+    SellProduct,
+    "/shop/sell",
+    "List a product",
+    ProductForm,
+    params()
+);
+page!(
+    product,
+    Product,
+    "/shop/products/{sku}",
+    "A product: its rating, the cart form, the rating form for its buyers",
+    params(("sku" = String, Path, description = "The product's SKU."))
+);
+page!(
+    edit_product_form,
+    EditProductForm,
+    "/shop/products/{sku}/edit",
+    "The form that edits one's product",
+    params(("sku" = String, Path, description = "The product's SKU."))
+);
+post!(
+    edit_product,
+    EditProduct,
+    "/shop/products/{sku}/edit",
+    "Edit a product",
+    ProductForm,
+    params(("sku" = String, Path, description = "The product's SKU."))
+);
+post!(
+    add_to_cart,
+    AddToCart,
+    "/shop/products/{sku}/cart",
+    "Add a product to the cart, then show the cart",
+    QuantityForm,
+    params(("sku" = String, Path, description = "The product's SKU."))
+);
+post!(
+    rate,
+    Rate,
+    "/shop/products/{sku}/rating",
+    "Rate a product one has bought",
+    RatingForm,
+    params(("sku" = String, Path, description = "The product's SKU."))
+);
+page!(
+    cart,
+    Cart,
+    "/cart",
+    "The cart: its lines, where it ships, its totals, checkout",
+    params()
+);
+post!(
+    set_quantity,
+    SetQuantity,
+    "/cart/items/{sku}",
+    "Change a cart line's quantity",
+    QuantityForm,
+    params(("sku" = String, Path, description = "The product's SKU."))
+);
+post!(
+    remove_item,
+    RemoveItem,
+    "/cart/items/{sku}/remove",
+    "Take a product out of the cart",
+    TokenForm,
+    params(("sku" = String, Path, description = "The product's SKU."))
+);
+post!(
+    ship,
+    Ship,
+    "/cart/shipping",
+    "Choose where the cart ships",
+    ShippingForm,
+    params()
+);
+post!(
+    checkout,
+    Checkout,
+    "/cart/checkout",
+    "Check out: on to the new purchase (signed-out visitors sign in first)",
+    TokenForm,
+    params()
+);
+page!(
+    my_purchases,
+    MyPurchases,
+    "/purchases",
+    "My purchases",
+    params()
+);
+page!(
+    purchase,
+    Purchase,
+    "/purchases/{id}",
+    "A purchase: its lines and totals, countdown, payment form, cancel, shipment",
+    params(("id" = String, Path, description = "The purchase's id."))
+);
+page!(
+    purchase_paid,
+    PurchasePaid,
+    "/purchases/{id}/paid",
+    "A purchase just paid, until its payment is confirmed",
+    params(("id" = String, Path, description = "The purchase's id."))
+);
+post!(
+    pay_purchase,
+    PayPurchase,
+    "/purchases/{id}/pay",
+    "Pay for a purchase",
+    PayForm,
+    params(("id" = String, Path, description = "The purchase's id."))
+);
+post!(
+    cancel_purchase,
+    CancelPurchase,
+    "/purchases/{id}/cancel",
+    "Cancel a purchase",
+    TokenForm,
+    params(("id" = String, Path, description = "The purchase's id."))
 );
 
 /// An asset: the stylesheet, the script or the icon

@@ -48,8 +48,13 @@ pub fn see_other(location: &str, set_cookie: Option<&str>) -> Response {
         .status(303)
         .header("location", location)
         .header("cache-control", "no-store");
+    with_cookie(response.build(), set_cookie)
+}
+
+/// `response`, setting the cookie a service sent (if any), as the service would have.
+pub fn with_cookie(mut response: Response, set_cookie: Option<&str>) -> Response {
     if let Some(cookie) = set_cookie {
-        response.header("set-cookie", cookie);
+        response.set_header("set-cookie", cookie);
     }
-    response.build()
+    response
 }

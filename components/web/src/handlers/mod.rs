@@ -14,14 +14,27 @@
 //! | `/orders` | my orders | |
 //! | `/orders/:id` (`/paid`) | the order (just paid) | |
 //! | `/orders/:id/pay`, `/cancel` | | pay, cancel |
+//! | `/shop` | the goods: search, categories, pages | |
+//! | `/shop/sell` | the form | list a product |
+//! | `/shop/products/:sku` | the product, its rating | |
+//! | `/shop/products/:sku/cart`, `/rating` | | add to the cart, rate |
+//! | `/shop/products/:sku/edit` | the form | edit it |
+//! | `/cart` | the cart | |
+//! | `/cart/items/:sku` (`/remove`), `/cart/shipping`, `/cart/checkout` | | change a line, remove it, ship, check out |
+//! | `/purchases` | my purchases | |
+//! | `/purchases/:id` (`/paid`) | the purchase (just paid) | |
+//! | `/purchases/:id/pay`, `/cancel` | | pay, cancel |
 //! | `/assets/:file` | an asset | |
 //! | `/api/openapi.json`, `/api/docs` | the API document, as JSON and as a page | |
 //!
 //! A `HEAD` is answered as the `GET`. Every post passes [`csrf::check`] first.
 
 mod account;
+mod cart;
 mod docs;
 mod orders;
+mod purchases;
+mod shop;
 mod tickets;
 
 use boxoffice_api::web::{route, Operation};
@@ -122,7 +135,7 @@ pub async fn handle(request: &ApiRequest) -> Response {
 
 /// The page of a routed operation.
 async fn page(visit: &Visit, operation: Operation, params: &Params, form: &Form) -> Response {
-    let id = params.get("id");
+    let (id, sku) = (params.get("id"), params.get("sku"));
     match operation {
         Operation::Listing => tickets::listing(visit).await,
         Operation::SignUpForm => account::door(visit, Door::SignUp, form),
@@ -141,6 +154,24 @@ async fn page(visit: &Visit, operation: Operation, params: &Params, form: &Form)
         Operation::Paid => orders::order(visit, id, true).await,
         Operation::Pay => orders::pay(visit, id, form).await,
         Operation::Cancel => orders::cancel(visit, id, form).await,
+        Operation::Shop => shop::catalog(visit, form).await,
+        Operation::SellProductForm => shop::sell_form(visit),
+        Operation::SellProduct => shop::sell(visit, form).await,
+        Operation::Product => shop::product(visit, sku).await,
+        Operation::EditProductForm => shop::edit_form(visit, sku).await,
+        Operation::EditProduct => shop::edit(visit, sku, form).await,
+        Operation::AddToCart => shop::add_to_cart(visit, sku, form).await,
+        Operation::Rate => shop::rate(visit, sku, form).await,
+        Operation::Cart => cart::cart(visit).await,
+        Operation::SetQuantity => cart::set_quantity(visit, sku, form).await,
+        Operation::RemoveItem => cart::remove(visit, sku).await,
+        Operation::Ship => cart::ship(visit, form).await,
+        Operation::Checkout => cart::checkout(visit).await,
+        Operation::MyPurchases => purchases::my_purchases(visit).await,
+        Operation::Purchase => purchases::purchase(visit, id, false).await,
+        Operation::PurchasePaid => purchases::purchase(visit, id, true).await,
+        Operation::PayPurchase => purchases::pay(visit, id, form).await,
+        Operation::CancelPurchase => purchases::cancel(visit, id).await,
         Operation::Docs => docs::page(visit),
         Operation::Asset => asset(params),
         Operation::OpenApi => docs::document(),

@@ -1,10 +1,11 @@
 //! The shopper's orders: the list, one order, paying and cancelling.
 
 use boxoffice_shared::time;
+use maud::Markup;
 use spin_sdk::http::Response;
 
 use super::Visit;
-use crate::api::Failure;
+use crate::api::{Failure, Hold};
 use crate::form::Form;
 use crate::respond;
 use crate::views::orders::{self as views, CardEntry, OrderNotes};
@@ -41,16 +42,31 @@ async fn show(visit: &Visit, id: &str, status: u16, notes: &OrderNotes<'_>) -> R
         Ok(order) => order,
         Err(failure) => return visit.failed(failure, &back),
     };
+    payment_page(visit, &order.hold(), status, notes, |now_ms, cards| {
+        views::order(&visit.visitor, &order, now_ms, cards, notes)
+    })
+    .await
+}
+
+/// The page of an order or a purchase held by `hold`, as `render` makes it at the time
+/// given and with the way cards are taken. Payments is asked for its key only when there
+/// is a form to take a card, and only that page loads Stripe.js.
+pub(super) async fn payment_page(
+    visit: &Visit,
+    hold: &Hold,
+    status: u16,
+    notes: &OrderNotes<'_>,
+    render: impl FnOnce(i64, &CardEntry) -> Markup,
+) -> Response {
     let now_ms = time::now_ms();
-    // Payments is asked for its key only when there is a form to take a card.
-    let key = if views::takes_payment(&order, now_ms, notes) {
+    let key = if views::takes_payment(hold, now_ms, notes) {
         visit.api.publishable_key().await
     } else {
         None
     };
     let cards = key.map_or(CardEntry::TestToken, CardEntry::Elements);
-    let page = views::order(&visit.visitor, &order, now_ms, &cards, notes);
-    if views::loads_stripe(&order, now_ms, &cards, notes) {
+    let page = render(now_ms, &cards);
+    if views::loads_stripe(hold, now_ms, &cards, notes) {
         respond::stripe_page(status, page)
     } else {
         respond::page(status, page)

@@ -2,9 +2,12 @@
 //! shows what the API answered; which page to show, and when, is up to [`crate::handlers`].
 
 pub mod account;
+pub mod cart;
 pub mod docs;
 pub mod errors;
 pub mod orders;
+pub mod purchases;
+pub mod shop;
 pub mod tickets;
 
 use maud::{html, Markup, DOCTYPE};
@@ -69,9 +72,12 @@ pub fn layout(title: &str, visitor: &Visitor, head: Head, content: Markup) -> Ma
                     nav aria-label="Main" {
                         ul {
                             li { a href="/" { "Tickets" } }
+                            li { a href="/shop" { "Shop" } }
+                            li { a href="/cart" { "Cart" } }
                             @if let Some(user) = &visitor.user {
                                 li { a href="/sell" { "Sell a ticket" } }
                                 li { a href="/orders" { "My orders" } }
+                                li { a href="/purchases" { "My purchases" } }
                                 li.user { "Signed in as " strong { (user.email) } }
                                 li {
                                     form method="post" action="/signout" {
@@ -110,6 +116,13 @@ pub fn dollars(price: f64) -> String {
     format!("${}.{:02}", cents / 100, cents % 100)
 }
 
+/// A rate in percent, as shoppers read it: `8%`, `8.25%`.
+pub fn percent(rate: f64) -> String {
+    let hundredths = (rate * 100.0).round() as i64;
+    let text = format!("{}.{:02}", hundredths / 100, hundredths % 100);
+    format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
 /// One input of a form, with its label, and the API's errors about it beside it.
 #[derive(Debug, Clone, Copy)]
 pub struct Field<'a> {
@@ -117,7 +130,7 @@ pub struct Field<'a> {
     pub name: &'a str,
     /// What the shopper reads.
     pub label: &'a str,
-    /// The input type.
+    /// The input type, or `textarea`, or `select` (of [`Field::options`]).
     pub kind: &'a str,
     /// The value to show (what was typed, after a refusal).
     pub value: &'a str,
@@ -127,6 +140,8 @@ pub struct Field<'a> {
     pub inputmode: Option<&'a str>,
     /// A line of help under the label.
     pub hint: Option<&'a str>,
+    /// A select's choices: (value, what the shopper reads).
+    pub options: &'a [(String, String)],
 }
 
 impl<'a> Field<'a> {
@@ -140,6 +155,21 @@ impl<'a> Field<'a> {
             autocomplete: "off",
             inputmode: None,
             hint: None,
+            options: &[],
+        }
+    }
+
+    /// A select of `options`, `value` chosen.
+    pub fn select(
+        name: &'a str,
+        label: &'a str,
+        value: &'a str,
+        options: &'a [(String, String)],
+    ) -> Self {
+        Self {
+            kind: "select",
+            options,
+            ..Self::text(name, label, value)
         }
     }
 }
@@ -173,11 +203,23 @@ pub fn field(field: Field, problems: &[FieldError]) -> Markup {
             @if let Some(hint) = field.hint {
                 p.hint id=(hint_id) { (hint) }
             }
-            input id=(id) name=(field.name) type=(field.kind) value=(field.value)
-                autocomplete=(field.autocomplete) inputmode=[field.inputmode]
-                aria-invalid=[(!errors.is_empty()).then_some("true")]
-                aria-describedby=[(!described.is_empty()).then(|| described.join(" "))]
-                autofocus[first_in_error];
+            @let invalid = (!errors.is_empty()).then_some("true");
+            @let described = (!described.is_empty()).then(|| described.join(" "));
+            @match field.kind {
+                "textarea" => textarea id=(id) name=(field.name) rows="4"
+                    autocomplete=(field.autocomplete) aria-invalid=[invalid]
+                    aria-describedby=[described] autofocus[first_in_error] { (field.value) },
+                "select" => select id=(id) name=(field.name) aria-invalid=[invalid]
+                    aria-describedby=[described] autofocus[first_in_error] {
+                    @for (value, text) in field.options {
+                        option value=(value) selected[value == field.value] { (text) }
+                    }
+                },
+                kind => input id=(id) name=(field.name) type=(kind) value=(field.value)
+                    autocomplete=(field.autocomplete) inputmode=[field.inputmode]
+                    aria-invalid=[invalid] aria-describedby=[described]
+                    autofocus[first_in_error];,
+            }
             @if !errors.is_empty() {
                 p.error id=(error_id) { (errors.join(". ")) }
             }
@@ -225,6 +267,44 @@ mod tests {
         assert_eq!(dollars(20.0), "$20.00");
         assert_eq!(dollars(42.5), "$42.50");
         assert_eq!(dollars(0.1 + 0.2), "$0.30");
+    }
+
+    #[test]
+    fn rates_read_as_percent_without_trailing_zeros() {
+        assert_eq!(percent(8.0), "8%");
+        assert_eq!(percent(8.25), "8.25%");
+        assert_eq!(percent(7.5), "7.5%");
+        assert_eq!(percent(0.0), "0%");
+    }
+
+    #[test]
+    fn a_field_may_be_a_text_area_or_a_select() {
+        let area = field(
+            Field {
+                kind: "textarea",
+                ..Field::text("description", "Description", "a <b>")
+            },
+            &[],
+        )
+        .into_string();
+        assert!(
+            area.contains(r#"<textarea id="field-description" name="description""#)
+                && area.contains(">a &lt;b&gt;</textarea>"),
+            "{area}"
+        );
+        let cities = [
+            ("nyc".to_owned(), "New York".to_owned()),
+            ("par".to_owned(), "Paris".to_owned()),
+        ];
+        let problems = [problem(Some("city"), "Choose where to ship")];
+        let select =
+            field(Field::select("city", "Ship to", "par", &cities), &problems).into_string();
+        assert!(
+            select.contains(r#"<option value="par" selected>Paris</option>"#)
+                && select.contains(r#"<option value="nyc">New York</option>"#),
+            "{select}"
+        );
+        assert!(select.contains("Choose where to ship") && select.contains("aria-invalid"));
     }
 
     #[test]

@@ -1,11 +1,12 @@
-//! Orders: one order's page (countdown, payment, cancellation) and the shopper's orders.
+//! Orders: one order's page (countdown, payment, cancellation) and the shopper's orders;
+//! also the payment section that a purchase's page shares with it.
 
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::time;
 use maud::{html, Markup};
 
 use super::{clock, dollars, form_alert, layout, token_field, Head, Visitor};
-use crate::api::{FieldError, Order};
+use crate::api::{FieldError, Hold, Order};
 
 /// Where an order stands, as a shopper reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,16 +22,14 @@ pub enum Standing {
 }
 
 impl Standing {
-    /// How `order` stands at `now_ms`. A cancellation at or after the expiry time was the
-    /// expiry's.
-    pub fn of(order: &Order, now_ms: i64) -> Self {
-        match order.status {
+    /// How an order or a purchase held by `hold` stands at `now_ms`. A cancellation at or
+    /// after the expiry time was the expiry's.
+    pub fn of(hold: &Hold, now_ms: i64) -> Self {
+        match hold.status {
             OrderStatus::Complete => Standing::Paid,
-            OrderStatus::Cancelled if order.updated_at_ms >= order.expires_at_ms => {
-                Standing::Expired
-            }
+            OrderStatus::Cancelled if hold.updated_at_ms >= hold.expires_at_ms => Standing::Expired,
             OrderStatus::Cancelled => Standing::Cancelled,
-            _ if now_ms >= order.expires_at_ms => Standing::Expired,
+            _ if now_ms >= hold.expires_at_ms => Standing::Expired,
             _ => Standing::Open,
         }
     }
@@ -77,16 +76,98 @@ pub struct OrderNotes<'a> {
     pub token: Option<&'a str>,
 }
 
-/// Whether the page of `order` shows the payment form: the order is open and was not just
-/// paid.
-pub fn takes_payment(order: &Order, now_ms: i64, notes: &OrderNotes) -> bool {
-    Standing::of(order, now_ms) == Standing::Open && !notes.just_paid
+/// Whether the page of what `hold` holds shows the payment form: it is open and was not
+/// just paid.
+pub fn takes_payment(hold: &Hold, now_ms: i64, notes: &OrderNotes) -> bool {
+    Standing::of(hold, now_ms) == Standing::Open && !notes.just_paid
 }
 
-/// Whether the page of `order` loads Stripe.js: only for a payment form that takes cards
-/// through Stripe Elements.
-pub fn loads_stripe(order: &Order, now_ms: i64, cards: &CardEntry, notes: &OrderNotes) -> bool {
-    takes_payment(order, now_ms, notes) && matches!(cards, CardEntry::Elements(_))
+/// Whether the page of what `hold` holds loads Stripe.js: only for a payment form that
+/// takes cards through Stripe Elements.
+pub fn loads_stripe(hold: &Hold, now_ms: i64, cards: &CardEntry, notes: &OrderNotes) -> bool {
+    takes_payment(hold, now_ms, notes) && matches!(cards, CardEntry::Elements(_))
+}
+
+/// What the page of an order or a purchase puts in its `<head>`: a reload each second
+/// while a payment is being confirmed, Stripe.js for its payment form.
+pub fn payment_head(hold: &Hold, now_ms: i64, cards: &CardEntry, notes: &OrderNotes) -> Head {
+    let confirming = notes.just_paid && Standing::of(hold, now_ms) == Standing::Open;
+    Head {
+        refresh_seconds: confirming.then_some(1),
+        stripe: loads_stripe(hold, now_ms, cards, notes),
+    }
+}
+
+/// An order or a purchase, as its payment section names it.
+#[derive(Debug, Clone, Copy)]
+pub struct Payable<'a> {
+    /// Its page, where the payment and cancel forms post (`/orders/:id`).
+    pub path: &'a str,
+    /// How it is held.
+    pub hold: Hold,
+    /// What it costs, dollars.
+    pub amount: f64,
+    /// What it is called: `order`, `purchase`.
+    pub noun: &'a str,
+}
+
+/// The section of an open order or purchase: "Confirming…" right after paying, otherwise
+/// the countdown, the payment form and the cancel button.
+pub fn payment_section(
+    visitor: &Visitor,
+    payable: &Payable,
+    now_ms: i64,
+    cards: &CardEntry,
+    notes: &OrderNotes,
+) -> Markup {
+    let (path, hold, noun) = (payable.path, payable.hold, payable.noun);
+    html! {
+        @if notes.just_paid {
+            p.notice role="status" { "Payment received. Confirming your " (noun) "…" }
+        } @else {
+            p.countdown role="timer" data-expires-at=(time::rfc3339(hold.expires_at_ms)) {
+                "Time left to pay: "
+                strong data-time-left { (time_left(now_ms, hold.expires_at_ms)) }
+                " (until " (clock(hold.expires_at_ms)) ")"
+            }
+            p.expired-note role="status" hidden { (capitalized(noun)) " expired" }
+            section aria-labelledby="pay-heading" {
+                h2 id="pay-heading" { "Pay" }
+                form.stack.pay method="post" action={ (path) "/pay" } novalidate {
+                    (token_field(visitor))
+                    @match cards {
+                        CardEntry::TestToken => div.field {
+                            label for="field-token" { "Card token" }
+                            p.hint id="field-token-hint" {
+                                "Test mode: tok_visa pays, tok_chargeDeclined is declined."
+                            }
+                            input id="field-token" name="token" type="text"
+                                value=(notes.token.unwrap_or("tok_visa"))
+                                autocomplete="off" aria-describedby="field-token-hint";
+                        },
+                        CardEntry::Elements(key) => div.field {
+                            label for="card-element" { "Card" }
+                            div #card-element.card data-stripe-key=(key) {}
+                            input type="hidden" name="token" value="";
+                        },
+                    }
+                    button type="submit" { "Pay " (dollars(payable.amount)) }
+                }
+            }
+            form.cancel method="post" action={ (path) "/cancel" } {
+                (token_field(visitor))
+                button.secondary type="submit" { "Cancel " (noun) }
+            }
+        }
+    }
+}
+
+fn capitalized(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// The page of one order.
@@ -97,13 +178,15 @@ pub fn order(
     cards: &CardEntry,
     notes: &OrderNotes,
 ) -> Markup {
-    let standing = Standing::of(order, now_ms);
-    let confirming = notes.just_paid && standing == Standing::Open;
-    let head = Head {
-        refresh_seconds: confirming.then_some(1),
-        stripe: loads_stripe(order, now_ms, cards, notes),
-    };
+    let standing = Standing::of(&order.hold(), now_ms);
+    let head = payment_head(&order.hold(), now_ms, cards, notes);
     let path = format!("/orders/{}", order.id);
+    let payable = Payable {
+        path: &path,
+        hold: order.hold(),
+        amount: order.ticket.price,
+        noun: "order",
+    };
     layout(
         &format!("Order for {}", order.ticket.title),
         visitor,
@@ -116,44 +199,7 @@ pub fn order(
             }
             (form_alert(notes.problems, &[]))
             @match standing {
-                Standing::Open if confirming => {
-                    p.notice role="status" { "Payment received. Confirming your order…" }
-                }
-                Standing::Open => {
-                    p.countdown role="timer" data-expires-at=(time::rfc3339(order.expires_at_ms)) {
-                        "Time left to pay: "
-                        strong data-time-left { (time_left(now_ms, order.expires_at_ms)) }
-                        " (until " (clock(order.expires_at_ms)) ")"
-                    }
-                    p.expired-note role="status" hidden { "Order expired" }
-                    section aria-labelledby="pay-heading" {
-                        h2 id="pay-heading" { "Pay" }
-                        form.stack.pay method="post" action={ (path) "/pay" } novalidate {
-                            (token_field(visitor))
-                            @match cards {
-                                CardEntry::TestToken => div.field {
-                                    label for="field-token" { "Card token" }
-                                    p.hint id="field-token-hint" {
-                                        "Test mode: tok_visa pays, tok_chargeDeclined is declined."
-                                    }
-                                    input id="field-token" name="token" type="text"
-                                        value=(notes.token.unwrap_or("tok_visa"))
-                                        autocomplete="off" aria-describedby="field-token-hint";
-                                },
-                                CardEntry::Elements(key) => div.field {
-                                    label for="card-element" { "Card" }
-                                    div #card-element.card data-stripe-key=(key) {}
-                                    input type="hidden" name="token" value="";
-                                },
-                            }
-                            button type="submit" { "Pay " (dollars(order.ticket.price)) }
-                        }
-                    }
-                    form.cancel method="post" action={ (path) "/cancel" } {
-                        (token_field(visitor))
-                        button.secondary type="submit" { "Cancel order" }
-                    }
-                }
+                Standing::Open => (payment_section(visitor, &payable, now_ms, cards, notes)),
                 Standing::Expired => p.outcome role="status" {
                     strong { "Order expired" } ". The time to pay ran out, and the ticket went "
                     "back on sale. " a href="/" { "See the tickets on sale" }
@@ -183,7 +229,7 @@ pub fn my_orders(visitor: &Visitor, orders: &[Order], now_ms: i64) -> Markup {
             } @else {
                 ul.orders {
                     @for order in orders {
-                        @let standing = Standing::of(order, now_ms);
+                        @let standing = Standing::of(&order.hold(), now_ms);
                         li {
                             a.title href={ "/orders/" (order.id) } { (order.ticket.title) }
                             span.price { (dollars(order.ticket.price)) }
@@ -229,21 +275,21 @@ mod tests {
 
     #[test]
     fn an_order_is_expired_when_its_time_ran_out_and_cancelled_when_its_buyer_said_so() {
-        let open = order(OrderStatus::Created, NOW);
+        let open = order(OrderStatus::Created, NOW).hold();
         assert_eq!(Standing::of(&open, NOW), Standing::Open);
         assert_eq!(Standing::of(&open, NOW + WINDOW), Standing::Expired);
-        let by_buyer = order(OrderStatus::Cancelled, NOW + 1000);
+        let by_buyer = order(OrderStatus::Cancelled, NOW + 1000).hold();
         assert_eq!(
             Standing::of(&by_buyer, NOW + 2 * WINDOW),
             Standing::Cancelled
         );
-        let by_expiry = order(OrderStatus::Cancelled, NOW + WINDOW + 40);
+        let by_expiry = order(OrderStatus::Cancelled, NOW + WINDOW + 40).hold();
         assert_eq!(
             Standing::of(&by_expiry, NOW + WINDOW + 50),
             Standing::Expired
         );
         assert_eq!(
-            Standing::of(&order(OrderStatus::Complete, NOW), NOW + 2 * WINDOW),
+            Standing::of(&order(OrderStatus::Complete, NOW).hold(), NOW + 2 * WINDOW),
             Standing::Paid
         );
     }
