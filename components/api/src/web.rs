@@ -333,13 +333,30 @@ post!(
     params(("id" = String, Path, description = "The order's id."))
 );
 
-page!(shop, Shop, "/shop", "The goods on sale: search, categories, paging",
-params(
-    ("q" = Option<String>, Query, description = "Words to look for."),
-    ("category" = Option<String>, Query, description = "Only this category."),
-    ("limit" = Option<String>, Query, description = "How many products a page shows."),
-    ("offset" = Option<String>, Query, description = "How many to skip."),
-));
+/// The goods on sale: search, categories, paging
+///
+/// An empty parameter counts as absent. A search the catalog refuses (a `limit` that is not
+/// 1 to 100, words past 200 characters, a category that cannot be one) is a 400 page saying
+/// why.
+#[utoipa::path(
+    get,
+    path = "/shop",
+    impl_for = Shop,
+    params(
+        ("q" = Option<String>, Query, description = "Words to look for."),
+        ("category" = Option<String>, Query, description = "Only this category."),
+        ("limit" = Option<String>, Query, description = "How many products a page shows (12 unless said)."),
+        ("offset" = Option<String>, Query, description = "How many to skip."),
+    ),
+    responses(
+        (status = 200, description = "The page.", content_type = "text/html", body = String),
+        (status = 400, description = "The catalog refused the search: the page says why.", content_type = "text/html", body = String),
+        (status = 503, description = "The shop cannot answer right now.", content_type = "text/html", body = String),
+    ),
+    security((), ("session" = [])),
+)]
+#[allow(dead_code)]
+fn shop() {}
 page!(
     sell_product_form,
     SellProductForm,

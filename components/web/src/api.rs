@@ -147,6 +147,16 @@ pub struct Rating {
     pub mine: Option<u8>,
 }
 
+/// A product's rating in a batch of them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RatingOf {
+    /// The product.
+    pub sku: String,
+    /// Its rating.
+    #[serde(flatten)]
+    pub rating: Rating,
+}
+
 /// A city the shop ships to.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct City {
@@ -618,6 +628,15 @@ impl Api {
     pub async fn rating(&self, sku: &str) -> Result<Rating, Failure> {
         let url = format!("{RATINGS}/{}", path_segment(sku));
         self.read(Method::Get, &url, None).await
+    }
+
+    /// The ratings of the products `skus` (at most 50), in one call.
+    pub async fn ratings(&self, skus: &[&str]) -> Result<Vec<RatingOf>, Failure> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("skus", &skus.join(","))
+            .finish();
+        self.read(Method::Get, &format!("{RATINGS}?{query}"), None)
+            .await
     }
 
     /// Rates a product one has bought.

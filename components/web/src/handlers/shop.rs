@@ -17,22 +17,35 @@ const PAGE_SIZE: u64 = 12;
 /// ratings and the categories (both left out when their service cannot say).
 pub async fn catalog(visit: &Visit, query: &Form) -> Response {
     let page_size = PAGE_SIZE.to_string();
+    let given = |name| query.get(name).filter(|v: &&str| !v.trim().is_empty());
     let search = Search {
         q: query.get("q"),
-        category: query.get("category").filter(|c| !c.is_empty()),
-        limit: query.get("limit").unwrap_or(&page_size),
-        offset: query.get("offset").unwrap_or("0"),
+        category: given("category"),
+        limit: given("limit").unwrap_or(&page_size),
+        offset: given("offset").unwrap_or("0"),
     };
     let found = match visit.api.products(&search).await {
         Ok(found) => found,
         Err(failure) => return visit.failed(failure, "/shop"),
     };
     let categories = visit.api.categories().await.unwrap_or_default();
-    let mut products = Vec::with_capacity(found.len());
-    for product in found {
-        let rating = visit.api.rating(&product.sku).await.ok();
-        products.push((product, rating));
+    // The page's ratings in one call per 50 products (the most ratings answers at once),
+    // not one per product.
+    let skus: Vec<&str> = found.iter().map(|p| p.sku.as_str()).collect();
+    let mut ratings = Vec::new();
+    for batch in skus.chunks(50) {
+        ratings.extend(visit.api.ratings(batch).await.unwrap_or_default());
     }
+    let products: Vec<_> = found
+        .into_iter()
+        .map(|product| {
+            let rating = ratings
+                .iter()
+                .position(|r| r.sku == product.sku)
+                .map(|i| ratings.swap_remove(i).rating);
+            (product, rating)
+        })
+        .collect();
     // The catalog took both, so both read as numbers.
     let catalog = Catalog {
         q: search.q.unwrap_or_default(),
