@@ -382,3 +382,8 @@ support::on_both_backends!(
     the_whole_flow_takes_stock_exactly_once,
     a_hundred_checkouts_for_the_last_ten_make_exactly_ten,
 );
+
+support::on_wasmcloud!(
+    the_whole_flow_takes_stock_exactly_once,
+    a_hundred_checkouts_for_the_last_ten_make_exactly_ten,
+);
