@@ -1,9 +1,10 @@
 //! End to end: the goods shop (docs/cart.md, docs/catalog.md, docs/shipping.md,
-//! docs/ratings.md) on the real runtime, on the embedded backends and on Redis + Postgres
-//! + NATS: browse and search the catalog, fill a cart as a visitor, sign in (the cart
-//! follows), choose where to ship, check out, pay through the payments service against a
-//! faithful fake of Stripe, and see the stock taken exactly once, the purchase dispatched
-//! and the product rated by its buyer; and a hundred shoppers racing for the last ten units.
+//! docs/ratings.md) on the real runtime, on the embedded backends, on Redis, Postgres and
+//! NATS, and on a wasmCloud host: browse and search the catalog, fill a cart as a visitor,
+//! sign in (the cart follows), choose where to ship, check out, pay through the payments
+//! service against a faithful fake of Stripe, and see the stock taken exactly once, the
+//! purchase dispatched and the product rated by its buyer; and a hundred shoppers racing
+//! for the last ten units.
 
 use boxoffice_testkit as support;
 
