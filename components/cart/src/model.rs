@@ -4,7 +4,7 @@
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::money::Price;
 use boxoffice_shared::time;
-use serde::{Deserialize, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// A product as the cart knows it: the catalog's (a replica), plus `held`, the units of
 /// it that purchases not yet settled by the catalog hold.
@@ -126,7 +126,7 @@ pub struct Shipment {
     /// The shipment's id.
     pub id: String,
     /// When it left, unix milliseconds; ISO 8601 in JSON.
-    #[serde(rename = "dispatchedAt", serialize_with = "iso8601")]
+    #[serde(rename = "dispatchedAt", serialize_with = "time::serialize_rfc3339")]
     pub dispatched_at_ms: i64,
 }
 
@@ -141,10 +141,10 @@ pub struct Purchase {
     /// `created` (held, to pay), `cancelled` or `complete` (paid).
     pub status: OrderStatus,
     /// When the hold lapses, unix milliseconds; ISO 8601 in JSON.
-    #[serde(rename = "expiresAt", serialize_with = "iso8601")]
+    #[serde(rename = "expiresAt", serialize_with = "time::serialize_rfc3339")]
     pub expires_at_ms: i64,
     /// When its status last changed, unix milliseconds; ISO 8601 in JSON.
-    #[serde(rename = "updatedAt", serialize_with = "iso8601")]
+    #[serde(rename = "updatedAt", serialize_with = "time::serialize_rfc3339")]
     pub updated_at_ms: i64,
     /// Goes up by exactly 1 on every change.
     pub version: i64,
@@ -160,8 +160,4 @@ pub struct Purchase {
     pub total: Price,
     /// Its dispatch, once sent.
     pub shipment: Option<Shipment>,
-}
-
-fn iso8601<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&time::rfc3339(*ms))
 }

@@ -263,19 +263,7 @@ mod tests {
     }
 
     fn outbox(db: &dyn Db) -> Vec<(String, serde_json::Value)> {
-        db.query(
-            "SELECT event_type, data FROM cart_outbox ORDER BY created_at, seq",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.text("event_type").unwrap(),
-                serde_json::from_str(&r.text("data").unwrap()).unwrap(),
-            )
-        })
-        .collect()
+        boxoffice_shared::testing::outbox_events(db, crate::SERVICE)
     }
 
     #[test]

@@ -211,20 +211,8 @@ mod tests {
         }
     }
 
-    fn outbox(db: &dyn Db) -> Vec<(String, Value)> {
-        db.query(
-            "SELECT event_type, data FROM catalog_outbox ORDER BY created_at, seq",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.text("event_type").unwrap(),
-                serde_json::from_str(&r.text("data").unwrap()).unwrap(),
-            )
-        })
-        .collect()
+    fn outbox(db: &dyn Db) -> Vec<(String, serde_json::Value)> {
+        boxoffice_shared::testing::outbox_events(db, crate::SERVICE)
     }
 
     fn purchase(id: &str, lines: &[(&str, i64)]) -> PurchaseCompleted {

@@ -3,7 +3,7 @@
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::money::Price;
 use boxoffice_shared::time;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// A ticket as the orders service knows it (a replica of the tickets service's).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,18 +30,14 @@ pub struct Order {
     /// Where the order is in its life.
     pub status: OrderStatus,
     /// When the reservation lapses, unix milliseconds; ISO 8601 in JSON.
-    #[serde(rename = "expiresAt", serialize_with = "iso8601")]
+    #[serde(rename = "expiresAt", serialize_with = "time::serialize_rfc3339")]
     pub expires_at_ms: i64,
     /// When its status last changed (its creation, until then), unix milliseconds; ISO
     /// 8601 in JSON. An order cancelled at or after `expiresAt` was cancelled by expiry.
-    #[serde(rename = "updatedAt", serialize_with = "iso8601")]
+    #[serde(rename = "updatedAt", serialize_with = "time::serialize_rfc3339")]
     pub updated_at_ms: i64,
     /// Goes up by exactly 1 on every change.
     pub version: i64,
     /// The reserved ticket.
     pub ticket: Ticket,
-}
-
-fn iso8601<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&time::rfc3339(*ms))
 }

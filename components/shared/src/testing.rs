@@ -59,6 +59,27 @@ pub fn migrate<S: AsRef<str>>(
     Ok(())
 }
 
+/// The events in `service`'s outbox, oldest first: `(type, data)`.
+pub fn outbox_events(db: &dyn Db, service: &str) -> Vec<(String, Value)> {
+    db.query(
+        &format!(
+            "SELECT event_type, data FROM {} ORDER BY created_at, seq",
+            crate::outbox::table(service)
+        ),
+        &[],
+    )
+    .expect("the outbox is readable")
+    .iter()
+    .map(|row| {
+        let data = row.text("data").expect("data");
+        (
+            row.text("event_type").expect("event_type"),
+            serde_json::from_str(&data).expect("JSON data"),
+        )
+    })
+    .collect()
+}
+
 /// A fresh in-memory SQLite database with `migrations`, opened on first use.
 pub fn memory_db(migrations: Vec<String>) -> Rc<LazyDb> {
     Rc::new(LazyDb::new(

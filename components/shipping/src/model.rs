@@ -4,7 +4,7 @@
 use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{Row, SqlError};
 use boxoffice_shared::time;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 /// A city the shop ships to: `{code, name, country, distanceKm}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,10 +78,6 @@ pub struct Shipment {
     /// Where it is.
     pub status: ShipmentStatus,
     /// When it left, unix milliseconds; ISO 8601 in JSON.
-    #[serde(rename = "dispatchedAt", serialize_with = "iso8601")]
+    #[serde(rename = "dispatchedAt", serialize_with = "time::serialize_rfc3339")]
     pub dispatched_at_ms: i64,
-}
-
-fn iso8601<S: Serializer>(ms: &i64, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&time::rfc3339(*ms))
 }

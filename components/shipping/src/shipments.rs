@@ -83,19 +83,7 @@ mod tests {
     }
 
     fn outbox(db: &dyn Db) -> Vec<(String, serde_json::Value)> {
-        db.query(
-            "SELECT event_type, data FROM shipping_outbox ORDER BY created_at, seq",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r.text("event_type").unwrap(),
-                serde_json::from_str(&r.text("data").unwrap()).unwrap(),
-            )
-        })
-        .collect()
+        boxoffice_shared::testing::outbox_events(db, crate::SERVICE)
     }
 
     fn dispatch_in_tx(db: &dyn Db, p: &PurchaseCompleted, now: i64) -> Option<Shipment> {
