@@ -79,13 +79,17 @@ fn create() {}
 
 /// The tickets on sale
 ///
-/// Reserved tickets are left out.
+/// Reserved tickets are left out, unless `ids` names them: then exactly those tickets,
+/// reserved or not, in the order asked (unknown ids left out), so that a client holding
+/// many ids asks once.
 #[utoipa::path(
     get,
     path = "/api/tickets",
     impl_for = List,
+    params(("ids" = Option<String>, Query, description = "At most 100 ticket ids, separated by commas.")),
     responses(
-        (status = 200, description = "The tickets on sale.", body = Vec<Ticket>),
+        (status = 200, description = "The tickets on sale, or those asked for.", body = Vec<Ticket>),
+        (status = 400, description = "`ids` holds something that is not a ticket id, or more than 100.", body = Errors),
         (status = 503, response = Unavailable),
     ),
 )]

@@ -20,7 +20,7 @@ pub fn handle(request: &ApiRequest, env: &Env) -> Response {
     };
     let result = match operation {
         Operation::Create => create(request, env),
-        Operation::List => list(env),
+        Operation::List => list(request, env),
         Operation::Show => show(env, params.get("id")),
         Operation::Edit => edit(request, env, params.get("id")),
         Operation::Deliver => return consume::event_route(SERVICE, request, env, listen::receive),
@@ -45,8 +45,14 @@ fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
     http::json(201, &ticket)
 }
 
-fn list(env: &Env) -> Result<Response, ApiError> {
-    http::json(200, &tickets::list_for_sale(env.db.get()?)?)
+fn list(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let ids = form_urlencoded::parse(request.query.as_bytes())
+        .find(|(name, _)| name == "ids")
+        .map(|(_, value)| value.into_owned());
+    match ids {
+        Some(ids) => http::json(200, &tickets::by_ids(env.db.get()?, &ids)?),
+        None => http::json(200, &tickets::list_for_sale(env.db.get()?)?),
+    }
 }
 
 fn show(env: &Env, id: &str) -> Result<Response, ApiError> {

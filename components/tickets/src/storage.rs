@@ -92,6 +92,25 @@ fn unreserved_query() -> String {
     format!("SELECT {COLUMNS} FROM tickets_tickets WHERE order_id IS NULL ORDER BY created_at, id")
 }
 
+/// The tickets of `ids` that exist, reserved or not, in no particular order.
+pub fn find_many(db: &dyn Db, ids: &[String]) -> Result<Vec<Ticket>, SqlError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let placeholders: Vec<String> = (1..=ids.len()).map(|n| format!("${n}")).collect();
+    let params: Vec<_> = ids.iter().map(Into::into).collect();
+    db.query(
+        &format!(
+            "SELECT {COLUMNS} FROM tickets_tickets WHERE id IN ({})",
+            placeholders.join(", ")
+        ),
+        &params,
+    )?
+    .iter()
+    .map(ticket)
+    .collect()
+}
+
 /// The tickets that no order holds, oldest first.
 pub fn list_unreserved(db: &dyn Db) -> Result<Vec<Ticket>, SqlError> {
     db.query(&unreserved_query(), &[])?

@@ -41,6 +41,32 @@ pub fn list_for_sale(db: &dyn Db) -> Result<Vec<Ticket>, ApiError> {
     Ok(storage::list_unreserved(db)?)
 }
 
+/// The most tickets one request may ask for by id.
+pub const MAX_IDS: usize = 100;
+
+/// The tickets of the comma-separated ids in `list` (reserved or not), in the order asked, each
+/// once; unknown ones are left out. 400 on `ids` when one is not an id or there are more
+/// than [`MAX_IDS`]. This is how a client with many ids asks once, not once per id.
+pub fn by_ids(db: &dyn Db, list: &str) -> Result<Vec<Ticket>, ApiError> {
+    let mut asked: Vec<String> = Vec::new();
+    for id in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !ids::is_well_formed(id) || asked.len() == MAX_IDS {
+            return Err(ApiError::Validation(vec![
+                boxoffice_shared::FieldError::new(
+                    "ids",
+                    format!("Ids must be at most {MAX_IDS} ticket ids, separated by commas"),
+                ),
+            ]));
+        }
+        if !asked.iter().any(|a| a == id) {
+            asked.push(id.to_owned());
+        }
+    }
+    let mut found = storage::find_many(db, &asked)?;
+    found.sort_by_key(|t| asked.iter().position(|a| *a == t.id));
+    Ok(found)
+}
+
 /// The ticket `id`; 404 when unknown or not an id at all.
 pub fn show(db: &dyn Db, id: &str) -> Result<Ticket, ApiError> {
     if !ids::is_well_formed(id) {
@@ -347,5 +373,35 @@ mod tests {
             400,
             "an unknown ticket can never be reserved"
         );
+    }
+
+    #[test]
+    fn tickets_are_found_by_ids_in_the_order_asked_reserved_or_not() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &storage::migrations()).unwrap();
+        let a = create(&db, "u1", "a".into(), Price::from_cents(100), 1).unwrap();
+        let b = create(&db, "u1", "b".into(), Price::from_cents(200), 2).unwrap();
+        let unknown = "f".repeat(24);
+        let list = format!("{}, {unknown},{},{}", b.id, a.id, b.id);
+        let found: Vec<String> = by_ids(&db, &list)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        assert_eq!(found, [b.id.clone(), a.id.clone()]);
+        assert!(by_ids(&db, "").unwrap().is_empty());
+        assert_eq!(
+            by_ids(&db, "nope").unwrap_err().errors()[0]
+                .field
+                .as_deref(),
+            Some("ids")
+        );
+        let too_many = vec![unknown; MAX_IDS + 1].join(",");
+        assert!(
+            by_ids(&db, &too_many).is_ok(),
+            "the same id twice counts once"
+        );
+        let many: Vec<String> = (0..=MAX_IDS).map(|n| format!("{n:024x}")).collect();
+        assert_eq!(by_ids(&db, &many.join(",")).unwrap_err().status(), 400);
     }
 }
