@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use boxoffice_shared::chain::{self, Failure};
 use boxoffice_shared::{ApiError, FieldError};
 
 use crate::model::Shipping;
@@ -71,16 +72,13 @@ impl Quotes for ShippingService {
     fn quote<'a>(&'a self, city: &'a str) -> Lookup<'a> {
         Box::pin(async move {
             let url = format!("{QUOTES}/{city}");
-            let request = spin_sdk::http::Request::get(&url).build();
-            let response: spin_sdk::http::Response = spin_sdk::http::send(request)
-                .await
-                .map_err(|e| format!("GET {url}: {e}"))?;
-            match *response.status() {
-                200 => serde_json::from_slice(response.body())
+            let method = spin_sdk::http::Method::Get;
+            match chain::send("cart", method, &url, None, false, None).await {
+                Ok(response) => serde_json::from_slice(response.body())
                     .map(Some)
                     .map_err(|e| format!("GET {url}: unreadable quote: {e}")),
-                404 => Ok(None),
-                status => Err(format!("GET {url}: {status}")),
+                Err(Failure::Refused { status: 404, .. }) => Ok(None),
+                Err(failure) => Err(format!("GET {url}: {failure:?}")),
             }
         })
     }

@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod chain;
 pub mod config;
 pub mod consume;
 pub mod error;

@@ -4,15 +4,15 @@
 //! rule stays in its service and the pages only show what the API answers.
 
 use boxoffice_api::cart::CART_COOKIE;
+use boxoffice_shared::chain::{self, set_cookie};
+pub use boxoffice_shared::chain::{Failure, FieldError};
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::session::COOKIE_NAME;
 use boxoffice_shared::{time, ApiRequest};
-use boxoffice_wire::error;
-pub use boxoffice_wire::error::FieldError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use spin_sdk::http::{Method, Request, Response};
+use spin_sdk::http::{Method, Response};
 
 const AUTH: &str = "http://auth.spin.internal/api/users";
 const TICKETS: &str = "http://tickets.spin.internal/api/tickets";
@@ -349,38 +349,6 @@ fn unix_ms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::
         .ok_or_else(|| serde::de::Error::custom(format!("not an RFC 3339 time: {text}")))
 }
 
-/// Why a call did not succeed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Failure {
-    /// The API said no (a 4xx), with its errors.
-    Refused {
-        /// The status.
-        status: u16,
-        /// The API's errors.
-        problems: Vec<FieldError>,
-    },
-    /// The service could not be reached or did not answer sensibly (logged).
-    Unavailable,
-}
-
-impl Failure {
-    /// The status of a refusal (0 when the service was unavailable).
-    pub fn status(&self) -> u16 {
-        match self {
-            Failure::Refused { status, .. } => *status,
-            Failure::Unavailable => 0,
-        }
-    }
-
-    /// The API's errors, if it refused.
-    pub fn problems(&self) -> &[FieldError] {
-        match self {
-            Failure::Refused { problems, .. } => problems,
-            Failure::Unavailable => &[],
-        }
-    }
-}
-
 /// The API on behalf of one shopper: their session cookie, a signed-out visitor's cart
 /// cookie, and whether their request came over HTTPS (so that auth and the cart mark their
 /// cookies `Secure` as they would for a direct call).
@@ -406,41 +374,13 @@ impl Api {
         url: &str,
         body: Option<Value>,
     ) -> Result<Response, Failure> {
-        let mut builder = Request::builder();
-        builder.method(method.clone()).uri(url);
         let cart = self.cart.clone().filter(|_| url.starts_with(CART_SERVICE));
         let cookies: Vec<String> = [(COOKIE_NAME, &self.session), (CART_COOKIE, &cart)]
             .into_iter()
             .filter_map(|(name, value)| value.as_ref().map(|value| format!("{name}={value}")))
             .collect();
-        if !cookies.is_empty() {
-            builder.header("cookie", cookies.join("; "));
-        }
-        if self.https {
-            builder.header("x-forwarded-proto", "https");
-        }
-        let request = match body {
-            Some(body) => builder
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .build(),
-            None => builder.build(),
-        };
-        let response: Response = spin_sdk::http::send(request).await.map_err(|e| {
-            eprintln!("web: {method} {url}: {e}");
-            Failure::Unavailable
-        })?;
-        match *response.status() {
-            200..=299 => Ok(response),
-            status @ 400..=499 => {
-                let problems = error::parse(response.body()).unwrap_or_default();
-                Err(Failure::Refused { status, problems })
-            }
-            status => {
-                eprintln!("web: {method} {url}: {status}");
-                Err(Failure::Unavailable)
-            }
-        }
+        let cookie = (!cookies.is_empty()).then(|| cookies.join("; "));
+        chain::send("web", method, url, cookie, self.https, body.as_ref()).await
     }
 
     async fn read<T: DeserializeOwned>(
@@ -708,13 +648,6 @@ impl Api {
 }
 
 /// The `set-cookie` of an answer, to relay to the browser as it is.
-fn set_cookie(response: &Response) -> Option<String> {
-    response
-        .header("set-cookie")
-        .and_then(|value| value.as_str())
-        .map(str::to_owned)
-}
-
 /// A number as typed into a form (a price, a stock, a quantity, stars), for the API: a
 /// JSON number when it reads as one, so that `12.50` is 12.5; otherwise the text itself, so
 /// that the API's own rule refuses it with its own message and the pages hold no copy of
