@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use support::metrics::{sample, scrape};
 use support::otlp::{OtlpReceiver, ReceivedSpan};
 use support::stripe::{FakeStripe, SECRET_KEY};
 use support::{
@@ -128,50 +129,6 @@ fn raw_request(addr: &str, request_line: &str) -> String {
         .read_line(&mut status)
         .unwrap();
     status
-}
-
-/// The samples of a Prometheus text exposition, by metric name; every line must parse.
-fn scrape(admin: &str) -> prometheus_parse::Scrape {
-    let resp = send("GET", &format!("{admin}/metrics"), &[], None);
-    assert_eq!(resp.status, 200, "{}", resp.text);
-    assert_eq!(
-        resp.headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("text/plain; version=0.0.4; charset=utf-8")
-    );
-    for line in resp
-        .text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        // `name{labels} value`, the value a float: what every Prometheus parser reads.
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
-        assert!(value.parse::<f64>().is_ok(), "not a sample value: {line}");
-        let name = series.split('{').next().unwrap();
-        assert!(
-            name.starts_with("boxoffice_")
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
-            "not a boxoffice metric name: {line}"
-        );
-    }
-    let lines = resp.text.lines().map(|l| Ok(l.to_owned()));
-    prometheus_parse::Scrape::parse(lines).expect("Prometheus text")
-}
-
-/// The value of the sample `name` whose labels include `labels`.
-fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => v,
-            _ => f64::NAN,
-        })
 }
 
 fn metrics_are_prometheus_text_and_count_the_requests_made(backend: Backend) {

@@ -14,6 +14,7 @@ use serde_json::Value;
 
 pub mod backends;
 pub mod local_server;
+pub mod metrics;
 pub mod otlp;
 pub mod servers;
 pub mod stripe;

@@ -21,7 +21,7 @@ use crate::{run_to_exit, spawn_tied, workspace_root};
 const HOST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The images pushed to the registry: (image name, file under target/wasm32-wasip2/release).
-const IMAGES: [(&str, &str); 13] = [
+const IMAGES: [(&str, &str); 14] = [
     ("auth", "auth.wasm"),
     ("tickets", "tickets.wasm"),
     ("orders", "orders.wasm"),
@@ -33,6 +33,7 @@ const IMAGES: [(&str, &str); 13] = [
     ("cart", "cart.wasm"),
     ("ratings", "ratings.wasm"),
     ("shipping", "shipping.wasm"),
+    ("graphql", "graphql.wasm"),
     ("gateway", "gateway.wasm"),
     ("wasmcloud-adapter", "wasmcloud_adapter.wasm"),
 ];

@@ -12,6 +12,7 @@ pub mod cart;
 pub mod catalog;
 pub mod events;
 pub mod expiration;
+pub mod graphql;
 pub mod health;
 pub mod orders;
 pub mod payments;
@@ -62,6 +63,7 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
             web::CredentialsForm, web::TokenForm, web::TicketForm, web::PayForm, web::CancelForm,
             web::ProductForm, web::QuantityForm, web::RatingForm, web::ShippingForm,
             health::Alive, health::Check, health::Readiness,
+            graphql::GraphQlRequest, graphql::GraphQlResponse,
             cart::CartItemInput, cart::QuantityInput, cart::ShippingInput, cart::CartShipping,
             cart::CartLine, cart::Cart, cart::PurchaseLine, cart::PurchaseShipment, cart::Purchase,
         ),
@@ -77,6 +79,7 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
         (name = "ratings", description = "Stars that the buyers of a product give it."),
         (name = "shipping", description = "Where the shop ships, what it costs, and the shipments of paid purchases."),
         (name = "catalog", description = "The goods for sale, their search and their stock."),
+        (name = "graphql", description = "The ticket shop as one GraphQL endpoint, each field resolved by the service that owns it (the graphql component)."),
         (name = "events", description = "Where the broker pushes signed CloudEvents; keep off the public network."),
         (name = "pages", description = "The shop in a browser: HTML pages and form posts (the web component)."),
         (name = "documentation", description = "This document and its page."),
@@ -145,6 +148,7 @@ fn described() -> Vec<(Route, HttpMethod, Operation)> {
         .chain(of::<web::Operation>())
         .chain(of::<health::Operation>())
         .chain(of::<cart::Operation>())
+        .chain(of::<graphql::Operation>())
         .collect()
 }
 
@@ -284,6 +288,7 @@ mod tests {
         check::<web::Operation>();
         check::<health::Operation>();
         check::<cart::Operation>();
+        check::<graphql::Operation>();
     }
 
     #[test]
