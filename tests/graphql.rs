@@ -335,6 +335,9 @@ fn a_mutation_by_get_and_a_post_that_is_not_json_are_refused() {
         support::Body::Form(vec![("query".into(), "mutation { signOut }".into())]),
     );
     assert_eq!(form.status, 400, "a cross-site form cannot post a mutation");
+    let empty = shop.post("/api/graphql", None, json!({"variables": null}));
+    assert_eq!(empty.status, 400);
+    assert_eq!(empty.error_messages(), ["A query is required"]);
     let page = shop.get(&format!("/api/graphql/explorer?query={query}"), None);
     assert_eq!(page.status, 200);
     let policy = page

@@ -25,6 +25,8 @@ pub struct Env {
 
 /// The message for a mutation sent with GET.
 pub const MUTATION_BY_GET: &str = "Mutations must be POSTed";
+/// The message for a request without a query.
+pub const NO_QUERY: &str = "A query is required";
 /// The message for a POST that is not JSON.
 pub const NOT_JSON: &str = "A GraphQL request is a JSON object (content-type: application/json)";
 
@@ -40,7 +42,7 @@ pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
         },
         Operation::ExecuteQuery => match from_query(request, true) {
             Ok(Some(graphql)) => Ok(execute(request, env, graphql).await),
-            Ok(None) => Err(ApiError::bad_request("A query is required")),
+            Ok(None) => Err(ApiError::bad_request(NO_QUERY)),
             Err(e) => Err(e),
         },
         Operation::Explorer => Ok(explore(request, env).await),
@@ -58,7 +60,16 @@ fn posted(request: &ApiRequest) -> Result<Request, ApiError> {
     if !json {
         return Err(ApiError::bad_request(NOT_JSON));
     }
-    serde_json::from_slice::<Request>(&request.body).map_err(|_| ApiError::bad_request(NOT_JSON))
+    let body: Value =
+        serde_json::from_slice(&request.body).map_err(|_| ApiError::bad_request(NOT_JSON))?;
+    let has_query = body
+        .get("query")
+        .and_then(Value::as_str)
+        .is_some_and(|q| !q.trim().is_empty());
+    if !has_query {
+        return Err(ApiError::bad_request(NO_QUERY));
+    }
+    serde_json::from_value::<Request>(body).map_err(|_| ApiError::bad_request(NOT_JSON))
 }
 
 /// The GraphQL request of a query string (`query`, `variables`, `operationName`); `None`
