@@ -139,9 +139,7 @@ pub fn sell(tx: &dyn Db, purchase: &PurchaseCompleted, now_ms: i64) -> Result<()
         if !storage::record_sale(tx, &purchase.id, sku, quantity, now_ms)? {
             continue;
         }
-        take_out(tx, &purchase.id, sku, quantity, now_ms)?;
-        let sold = storage::find(tx, sku)?
-            .ok_or_else(|| ApiError::internal(format!("product {sku} vanished in a sale")))?;
+        let sold = take_out(tx, &purchase.id, sku, quantity, now_ms)?;
         let event = publish::product_updated(&sold, Some(purchase.id.clone()));
         publish::publish(tx, &event, now_ms)?;
     }
@@ -149,17 +147,18 @@ pub fn sell(tx: &dyn Db, purchase: &PurchaseCompleted, now_ms: i64) -> Result<()
 }
 
 /// Takes `quantity` units of `sku` out of stock; when fewer are left, empties it and logs
-/// by how many the purchase oversold (a seller lowered the stock meanwhile).
+/// by how many the purchase oversold (a seller lowered the stock meanwhile). Returns the
+/// product as that change left it.
 fn take_out(
     tx: &dyn Db,
     purchase_id: &str,
     sku: &str,
     quantity: i64,
     now_ms: i64,
-) -> Result<(), ApiError> {
+) -> Result<Product, ApiError> {
     for _ in 0..ATTEMPTS {
-        if storage::take_stock(tx, sku, quantity, now_ms)? {
-            return Ok(());
+        if let Some(sold) = storage::take_stock(tx, sku, quantity, now_ms)? {
+            return Ok(sold);
         }
         let Some(current) = storage::find(tx, sku)? else {
             return Err(never(format!(
@@ -169,14 +168,14 @@ fn take_out(
         if current.stock >= quantity {
             continue;
         }
-        if storage::empty_stock(tx, sku, current.stock, now_ms)? {
+        if let Some(emptied) = storage::empty_stock(tx, sku, current.stock, now_ms)? {
             eprintln!(
                 "{SERVICE}: purchase {purchase_id} oversold {sku} by {} units: it took {quantity} \
                  of the {} left; the stock is now 0",
                 quantity - current.stock,
                 current.stock
             );
-            return Ok(());
+            return Ok(emptied);
         }
     }
     Err(not_yet(format!(

@@ -203,24 +203,45 @@ pub fn record_sale(
 
 /// Takes `quantity` units of `sku` out of stock, version + 1, if it has that many; false
 /// otherwise.
-pub fn take_stock(db: &dyn Db, sku: &str, quantity: i64, now_ms: i64) -> Result<bool, SqlError> {
-    let changed = db.execute(
+pub fn take_stock(
+    db: &dyn Db,
+    sku: &str,
+    quantity: i64,
+    now_ms: i64,
+) -> Result<Option<Product>, SqlError> {
+    changed(
+        db,
         "UPDATE catalog_products SET stock = stock - $1, version = version + 1, updated_at = $2 \
          WHERE sku = $3 AND stock >= $1",
         &[quantity.into(), now_ms.into(), sku.into()],
-    )?;
-    Ok(changed == 1)
+    )
+}
+
+/// The product as `update` (one `UPDATE` of one row) left it, read in the same statement
+/// (`RETURNING`): where statements commit one by one (wasmCloud), a read after it could
+/// see another sale's version, and two events would carry one version.
+fn changed(db: &dyn Db, update: &str, params: &[Value]) -> Result<Option<Product>, SqlError> {
+    let returning = COLUMNS.replace("p.", "");
+    db.query(&format!("{update} RETURNING {returning}"), params)?
+        .first()
+        .map(product)
+        .transpose()
 }
 
 /// Empties the stock of `sku`, version + 1, if it still holds exactly `stock` units;
 /// false if it changed meanwhile.
-pub fn empty_stock(db: &dyn Db, sku: &str, stock: i64, now_ms: i64) -> Result<bool, SqlError> {
-    let changed = db.execute(
+pub fn empty_stock(
+    db: &dyn Db,
+    sku: &str,
+    stock: i64,
+    now_ms: i64,
+) -> Result<Option<Product>, SqlError> {
+    changed(
+        db,
         "UPDATE catalog_products SET stock = 0, version = version + 1, updated_at = $1 \
          WHERE sku = $2 AND stock = $3",
         &[now_ms.into(), sku.into(), stock.into()],
-    )?;
-    Ok(changed == 1)
+    )
 }
 
 /// The page of products `listing` asks for: newest first, or with a search the best
