@@ -96,7 +96,12 @@ fn database_url(database: &str) -> String {
 
 fn service(component: &Component) -> Workload {
     let uses_sql = !component.sqlite_databases.is_empty();
-    let database = uses_sql.then(|| format!("{}{}", template(DATABASE_PREFIX), component.id));
+    let adapter =
+        !component.variables.is_empty() || !component.key_value_stores.is_empty() || uses_sql;
+    // The adapter imports wasmcloud:postgres whatever the component uses, and the host
+    // links that only with a database to name: an adapted component without SQL (one that
+    // reads only variables, such as graphql) gets its own, empty.
+    let database = adapter.then(|| format!("{}{}", template(DATABASE_PREFIX), component.id));
     let mut config = component.variables.clone();
     if let Some(database) = &database {
         if config.contains_key("database_url") {
@@ -106,9 +111,7 @@ fn service(component: &Component) -> Workload {
     Workload {
         name: component.id.clone(),
         image: component.id.clone(),
-        adapter: !component.variables.is_empty()
-            || !component.key_value_stores.is_empty()
-            || uses_sql,
+        adapter,
         host: format!("{}.{DIRECT_DOMAIN}", component.id),
         host_aliases: Vec::new(),
         local_route: Some(format!("{}.{INTERNAL_DOMAIN}", component.id)),
