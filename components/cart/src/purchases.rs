@@ -5,7 +5,7 @@
 //! change bumps the version by 1 and queues its event in the same transaction.
 
 use boxoffice_shared::consume::{never, not_yet};
-use boxoffice_shared::events::OrderStatus;
+use boxoffice_shared::events::{Cause, OrderStatus};
 use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{transaction, Db};
 use boxoffice_shared::{ids, ApiError, FieldError};
@@ -101,27 +101,12 @@ pub fn show(db: &dyn Db, id: &str, user_id: &str) -> Result<Purchase, ApiError> 
     Ok(purchase)
 }
 
-/// What asks a purchase to change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    /// Its buyer cancels it.
-    Cancellation,
-    /// Its hold lapsed (the tick).
-    Expiry,
-    /// It was paid (`payment:created`).
-    Payment,
-}
-
-/// The status a purchase in `current` moves to for `cause`; `None` when it stays.
+/// The status a purchase in `current` moves to for `cause` ([`OrderStatus::after`], the
+/// same life as an order's); `None` when it stays.
 pub fn next_status(current: OrderStatus, cause: Cause) -> Result<Option<OrderStatus>, ApiError> {
-    use OrderStatus::{Cancelled, Complete};
-    match (cause, current) {
-        (Cause::Cancellation, Complete) => Err(ApiError::bad_request(CANNOT_CANCEL_COMPLETE)),
-        (Cause::Cancellation | Cause::Expiry, Cancelled) | (Cause::Expiry, Complete) => Ok(None),
-        (Cause::Cancellation | Cause::Expiry, _) => Ok(Some(Cancelled)),
-        (Cause::Payment, Cancelled | Complete) => Ok(None),
-        (Cause::Payment, _) => Ok(Some(Complete)),
-    }
+    current
+        .after(cause)
+        .map_err(|_| ApiError::bad_request(CANNOT_CANCEL_COMPLETE))
 }
 
 /// Moves `purchase` for `cause` inside `tx`: the new status and version + 1 are stored, a

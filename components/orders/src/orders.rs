@@ -4,6 +4,7 @@
 //! the same transaction.
 
 use boxoffice_shared::consume::{never, not_yet};
+pub use boxoffice_shared::events::Cause;
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::sql::{transaction, Db, SqlError};
 use boxoffice_shared::{ids, ApiError};
@@ -69,29 +70,12 @@ fn find(db: &dyn Db, id: &str) -> Result<Order, ApiError> {
     storage::find_order(db, id)?.ok_or(ApiError::NotFound)
 }
 
-/// What asks an order to change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cause {
-    /// Its buyer cancels it.
-    Cancellation,
-    /// Its reservation window is over (`expiration:complete`).
-    Expiry,
-    /// It was paid (`payment:created`).
-    Payment,
-}
-
-/// The status an order in `current` moves to for `cause`; `None` when it stays as it
-/// is. Only a buyer's cancellation of a complete order is refused.
+/// The status an order in `current` moves to for `cause` ([`OrderStatus::after`]); `None`
+/// when it stays as it is. Only a buyer's cancellation of a complete order is refused.
 pub fn next_status(current: OrderStatus, cause: Cause) -> Result<Option<OrderStatus>, ApiError> {
-    use OrderStatus::{Cancelled, Complete};
-    match (cause, current) {
-        (Cause::Cancellation, Complete) => Err(ApiError::bad_request(CANNOT_CANCEL_COMPLETE)),
-        (Cause::Cancellation | Cause::Expiry, Cancelled) => Ok(None),
-        (Cause::Expiry, Complete) => Ok(None),
-        (Cause::Cancellation | Cause::Expiry, _) => Ok(Some(Cancelled)),
-        (Cause::Payment, Cancelled | Complete) => Ok(None),
-        (Cause::Payment, _) => Ok(Some(Complete)),
-    }
+    current
+        .after(cause)
+        .map_err(|_| ApiError::bad_request(CANNOT_CANCEL_COMPLETE))
 }
 
 /// Moves `order` for `cause` inside the transaction `tx`: the new status and version + 1

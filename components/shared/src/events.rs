@@ -149,12 +149,43 @@ impl OrderStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
     }
 
+    /// The status an order (or a purchase) in this status moves to for `cause`; `None`
+    /// when it stays as it is. Only a buyer's cancellation of a paid one is refused.
+    pub fn after(self, cause: Cause) -> Result<Option<OrderStatus>, PaidCannotBeCancelled> {
+        use OrderStatus::{Cancelled, Complete};
+        match (cause, self) {
+            (Cause::Cancellation, Complete) => Err(PaidCannotBeCancelled),
+            (Cause::Cancellation | Cause::Expiry, Cancelled) | (Cause::Expiry, Complete) => {
+                Ok(None)
+            }
+            (Cause::Cancellation | Cause::Expiry, _) => Ok(Some(Cancelled)),
+            (Cause::Payment, Cancelled | Complete) => Ok(None),
+            (Cause::Payment, _) => Ok(Some(Complete)),
+        }
+    }
+
     /// The status stored in `column` of `row`.
     pub fn from_row(row: &Row, column: &str) -> Result<Self, SqlError> {
         let text = row.text(column)?;
         Self::parse(&text).ok_or_else(|| SqlError::Decode(format!("order status {text}")))
     }
 }
+
+/// What asks an order (or a purchase) to change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// Its buyer cancels it.
+    Cancellation,
+    /// Its reservation window is over.
+    Expiry,
+    /// It was paid (`payment:created`).
+    Payment,
+}
+
+/// The refusal of [`OrderStatus::after`]: a paid order or purchase cannot be cancelled
+/// (bug 2 of the old app); each service says so in its own words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaidCannotBeCancelled;
 
 /// `ticket:created`: a new ticket (version 0).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
