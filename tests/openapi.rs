@@ -307,6 +307,11 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
     let config = dir.path().join("schemathesis.toml");
     // The `session` security scheme's cookie comes from signing in, and again after a 401:
     // schemathesis also calls sign-out, which revokes the session on the server.
+    // One check is off for one operation, because the API contract (docs/api.md) says
+    // otherwise: use_after_free (ST301, "Deleted resource still available", in
+    // schemathesis 4.32) wants a 404 from GET /api/orders/{id} after DELETE on it, but that
+    // DELETE is the reference API's cancellation: the order stays readable, with status
+    // `cancelled` (its owner sees why the ticket went back on sale).
     std::fs::write(
         &config,
         format!(
@@ -315,7 +320,11 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
              payload = {{ email = \"{email}\", password = \"pass\" }}\n\
              extract_from = \"cookie\"\n\
              extract_selector = \"session\"\n\
-             retry_on = [401]\n"
+             retry_on = [401]\n\
+             \n\
+             [[operations]]\n\
+             include-name = \"GET /api/orders/{{id}}\"\n\
+             checks.use_after_free.enabled = false\n"
         ),
     )
     .unwrap();
