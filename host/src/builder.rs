@@ -1,9 +1,11 @@
 //! Building components as `spin build` does: each component's `build.command` runs in its
-//! `workdir` (default: the manifest's directory). `up` builds only what is stale: a
-//! missing `.wasm`, or one older than a file matched by the component's `watch` globs.
+//! `workdir` (default: the manifest's directory), but that the `cargo build` commands of
+//! several components run as one ([`steps`]). `up` builds only what is stale: a missing
+//! `.wasm`, or one older than a file matched by the component's `watch` globs.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -118,8 +120,102 @@ pub fn ensure_wasm_target() {
     }
 }
 
-/// Builds the components of `manifest` for which `select` is true, one after another,
-/// showing progress on stderr. Stops at the first failure, after printing its output.
+/// One command of a build: it builds `components`, running `command` in `workdir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step<'a> {
+    /// The components it builds.
+    pub components: Vec<&'a Component>,
+    /// The shell command.
+    pub command: String,
+    /// Where it runs.
+    pub workdir: PathBuf,
+}
+
+impl Step<'_> {
+    fn names(&self) -> String {
+        let ids: Vec<&str> = self.components.iter().map(|c| c.id.as_str()).collect();
+        ids.join(", ")
+    }
+}
+
+/// The commands that build `components`, in their order. Commands that are the same
+/// `cargo build` but for the packages they name (`-p NAME`, `--package NAME`), in the same
+/// workdir, become one cargo invocation naming every package: cargo then builds the
+/// dependencies they share once and keeps both cores busy, where one invocation after
+/// another waits for each component's last, single-threaded steps (docs/performance.md,
+/// "A newcomer's wait"). Any other command runs as written, as `spin build` runs it.
+pub fn steps<'a>(components: &[&'a Component]) -> Vec<Step<'a>> {
+    let mut steps: Vec<Step<'a>> = Vec::new();
+    // Per merged step (by index): the command without its packages, and the packages.
+    let mut merged: Vec<Option<(String, Vec<String>)>> = Vec::new();
+    for component in components {
+        let Some(build) = &component.build else {
+            continue;
+        };
+        if let Some((rest, package)) = cargo_build_of_one_package(&build.command) {
+            let same = merged
+                .iter()
+                .position(|m| m.as_ref().is_some_and(|(r, _)| *r == rest));
+            if let Some(i) = same.filter(|&i| steps[i].workdir == build.workdir) {
+                let (rest, packages) = merged[i].as_mut().expect("a merged step");
+                packages.push(package);
+                steps[i].command = with_packages(rest, packages);
+                steps[i].components.push(component);
+                continue;
+            }
+            merged.push(Some((rest.clone(), vec![package.clone()])));
+        } else {
+            merged.push(None);
+        }
+        steps.push(Step {
+            components: vec![component],
+            command: build.command.clone(),
+            workdir: build.workdir.clone(),
+        });
+    }
+    steps
+}
+
+/// `cargo build ARGS -p NAME` as (`cargo build ARGS`, NAME), when the command is plain
+/// words (nothing the shell would interpret) and names exactly one package.
+fn cargo_build_of_one_package(command: &str) -> Option<(String, String)> {
+    let plain = |word: &str| {
+        word.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:+,@".contains(c))
+    };
+    let words: Vec<&str> = command.split_whitespace().collect();
+    if words.len() < 2 || words[..2] != ["cargo", "build"] || !words.iter().all(|w| plain(w)) {
+        return None;
+    }
+    let mut rest = Vec::new();
+    let mut packages = Vec::new();
+    let mut words = words.into_iter();
+    while let Some(word) = words.next() {
+        match word {
+            "-p" | "--package" => packages.push(words.next()?),
+            _ => match word.strip_prefix("--package=") {
+                Some(package) => packages.push(package),
+                None => rest.push(word),
+            },
+        }
+    }
+    match packages[..] {
+        [package] => Some((rest.join(" "), package.to_owned())),
+        _ => None,
+    }
+}
+
+fn with_packages(command: &str, packages: &[String]) -> String {
+    let mut out = command.to_owned();
+    for package in packages {
+        out.push_str(" -p ");
+        out.push_str(package);
+    }
+    out
+}
+
+/// Builds the components of `manifest` for which `select` is true ([`steps`]), showing
+/// progress on stderr. Stops at the first failure, after printing its output.
 pub fn build(manifest: &Manifest, select: impl Fn(&Component) -> bool) -> Result<(), BuildError> {
     let selected: Vec<&Component> = manifest.components.values().filter(|c| select(c)).collect();
     for component in &selected {
@@ -130,20 +226,20 @@ pub fn build(manifest: &Manifest, select: impl Fn(&Component) -> bool) -> Result
             });
         }
     }
-    let buildable: Vec<&Component> = selected.into_iter().filter(|c| c.build.is_some()).collect();
-    if buildable.is_empty() {
+    let steps = steps(&selected);
+    if steps.is_empty() {
         eprintln!("Nothing to build: all components are up to date");
         return Ok(());
     }
     ensure_wasm_target();
     let start = Instant::now();
-    for component in &buildable {
-        build_one(component)?;
+    for step in &steps {
+        run(step)?;
     }
+    let built: usize = steps.iter().map(|s| s.components.len()).sum();
     eprintln!(
-        "Finished building {} component{} in {}",
-        buildable.len(),
-        if buildable.len() == 1 { "" } else { "s" },
+        "Finished building {built} component{} in {}",
+        if built == 1 { "" } else { "s" },
         seconds(start.elapsed())
     );
     Ok(())
@@ -153,54 +249,70 @@ fn seconds(d: Duration) -> String {
     format!("{:.1}s", d.as_secs_f64())
 }
 
-fn build_one(component: &Component) -> Result<(), BuildError> {
-    let build = component.build.as_ref().expect("only buildable components");
+/// Runs one step, its last line of output (cargo's `Compiling ...`) as the spinner's
+/// message, so that a long first build shows what it is doing.
+fn run(step: &Step) -> Result<(), BuildError> {
+    let names = step.names();
     let spinner = ProgressBar::new_spinner();
     spinner.set_style(
         ProgressStyle::with_template("{spinner:.cyan} Building {prefix:.bold} [{elapsed}] {msg}")
             .expect("valid template"),
     );
-    spinner.set_prefix(component.id.clone());
-    spinner.set_message(build.command.clone());
+    spinner.set_prefix(names.clone());
+    spinner.set_message(step.command.clone());
     spinner.enable_steady_tick(Duration::from_millis(100));
     if spinner.is_hidden() {
-        eprintln!(
-            "Building component {} with `{}`",
-            component.id, build.command
-        );
+        eprintln!("Building {names} with `{}`", step.command);
     }
     let start = Instant::now();
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(&build.command)
-        .current_dir(&build.workdir)
-        .output();
-    spinner.finish_and_clear();
-    let output = output.map_err(|source| BuildError::Spawn {
-        component: component.id.clone(),
-        command: build.command.clone(),
+    let failed = |source| BuildError::Spawn {
+        component: names.clone(),
+        command: step.command.clone(),
         source,
-    })?;
-    if !output.status.success() {
-        eprintln!(
-            "✗ {} failed after {}",
-            component.id,
-            seconds(start.elapsed())
-        );
-        eprint!("{}", String::from_utf8_lossy(&output.stdout));
-        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    };
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&step.command)
+        .current_dir(&step.workdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let stdout = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let mut stderr = String::new();
+    for line in BufReader::new(child.stderr.take().expect("piped")).lines() {
+        let Ok(line) = line else { break };
+        spinner.set_message(line.trim().to_owned());
+        stderr.push_str(&line);
+        stderr.push('\n');
+    }
+    let status = child.wait().map_err(failed)?;
+    let stdout = stdout.join().unwrap_or_default();
+    spinner.finish_and_clear();
+    if !status.success() {
+        eprintln!("✗ {names} failed after {}", seconds(start.elapsed()));
+        eprint!("{stdout}");
+        eprint!("{stderr}");
         return Err(BuildError::Failed {
-            component: component.id.clone(),
-            status: output.status,
+            component: names,
+            status,
         });
     }
-    if !component.source.exists() {
-        return Err(BuildError::MissingAfterBuild {
-            component: component.id.clone(),
-            source_path: component.source.clone(),
-        });
+    for component in &step.components {
+        if !component.source.exists() {
+            return Err(BuildError::MissingAfterBuild {
+                component: component.id.clone(),
+                source_path: component.source.clone(),
+            });
+        }
     }
-    eprintln!("✓ {} built in {}", component.id, seconds(start.elapsed()));
+    eprintln!("✓ {names} built in {}", seconds(start.elapsed()));
     Ok(())
 }
 
@@ -257,7 +369,7 @@ mod tests {
     fn build_runs_the_command_in_its_workdir() {
         let dir = tempfile::tempdir().unwrap();
         let c = component(dir.path(), &[]);
-        build_one(&c).unwrap();
+        run(&steps(&[&c])[0]).unwrap();
         assert_eq!(std::fs::read_to_string(&c.source).unwrap(), "built");
     }
 
@@ -266,11 +378,56 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = component(dir.path(), &[]);
         c.build.as_mut().unwrap().command = "echo broken >&2; exit 3".into();
-        assert!(matches!(build_one(&c), Err(BuildError::Failed { .. })));
+        assert!(matches!(
+            run(&steps(&[&c])[0]),
+            Err(BuildError::Failed { .. })
+        ));
         c.build.as_mut().unwrap().command = "true".into();
         assert!(matches!(
-            build_one(&c),
+            run(&steps(&[&c])[0]),
             Err(BuildError::MissingAfterBuild { .. })
         ));
+    }
+
+    fn with_command(id: &str, dir: &Path, command: &str) -> Component {
+        let mut c = component(dir, &[]);
+        c.id = id.into();
+        c.build.as_mut().unwrap().command = command.into();
+        c
+    }
+
+    #[test]
+    fn cargo_builds_of_one_package_each_run_as_one_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let wasm = "cargo build --target wasm32-wasip2 --release";
+        let a = with_command("a", dir.path(), &format!("{wasm} -p a"));
+        let b = with_command("b", dir.path(), &format!("{wasm} --package=b"));
+        let shell = with_command("s", dir.path(), "make && cp s.wasm out.wasm");
+        let c = with_command("c", dir.path(), &format!("{wasm} --package c"));
+        let debug = with_command("d", dir.path(), "cargo build --target wasm32-wasip2 -p d");
+        let elsewhere = with_command("e", other.path(), &format!("{wasm} -p e"));
+        let two = with_command("t", dir.path(), &format!("{wasm} -p t -p u"));
+        let steps = steps(&[&a, &b, &shell, &c, &debug, &elsewhere, &two]);
+        let shown: Vec<(Vec<&str>, &str)> = steps
+            .iter()
+            .map(|s| {
+                let ids = s.components.iter().map(|c| c.id.as_str()).collect();
+                (ids, s.command.as_str())
+            })
+            .collect();
+        let merged = format!("{wasm} -p a -p b -p c");
+        let elsewhere = format!("{wasm} -p e");
+        let two = format!("{wasm} -p t -p u");
+        assert_eq!(
+            shown,
+            [
+                (vec!["a", "b", "c"], merged.as_str()),
+                (vec!["s"], "make && cp s.wasm out.wasm"),
+                (vec!["d"], "cargo build --target wasm32-wasip2 -p d"),
+                (vec!["e"], elsewhere.as_str()),
+                (vec!["t"], two.as_str()),
+            ]
+        );
     }
 }
