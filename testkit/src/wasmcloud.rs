@@ -20,24 +20,6 @@ use crate::{run_to_exit, spawn_tied, workspace_root};
 /// How long a wash host may take to start and print its id.
 const HOST_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The images pushed to the registry: (image name, file under target/wasm32-wasip2/release).
-const IMAGES: [(&str, &str); 14] = [
-    ("auth", "auth.wasm"),
-    ("tickets", "tickets.wasm"),
-    ("orders", "orders.wasm"),
-    ("expiration", "expiration.wasm"),
-    ("payments", "payments.wasm"),
-    ("web", "web.wasm"),
-    ("health", "health.wasm"),
-    ("catalog", "catalog.wasm"),
-    ("cart", "cart.wasm"),
-    ("ratings", "ratings.wasm"),
-    ("shipping", "shipping.wasm"),
-    ("graphql", "graphql.wasm"),
-    ("gateway", "gateway.wasm"),
-    ("wasmcloud-adapter", "wasmcloud_adapter.wasm"),
-];
-
 /// The host's limits for the 200 concurrent orders of the purchase tests. A request
 /// instantiates three components (gateway, service, adapter) of several core instances
 /// each, so the default pool of 1,000 slots runs out: more, smaller slots (the services
@@ -131,7 +113,6 @@ pub struct WasmCloud {
     pub base: String,
     admin: String,
     prefix: String,
-    databases: Vec<String>,
 }
 
 impl WasmCloud {
@@ -139,7 +120,7 @@ impl WasmCloud {
     /// come with [`WasmCloud::deploy`].
     pub fn start() -> WasmCloud {
         let servers = Servers::shared().unwrap_or_else(|why| panic!("{why}"));
-        let release = build_artifacts();
+        build_artifacts();
         let dir = tempfile::tempdir().expect("temp dir");
         let nats = ChildServer::nats();
 
@@ -161,19 +142,12 @@ impl WasmCloud {
         wait_for_port("docker-registry", registry_port, HOST_TIMEOUT);
         let registry = format!("127.0.0.1:{registry_port}/boxoffice");
 
-        for (image, file) in IMAGES {
-            let reference = format!("{registry}/{image}:{TAG}");
-            let out = Command::new("wash")
-                .args(["oci", "push", "--insecure", &reference])
-                .arg(release.join(file))
-                .output()
-                .expect("run wash oci push");
-            assert!(
-                out.status.success(),
-                "wash oci push {reference}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        let mut push = crate::boxoffice();
+        push.current_dir(workspace_root())
+            .args(["wasmcloud", "push", "--insecure", "--registry", &registry])
+            .args(["--tag", TAG]);
+        let (code, stderr) = run_to_exit(push);
+        assert_eq!(code, Some(0), "boxoffice wasmcloud push failed:\n{stderr}");
 
         // The host names no database: each workload names its own.
         let (server, _) = servers.postgres.rsplit_once('/').expect("a database");
@@ -202,7 +176,6 @@ impl WasmCloud {
             base: format!("http://127.0.0.1:{http_port}"),
             admin: servers.postgres.clone(),
             prefix: format!("bo_wc_{}_{}_", std::process::id(), fastrand::u32(..)),
-            databases: Vec::new(),
         }
     }
 
@@ -221,24 +194,15 @@ impl WasmCloud {
         std::fs::read_to_string(self.dir.path().join("host.log")).unwrap_or_default()
     }
 
-    /// Creates the services' databases and starts every workload of `wadm/host` with
-    /// `variables` (`SPIN_VARIABLE_*` by lower-case name).
+    /// Starts every workload of `wadm/host` with `variables` (`SPIN_VARIABLE_*` by
+    /// lower-case name); `boxoffice wasmcloud deploy` creates the services' databases.
     pub fn deploy(&mut self, variables: &[(String, String)]) {
-        let prefix = self.prefix.clone();
-        let mut admin = postgres::Client::connect(&self.admin, postgres::NoTls)
-            .unwrap_or_else(|e| panic!("connect to {}: {e}", self.admin));
-        for service in databases(&workspace_root().join("wadm/host")) {
-            let database = format!("{prefix}{service}");
-            admin
-                .batch_execute(&format!("CREATE DATABASE {database}"))
-                .expect("create a service database");
-            self.databases.push(database);
-        }
         let mut cmd = crate::boxoffice();
         cmd.current_dir(workspace_root())
             .args(["wasmcloud", "deploy", "--nats", &self.nats.url()])
             .args(["--host-id", &self.host_id, "--registry", &self.registry])
-            .args(["--tag", TAG, "--database-prefix", &prefix])
+            .args(["--tag", TAG, "--database-prefix", &self.prefix])
+            .args(["--postgres", &self.admin])
             .arg("--state-dir")
             .arg(self.dir.path().join("keys"))
             .envs(
@@ -279,35 +243,27 @@ impl Drop for WasmCloud {
         }
         let _ = self.host.0.kill();
         let _ = self.host.0.wait();
-        if let Ok(mut admin) = postgres::Client::connect(&self.admin, postgres::NoTls) {
-            for database in &self.databases {
-                let _ = admin
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
-            }
-        }
+        drop_databases(&self.admin, &self.prefix);
     }
 }
 
-/// The services of the definitions in `dir` that name a database (`{{ database_prefix }}X`).
-fn databases(dir: &Path) -> Vec<String> {
-    let mut names = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("wadm/host").flatten() {
-        let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-        let definition: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-        for interface in definition["workload"]["witWorld"]["hostInterfaces"]
-            .as_array()
-            .into_iter()
-            .flatten()
-        {
-            if let Some(database) = interface["config"]["database"].as_str() {
-                if let Some(service) = database.strip_prefix("{{ database_prefix }}") {
-                    names.push(service.to_owned());
-                }
-            }
-        }
+/// Drops the databases whose names start with `prefix` (a shop's own), on the Postgres
+/// server of the admin connection string `admin`.
+pub fn drop_databases(admin: &str, prefix: &str) {
+    let Ok(mut admin) = postgres::Client::connect(admin, postgres::NoTls) else {
+        return;
+    };
+    let pattern = format!("{}%", prefix.replace('_', "\\_"));
+    let names: Vec<String> = admin
+        .query(
+            "SELECT datname FROM pg_database WHERE datname LIKE $1",
+            &[&pattern],
+        )
+        .map(|rows| rows.iter().map(|r| r.get(0)).collect())
+        .unwrap_or_default();
+    for name in names {
+        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
     }
-    names.sort();
-    names
 }
 
 fn spawn_logged(cmd: &mut Command, log: &Path) -> Child {

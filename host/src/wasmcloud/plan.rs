@@ -6,6 +6,7 @@
 //! [`super::deploy`] and [`super::render`] expand.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use crate::manifest::{Component, Manifest};
 
@@ -13,6 +14,14 @@ use crate::manifest::{Component, Manifest};
 pub const ADAPTER: &str = "wasmcloud-adapter";
 /// The name of the gateway workload and its image.
 pub const GATEWAY: &str = "gateway";
+/// Where the gateway and the adapter are built, relative to the manifest's directory: they
+/// are not components of the manifest, so the plan names them.
+pub const GATEWAY_WASM: &str = "target/wasm32-wasip2/release/gateway.wasm";
+/// See [`GATEWAY_WASM`].
+pub const ADAPTER_WASM: &str = "target/wasm32-wasip2/release/wasmcloud_adapter.wasm";
+/// The command that builds them, in the manifest's directory.
+pub const BUILD_GATEWAY_AND_ADAPTER: &str =
+    "cargo build --target wasm32-wasip2 --release -p wasmcloud-adapter -p gateway";
 /// The environment variable that carries the gateway's route table.
 pub const ROUTES_ENV: &str = "BOXOFFICE_ROUTES";
 /// Services answer under `<component>.<INTERNAL_DOMAIN>`, served in memory (`localRoute`,
@@ -169,6 +178,38 @@ pub fn plan(manifest: &Manifest) -> Result<Vec<Workload>, PlanError> {
     Ok(workloads)
 }
 
+/// An image the workloads run: its name (without registry and tag) and its `.wasm` file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// The image name.
+    pub name: String,
+    /// The file it is made of.
+    pub file: PathBuf,
+}
+
+/// Every image the workloads of `manifest` run, once each: each component's (its
+/// `source`), the gateway's, and the adapter's when a workload runs it.
+pub fn images(manifest: &Manifest) -> Result<Vec<Image>, PlanError> {
+    let workloads = plan(manifest)?;
+    let mut images: Vec<Image> = workloads
+        .iter()
+        .map(|w| Image {
+            name: w.image.clone(),
+            file: match manifest.components.get(&w.name) {
+                Some(component) => component.source.clone(),
+                None => manifest.dir.join(GATEWAY_WASM),
+            },
+        })
+        .collect();
+    if workloads.iter().any(|w| w.adapter) {
+        images.push(Image {
+            name: ADAPTER.to_owned(),
+            file: manifest.dir.join(ADAPTER_WASM),
+        });
+    }
+    Ok(images)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +287,25 @@ source = "web.wasm"
         assert_eq!(things.local_route.as_deref(), Some("things.spin.internal"));
         let web = plan(&manifest()).unwrap().remove(1);
         assert!(!web.adapter && web.database.is_none() && web.allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn every_workload_image_comes_from_the_manifest_or_the_plan() {
+        let manifest = manifest();
+        let images = images(&manifest).unwrap();
+        let shown: Vec<(&str, PathBuf)> = images
+            .iter()
+            .map(|i| (i.name.as_str(), i.file.clone()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("things", manifest.dir.join("things.wasm")),
+                ("web", manifest.dir.join("web.wasm")),
+                ("gateway", manifest.dir.join(GATEWAY_WASM)),
+                (ADAPTER, manifest.dir.join(ADAPTER_WASM)),
+            ]
+        );
     }
 
     #[test]
