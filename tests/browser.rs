@@ -19,28 +19,7 @@ use support::{Shop, ShopOptions};
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(240);
 
 fn browser_dir() -> PathBuf {
-    support::workspace_root().join("tests/browser")
-}
-
-fn chromium() -> PathBuf {
-    std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from)
-}
-
-/// Why the browser tests cannot run here, if they cannot.
-fn missing() -> Option<String> {
-    if !chromium().exists() {
-        return Some(format!(
-            "{} is not installed (scripts/setup installs it)",
-            chromium().display()
-        ));
-    }
-    if !browser_dir().join("node_modules/playwright-core").exists() {
-        return Some("tests/browser/node_modules is missing (scripts/setup runs npm ci)".into());
-    }
-    match Command::new("node").arg("--version").output() {
-        Ok(out) if out.status.success() => None,
-        _ => Some("node is not installed (scripts/setup installs it)".into()),
-    }
+    support::browser::dir()
 }
 
 /// A shop with the fake Stripe and a reservation window of `window_seconds`.
@@ -100,7 +79,7 @@ fn run_scenario(name: &str, shop: &Shop, screenshots: Option<PathBuf>) {
         node.env("SCREENSHOTS_DIR", dir);
     }
     let mut child = node
-        .env("CHROMIUM", chromium())
+        .env("CHROMIUM", support::browser::chromium())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -141,14 +120,14 @@ fn read_all(mut stream: impl std::io::Read + Send + 'static) -> std::thread::Joi
 
 #[test]
 fn two_shoppers_sell_buy_and_pay_in_the_browser() {
-    if support::runnable("in the browser", missing()) {
+    if support::runnable("in the browser", support::browser::missing()) {
         scenario("purchase", shop());
     }
 }
 
 #[test]
 fn two_shoppers_sell_buy_and_pay_on_a_wasmcloud_host() {
-    if !support::runnable("in the browser", missing()) {
+    if !support::runnable("in the browser", support::browser::missing()) {
         return;
     }
     let Some(backend) = support::wasmcloud::backend() else {
@@ -160,7 +139,7 @@ fn two_shoppers_sell_buy_and_pay_on_a_wasmcloud_host() {
 
 #[test]
 fn an_order_left_unpaid_expires_and_its_ticket_goes_back_on_sale() {
-    if support::runnable("in the browser", missing()) {
+    if support::runnable("in the browser", support::browser::missing()) {
         let (_stripe, shop) = shop_with_stripe(6);
         scenario("expiry", &shop);
     }
@@ -168,21 +147,21 @@ fn an_order_left_unpaid_expires_and_its_ticket_goes_back_on_sale() {
 
 #[test]
 fn every_form_shows_the_apis_errors_beside_its_fields() {
-    if support::runnable("in the browser", missing()) {
+    if support::runnable("in the browser", support::browser::missing()) {
         scenario("forms", shop());
     }
 }
 
 #[test]
 fn pages_keep_shoppers_apart_and_refuse_cross_site_posts() {
-    if support::runnable("in the browser", missing()) {
+    if support::runnable("in the browser", support::browser::missing()) {
         scenario("privacy", shop());
     }
 }
 
 #[test]
 fn the_api_docs_page_renders_the_openapi_document_accessibly() {
-    if support::runnable("in the browser", missing()) {
+    if support::runnable("in the browser", support::browser::missing()) {
         scenario("docs", shop());
     }
 }
@@ -190,7 +169,7 @@ fn the_api_docs_page_renders_the_openapi_document_accessibly() {
 /// Needs the catalog, ratings and shipping services besides the cart.
 #[test]
 fn a_seller_lists_goods_and_a_buyer_carts_pays_and_rates_them_in_the_browser() {
-    if support::runnable("in the browser", missing()) {
+    if support::runnable("in the browser", support::browser::missing()) {
         scenario("shop", shop());
     }
 }

