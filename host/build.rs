@@ -36,6 +36,8 @@ fn main() {
 
     println!("cargo:rustc-env=SPIN_SDK_WIT_DIR={}", wit_dir.display());
     println!("cargo:rerun-if-changed={}", wit_dir.display());
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
+    let spin_wit = spin_interfaces(&wit_dir, &out_dir);
 
     let bindings = format!(
         r#"wasmtime::component::bindgen!({{
@@ -60,10 +62,32 @@ fn main() {
     }},
 }});
 "#,
-        path = wit_dir.display().to_string()
+        path = spin_wit.display().to_string()
     );
-    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     std::fs::write(out_dir.join("spin_bindings.rs"), bindings).expect("write spin_bindings.rs");
+}
+
+/// The interfaces the runtime provides, as a package of their own under `out_dir`: their
+/// files as spin-sdk publishes them (`wit/deps/spin@2.0.0/`), and the package's name. Not
+/// the whole folder: its world and its neighbours (WASI 0.3's streams and futures) would
+/// need wasmtime's component-model-async support compiled in for nothing.
+fn spin_interfaces(wit_dir: &Path, out_dir: &Path) -> PathBuf {
+    let from = wit_dir.join("deps/spin@2.0.0");
+    let to = out_dir.join("spin-wit");
+    std::fs::create_dir_all(&to).expect("create the spin-wit folder");
+    for file in [
+        "key-value.wit",
+        "sqlite.wit",
+        "postgres.wit",
+        "rdbms-types.wit",
+        "variables.wit",
+    ] {
+        std::fs::copy(from.join(file), to.join(file))
+            .unwrap_or_else(|e| panic!("{}: {e}", from.join(file).display()));
+    }
+    std::fs::write(to.join("package.wit"), "package fermyon:spin@2.0.0;\n")
+        .expect("write package.wit");
+    to
 }
 
 /// The `wit/` folder next to the `spin-sdk` package's `Cargo.toml`.

@@ -8,6 +8,7 @@ pub mod admin;
 /// The event broker, its own crate: re-exported so that the CLI names it in one place.
 pub use boxoffice_broker as broker;
 pub mod builder;
+pub mod compile_cache;
 pub mod generated;
 pub mod guest_log;
 pub mod http_server;

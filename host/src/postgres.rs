@@ -22,8 +22,8 @@ use tokio_postgres::types::{IsNull, ToSql, Type};
 use tokio_postgres::{NoTls, Row};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use crate::bindings::fermyon::spin2_0_0::postgres;
-use crate::bindings::fermyon::spin2_0_0::rdbms_types::{
+use crate::bindings::fermyon::spin::postgres;
+use crate::bindings::fermyon::spin::rdbms_types::{
     self, Column, DbDataType, DbValue, Error, ParameterValue, RowSet,
 };
 use crate::outbound_http::AllowedHosts;

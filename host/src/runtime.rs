@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context as _};
 use boxoffice_telemetry::metrics::{self, Gauges};
 use boxoffice_telemetry::traces;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{WasiBody, WasiHttpView};
 
+use crate::compile_cache::CompileCache;
 use crate::key_value::{KeyValueCtx, KeyValueStores};
 use crate::manifest::Manifest;
 use crate::outbound_http::{AllowedHosts, ServiceChaining};
@@ -104,13 +105,6 @@ pub fn engine() -> anyhow::Result<Engine> {
         .decommit_batch_size(16);
     let mut config = Config::new();
     config.wasm_component_model(true);
-    // Compiled components are cached on disk (as Spin does), so restarts skip Cranelift.
-    match wasmtime::Cache::from_file(None) {
-        Ok(cache) => {
-            config.cache(Some(cache));
-        }
-        Err(e) => tracing::warn!("compilation cache unavailable: {e}"),
-    }
     // `BOXOFFICE_PROFILER=perfmap` names the components' compiled functions for `perf`
     // (in /tmp/perf-<pid>.map), so that a profile shows guest code by name.
     if std::env::var("BOXOFFICE_PROFILER").as_deref() == Ok("perfmap") {
@@ -388,8 +382,9 @@ fn prepare(
     id: &str,
     source: &std::path::Path,
 ) -> anyhow::Result<ProxyPre<InstanceState>> {
-    let component = Component::from_file(engine, source)
-        .map_err(anyhow::Error::from)
+    // Compiled components are kept on disk (as Spin does), so restarts skip Cranelift.
+    let component = CompileCache::from_env()
+        .load(engine, source)
         .with_context(|| format!("component `{id}`: cannot load {}", source.display()))?;
     let instance_pre = match linker.instantiate_pre(&component) {
         Ok(pre) => pre,

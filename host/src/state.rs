@@ -7,7 +7,7 @@ use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::fermyon::spin2_0_0 as spin;
+use crate::bindings::fermyon::spin;
 use crate::guest_log::{GuestLog, Stream};
 use crate::key_value::{KeyValue, KeyValueCtx, KeyValueView};
 use crate::outbound_http::{AllowedHosts, OutboundHttp, ServiceChaining};

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use wasmtime::component::HasData;
 
-use crate::bindings::fermyon::spin2_0_0::variables;
+use crate::bindings::fermyon::spin::variables;
 use crate::manifest::{is_valid_name, VariableDecl};
 
 /// The environment prefix that overrides an application variable.

@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
-use crate::bindings::fermyon::spin2_0_0::key_value::{self, Error};
+use crate::bindings::fermyon::spin::key_value::{self, Error};
 use crate::runtime_config::KeyValueBackend;
 
 pub use self::redis::RedisKeyValueStore;
