@@ -252,6 +252,8 @@ fn scripts_wasmcloud_runs_every_component_and_a_second_start_changes_nothing() {
         );
     }
 
+    eprintln!("scripts/wasmcloud status:\n{status}");
+
     // A second start changes nothing: the same processes, every workload left running.
     let again = assert_ok("wasmcloud", &script("wasmcloud", &["start"], &env));
     let second: Vec<String> = ["host", "broker", "registry"]

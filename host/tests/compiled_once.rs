@@ -62,6 +62,11 @@ fn commands() -> Vec<(&'static str, Vec<String>)> {
         "test",
         words("cargo build --release --target wasm32-wasip2 -p probe -p probe-llm"),
     ));
+    // scripts/screenshots (tests/commands.rs runs it).
+    all.push((
+        "test",
+        words("cargo test --release --locked --workspace --test browser --no-run"),
+    ));
     // scripts/bench (the test build runs `scripts/bench --tiny`).
     all.push((
         "test",
@@ -103,17 +108,20 @@ fn unit_graph(args: &[String]) -> Vec<(String, String, String)> {
             .map(|d| key(d["index"].as_u64().expect("index") as usize, units, keys))
             .collect();
         deps.sort();
-        let k = serde_json::json!([
-            unit["pkg_id"],
-            unit["target"]["name"],
-            unit["target"]["kind"],
-            unit["mode"],
-            unit["platform"],
-            unit["profile"],
-            unit["features"],
-            deps
-        ])
-        .to_string();
+        // A digest, so that a key does not hold its dependencies' keys in full.
+        let k = digest(
+            &serde_json::json!([
+                unit["pkg_id"],
+                unit["target"]["name"],
+                unit["target"]["kind"],
+                unit["mode"],
+                unit["platform"],
+                unit["profile"],
+                unit["features"],
+                deps
+            ])
+            .to_string(),
+        );
         keys[i] = Some(k.clone());
         k
     }
@@ -127,9 +135,14 @@ fn unit_graph(args: &[String]) -> Vec<(String, String, String)> {
         })
         .map(|i| {
             let unit = &units[i];
+            let kinds: Vec<&str> = unit["target"]["kind"]
+                .as_array()
+                .map(|k| k.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             let id = format!(
-                "{} {} ({})",
+                "{} {} {} ({})",
                 package_name(unit["pkg_id"].as_str().unwrap_or_default()),
+                kinds.join("+"),
                 unit["target"]["name"].as_str().unwrap_or_default(),
                 unit["mode"].as_str().unwrap_or_default()
             );
@@ -148,6 +161,14 @@ fn unit_graph(args: &[String]) -> Vec<(String, String, String)> {
                 describe,
             )
         })
+        .collect()
+}
+
+fn digest(text: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
         .collect()
 }
 
@@ -180,18 +201,30 @@ fn the_readme_commands_compile_every_crate_once() {
         .iter()
         .filter(|(_, ways)| ways.len() > 1)
         .map(|(unit, ways)| {
+            let alike = ways
+                .values()
+                .all(|(_, d)| *d == ways.values().next().unwrap().1);
             let ways: Vec<String> = ways
                 .values()
-                .map(|(commands, describe)| format!("    by {commands:?}: {describe}"))
+                .map(|(commands, describe)| {
+                    let over = if alike {
+                        ", over dependencies built differently"
+                    } else {
+                        ""
+                    };
+                    format!("    by {commands:?}: {describe}{over}")
+                })
                 .collect();
             format!("  {unit}, {} ways:\n{}", ways.len(), ways.join("\n"))
         })
         .collect();
     assert!(
         twice.is_empty(),
-        "{} of {} crates would be compiled more than once by the README's two commands \
-         (a dependency's features differ between builds: run `cargo hakari generate` and \
-         `cargo hakari manage-deps`, docs/development.md):\n{}",
+        "{} of {} crates would be compiled more than once by the README's two commands. \
+         Where the features differ, run `cargo hakari generate` and `cargo hakari \
+         manage-deps`; where only the opt-level does (a crate used by a build script or \
+         macro and by the program), give the crate the same profile for both in Cargo.toml \
+         (docs/development.md):\n{}",
         twice.len(),
         seen.len(),
         twice.join("\n")
