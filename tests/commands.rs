@@ -21,7 +21,8 @@ fn root() -> PathBuf {
 /// `scripts/<name> args…` in the repository's root, with `env`, to its end (bounded).
 fn script(name: &str, args: &[&str], env: &[(&str, String)]) -> Output {
     let mut cmd = Command::new(root().join("scripts").join(name));
-    cmd.current_dir(root())
+    support::as_from_a_shell(&mut cmd)
+        .current_dir(root())
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .env("BOXOFFICE_ADMIN_LISTEN", "127.0.0.1:0")

@@ -20,7 +20,8 @@ fn rows<'a>(stdout: &'a str, first: &str) -> Vec<Vec<&'a str>> {
 #[test]
 fn the_tiny_bench_drives_every_flow_on_every_server_with_no_errors() {
     let root = boxoffice_testkit::workspace_root();
-    let out = Command::new(root.join("scripts/bench"))
+    let mut bench = Command::new(root.join("scripts/bench"));
+    let out = boxoffice_testkit::as_from_a_shell(&mut bench)
         .arg("--tiny")
         .current_dir(&root)
         .env("BOXOFFICE_ADMIN_LISTEN", "127.0.0.1:0")

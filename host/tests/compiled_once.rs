@@ -26,9 +26,7 @@ fn root() -> &'static Path {
 }
 
 fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
-    cmd.current_dir(root());
-    cmd
+    boxoffice_testkit::cargo()
 }
 
 /// The cargo invocations of a `cargo ...` command line (words, as the scripts write them).

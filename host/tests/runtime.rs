@@ -22,11 +22,9 @@ fn fixtures() -> PathBuf {
 fn build_fixtures() {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let status = support::cargo()
             .args(["build", "--target", "wasm32-wasip2", "--release"])
             .args(["-p", "probe", "-p", "probe-llm"])
-            .current_dir(workspace_root())
             .status()
             .expect("run cargo build for the fixtures");
         assert!(status.success(), "building the fixture components failed");

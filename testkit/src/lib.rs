@@ -75,11 +75,45 @@ pub fn boxoffice_bin() -> PathBuf {
     profile_dir.join("boxoffice")
 }
 
+/// `cmd` without the variables cargo sets for the running test (`CARGO_PKG_*`,
+/// `CARGO_MANIFEST_*`, ...), for any command that may run cargo itself (a script,
+/// `boxoffice build`). Build scripts watch some of them (ring's `rerun-if-env-changed=
+/// CARGO_PKG_NAME`): a build that inherits them from a test reruns ring's and recompiles
+/// ring and everything above it, the runtime included, where a user's shell would not.
+pub fn as_from_a_shell(cmd: &mut Command) -> &mut Command {
+    const SET_FOR_A_TEST: [&str; 7] = [
+        "CARGO_PKG_",
+        "CARGO_MANIFEST_",
+        "CARGO_CRATE_NAME",
+        "CARGO_BIN_",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+        "CARGO_RUSTC_CURRENT_DIR",
+    ];
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy().into_owned();
+        if SET_FOR_A_TEST.iter().any(|prefix| key.starts_with(prefix)) {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A `cargo` command in the workspace's root, as run from a shell ([`as_from_a_shell`]).
+pub fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    as_from_a_shell(&mut cmd);
+    cmd
+}
+
 /// A `boxoffice` command with a clean environment: no `SPIN_VARIABLE_*`, `RUST_LOG` or
-/// `OTEL_*` leaking in from the caller's shell; its admin listener (if it starts one) on a
-/// free port, so that tests run side by side.
+/// `OTEL_*` leaking in from the caller's shell, nor cargo's variables for the running test
+/// (it may build components); its admin listener (if it starts one) on a free port, so that
+/// tests run side by side.
 pub fn boxoffice() -> Command {
     let mut cmd = Command::new(boxoffice_bin());
+    as_from_a_shell(&mut cmd);
     cmd.env_remove("RUST_LOG");
     cmd.env("BOXOFFICE_ADMIN_LISTEN", "127.0.0.1:0");
     for (key, _) in std::env::vars() {

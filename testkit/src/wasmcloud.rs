@@ -74,8 +74,7 @@ pub fn build_artifacts() -> PathBuf {
     static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     BUILT.get_or_init(|| {
         crate::build_components();
-        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .current_dir(workspace_root())
+        let status = crate::cargo()
             .args(["build", "--release", "--target", "wasm32-wasip2"])
             .args(["-p", "wasmcloud-adapter", "-p", "gateway"])
             .stdout(Stdio::null())
