@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use boxoffice_testkit as support;
 use support::stripe::FakeStripe;
@@ -78,44 +78,22 @@ fn run_scenario(name: &str, shop: &Shop, screenshots: Option<PathBuf>) {
     if let Some(dir) = screenshots {
         node.env("SCREENSHOTS_DIR", dir);
     }
-    let mut child = node
+    let child = node
         .env("CHROMIUM", support::browser::chromium())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start node");
-    let out = read_all(child.stdout.take().unwrap());
-    let err = read_all(child.stderr.take().unwrap());
-    let deadline = Instant::now() + SCENARIO_TIMEOUT;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for node") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{name} ran over {SCENARIO_TIMEOUT:?}:\n{}",
-                out.join().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    let output = support::output_within(child, SCENARIO_TIMEOUT, name);
+    let status = output.status;
+    let out = String::from_utf8_lossy(&output.stdout);
+    let err = String::from_utf8_lossy(&output.stderr);
     println!("{out}");
     assert!(
         status.success(),
         "{name} failed ({status}):\n{out}\n{err}\nshop log:\n{}",
         shop.runtime().stderr()
     );
-}
-
-fn read_all(mut stream: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
-    std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stream.read_to_string(&mut text);
-        text
-    })
 }
 
 #[test]

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use boxoffice_testkit as support;
 use support::servers::free_port;
@@ -30,50 +30,11 @@ fn script(name: &str, args: &[&str], env: &[(&str, String)]) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = support::spawn_tied(cmd).unwrap_or_else(|e| panic!("run scripts/{name}: {e}"));
-    wait_bounded(child, SCRIPT_TIMEOUT, name)
-}
-
-fn wait_bounded(mut child: std::process::Child, timeout: Duration, name: &str) -> Output {
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut buf).ok();
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut buf).ok();
-        buf
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("scripts/{name} ran past {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    support::output_within(child, SCRIPT_TIMEOUT, &format!("scripts/{name}"))
 }
 
 fn assert_ok(name: &str, out: &Output) -> String {
-    let said = text(out);
+    let said = support::output_text(out);
     assert!(out.status.success(), "scripts/{name} failed:\n{said}");
     said
 }
@@ -266,7 +227,7 @@ fn scripts_wasmcloud_runs_every_component_and_a_second_start_changes_nothing() {
 
     assert_ok("wasmcloud", &script("wasmcloud", &["stop"], &env));
     let after = script("wasmcloud", &["status"], &env);
-    assert!(!after.status.success(), "{}", text(&after));
+    assert!(!after.status.success(), "{}", support::output_text(&after));
     assert!(
         support::try_send("GET", &format!("{base}/health"), &[], None).is_err(),
         "the host still answers after stop"

@@ -165,7 +165,7 @@ fn the_served_document_is_valid_openapi_3_1() {
         .arg(&file)
         .output()
         .expect("run openapi-spec-validator");
-    let said = output_text(&out);
+    let said = support::output_text(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("OK"), "{said}");
 
@@ -356,8 +356,8 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
         .stderr(Stdio::piped());
     let started = Instant::now();
     let child = support::spawn_tied(command).expect("spawn schemathesis");
-    let out = wait_bounded(child, SCHEMATHESIS_TIMEOUT);
-    let said = output_text(&out);
+    let out = support::output_within(child, SCHEMATHESIS_TIMEOUT, "schemathesis");
+    let said = support::output_text(&out);
     assert!(out.status.success(), "schemathesis failed:\n{said}");
 
     let har: Value = serde_json::from_slice(&std::fs::read(&har).unwrap()).unwrap();
@@ -378,49 +378,4 @@ fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document() {
         entries.len(),
         started.elapsed().as_secs_f64()
     );
-}
-
-/// Waits for `child` at most `timeout`, killing it then; its output either way.
-fn wait_bounded(mut child: std::process::Child, timeout: Duration) -> std::process::Output {
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut buf).ok();
-        buf
-    });
-    let err = std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut stderr, &mut buf).ok();
-        buf
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "schemathesis ran past {timeout:?}:\n{}",
-                String::from_utf8_lossy(&out.join().unwrap())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    std::process::Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
-}
-
-/// What a command printed, stdout then stderr.
-fn output_text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }

@@ -252,28 +252,24 @@ fn hakari() -> Option<Command> {
 
 #[test]
 fn the_workspace_hack_is_what_cargo_hakari_writes() {
-    let Some(mut generate) = hakari() else {
-        return;
-    };
-    let out = generate
-        .args(["generate", "--diff", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "hack/Cargo.toml is not what `cargo hakari generate` writes (run it):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut manage = hakari().expect("found above");
-    let out = manage
-        .args(["manage-deps", "--dry-run", "--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "a workspace member does not depend on boxoffice-hack as it should (run `cargo hakari manage-deps`):\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (args, wrong) in [
+        (
+            ["generate", "--diff", "--quiet"],
+            "hack/Cargo.toml is not what `cargo hakari generate` writes (run it)",
+        ),
+        (
+            ["manage-deps", "--dry-run", "--quiet"],
+            "a workspace member does not depend on boxoffice-hack as it should (run `cargo hakari manage-deps`)",
+        ),
+    ] {
+        let Some(mut hakari) = hakari() else {
+            return;
+        };
+        let out = hakari.args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{wrong}:\n{}",
+            boxoffice_testkit::output_text(&out)
+        );
+    }
 }

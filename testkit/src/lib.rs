@@ -185,6 +185,53 @@ pub fn build_components() {
     });
 }
 
+/// The output of `child` (spawned with stdout and stderr piped), read as it runs: at most
+/// `timeout` is waited, then the child is killed and the test fails with what `what`
+/// printed so far.
+pub fn output_within(mut child: Child, timeout: Duration, what: &str) -> std::process::Output {
+    fn read_all(mut stream: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stream.read_to_end(&mut bytes);
+            bytes
+        })
+    }
+    let out = read_all(child.stdout.take().expect("stdout piped"));
+    let err = read_all(child.stderr.take().expect("stderr piped"));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for a child") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let out = out.join().unwrap_or_default();
+            let err = err.join().unwrap_or_default();
+            panic!(
+                "{what} ran past {timeout:?}:\n{}{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::process::Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+    }
+}
+
+/// What a command printed, stdout then stderr.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// A running `boxoffice up`, killed on drop.
 pub struct Runtime {
     child: Child,
