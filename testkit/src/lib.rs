@@ -22,6 +22,7 @@ pub mod stripe;
 pub mod wasmcloud;
 
 pub use backends::{Backend, TestDb};
+pub use boxoffice_shared::testing::as_go_writes_it;
 
 /// How long a runtime may take from spawn to its `listening on` line (on a cold compile
 /// cache it compiles every component with Cranelift first).

@@ -6,10 +6,22 @@
 //! The signature travels as the CloudEvents extension attribute `boxofficesig` (the header
 //! `ce-boxofficesig` in binary mode): extension names are lowercase letters and digits, so
 //! every broker passes it through untouched. It covers `id`, `type`, `source`, `subject`,
-//! `time` and the data in a canonical JSON form (keys sorted, no whitespace), so that a
-//! broker that moves an event between binary and structured mode, or re-serializes its
-//! JSON, does not break it. Replays are harmless: the id is signed, and consumers apply an
-//! id once.
+//! `time` and the data, the last two in a canonical form, so that a broker that moves an
+//! event between binary and structured mode, or parses it and writes it again, does not
+//! break it:
+//!
+//! - the data as canonical JSON (keys sorted, no whitespace);
+//! - the time as the instant it names, written one way (UTC, nine fraction digits, `Z`):
+//!   Knative's broker re-encodes every event with the CloudEvents Go SDK, which writes
+//!   `2026-01-01T00:00:00.120Z` as `...00.12Z` and `...00.000Z` as `...00Z`; the Python
+//!   SDK writes `+00:00` for `Z`. A time that is not RFC 3339 is signed as it is written
+//!   (no faithful broker passes such an event on, and its bytes are still bound).
+//!
+//! Replays are harmless: the id is signed, and consumers apply an id once.
+//!
+//! Signatures are versioned: `v2=` is the scheme above; `v1=` (the time signed as
+//! written) is still accepted, so that events signed before an upgrade and still queued
+//! are applied; no service signs with it any more.
 //!
 //! Keys rotate: `events_key` is a comma-separated list; the first key signs, every key
 //! verifies. Add the new key second everywhere, then move it first, then drop the old one.
@@ -29,9 +41,12 @@ pub const VARIABLE: &str = "events_key";
 /// The shortest key accepted: 128 bits.
 pub const MIN_KEY_BYTES: usize = 16;
 /// The version prefix of a signature, so that the scheme can change without ambiguity.
-const SCHEME: &str = "v1=";
+const SCHEME: &str = "v2=";
 /// Separates the MAC input of this scheme from any other use of the key.
-const CONTEXT: &[u8] = b"boxoffice.event.v1\n";
+const CONTEXT: &[u8] = b"boxoffice.event.v2\n";
+/// The scheme before the time was canonical: verified, never made.
+const SCHEME_V1: &str = "v1=";
+const CONTEXT_V1: &[u8] = b"boxoffice.event.v1\n";
 
 /// The attributes of an event that its signature covers.
 #[derive(Debug, Clone, Copy)]
@@ -49,17 +64,21 @@ pub struct Attributes<'a> {
 }
 
 impl Attributes<'_> {
-    /// The MAC input: a context string, each attribute length-prefixed (so that no two
-    /// different events read the same), then the canonical `data`.
+    /// The MAC input of the current scheme: a context string, each attribute
+    /// length-prefixed (so that no two different events read the same), the time in
+    /// canonical form, then the canonical `data`.
     fn message(&self, data: &[u8]) -> Vec<u8> {
-        let mut message = CONTEXT.to_vec();
-        for value in [
-            self.id,
-            self.event_type,
-            self.source,
-            self.subject,
-            self.time,
-        ] {
+        self.message_with(CONTEXT, &canonical_time(self.time), data)
+    }
+
+    /// The MAC input of `v1=`: the time as written.
+    fn message_v1(&self, data: &[u8]) -> Vec<u8> {
+        self.message_with(CONTEXT_V1, self.time, data)
+    }
+
+    fn message_with(&self, context: &[u8], time: &str, data: &[u8]) -> Vec<u8> {
+        let mut message = context.to_vec();
+        for value in [self.id, self.event_type, self.source, self.subject, time] {
             message.extend_from_slice(format!("{}:", value.len()).as_bytes());
             message.extend_from_slice(value.as_bytes());
             message.push(b'\n');
@@ -75,7 +94,7 @@ pub enum SignatureError {
     /// The event carries no signature.
     #[error("the event is not signed (no {ATTRIBUTE} attribute)")]
     Missing,
-    /// The signature is not of the form `v1=<64 hex digits>`.
+    /// The signature is not of the form `v2=<64 hex digits>` (or `v1=`).
     #[error("the event's {ATTRIBUTE} attribute is malformed")]
     Malformed,
     /// No accepted key produced this signature.
@@ -147,11 +166,14 @@ impl EventKeys {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or(SignatureError::Missing)?;
-        let claimed = signature
-            .strip_prefix(SCHEME)
-            .and_then(decode_hex)
-            .ok_or(SignatureError::Malformed)?;
-        let message = attributes.message(data);
+        let (message, claimed) = if let Some(hex) = signature.strip_prefix(SCHEME) {
+            (attributes.message(data), hex)
+        } else if let Some(hex) = signature.strip_prefix(SCHEME_V1) {
+            (attributes.message_v1(data), hex)
+        } else {
+            return Err(SignatureError::Malformed);
+        };
+        let claimed = decode_hex(claimed).ok_or(SignatureError::Malformed)?;
         // `HMAC::verify` compares in constant time.
         let matches = self
             .keys
@@ -174,6 +196,19 @@ fn decode_hex(text: &str) -> Option<[u8; 32]> {
         *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
     }
     Some(out)
+}
+
+/// The time as signed: the instant an RFC 3339 `time` names, in UTC with nine fraction
+/// digits (`2026-01-01T00:00:00.120000000Z`), whatever offset and precision it was
+/// written with; any other text as it is.
+pub fn canonical_time(time: &str) -> std::borrow::Cow<'_, str> {
+    match chrono::DateTime::parse_from_rfc3339(time) {
+        Ok(instant) => instant
+            .with_timezone(&chrono::Utc)
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            .into(),
+        Err(_) => time.into(),
+    }
 }
 
 /// The data as signed: JSON in canonical form (object keys sorted, no whitespace), or the
@@ -239,7 +274,7 @@ mod tests {
         let keys = EventKeys::parse(KEY).unwrap();
         let data = br#"{"id":"p1","orderId":"o1","stripeId":"ch_1"}"#;
         let signature = keys.sign(&EVENT, data);
-        assert!(signature.starts_with("v1=") && signature.len() == 67);
+        assert!(signature.starts_with("v2=") && signature.len() == 67);
         assert_eq!(keys.verify(&EVENT, data, Some(&signature)), Ok(()));
         let other = EventKeys::parse("another-key-another-key").unwrap();
         assert_eq!(
@@ -312,6 +347,86 @@ mod tests {
     }
 
     #[test]
+    fn the_same_instant_written_another_way_verifies() {
+        let keys = EventKeys::parse(KEY).unwrap();
+        let data = br#"{"orderId":"o1"}"#;
+        for (written, rewritten) in [
+            // The CloudEvents Go SDK (Knative): RFC3339Nano drops trailing zeros.
+            ("2026-01-01T00:00:00.120Z", "2026-01-01T00:00:00.12Z"),
+            ("2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00Z"),
+            ("2026-01-01T00:00:00.100Z", "2026-01-01T00:00:00.1Z"),
+            // The Python SDK: microseconds and an offset instead of `Z`.
+            (
+                "2026-01-01T00:00:00.123Z",
+                "2026-01-01T00:00:00.123000+00:00",
+            ),
+            // Any offset naming the same instant.
+            ("2026-01-01T00:00:00.500Z", "2026-01-01T02:00:00.5+02:00"),
+            ("2026-01-01T00:00:00.500Z", "2025-12-31T19:00:00.500-05:00"),
+        ] {
+            let event = Attributes {
+                time: written,
+                ..EVENT
+            };
+            let signature = keys.sign(&event, data);
+            let carried = Attributes {
+                time: rewritten,
+                ..EVENT
+            };
+            assert_eq!(
+                keys.verify(&carried, data, Some(&signature)),
+                Ok(()),
+                "{written} as {rewritten}"
+            );
+        }
+        // Another instant, however written, does not.
+        let signature = keys.sign(&EVENT, data);
+        for other in ["2026-01-01T00:00:00.001Z", "2026-01-01T00:00:00+01:00", ""] {
+            let forged = Attributes {
+                time: other,
+                ..EVENT
+            };
+            assert_eq!(
+                keys.verify(&forged, data, Some(&signature)),
+                Err(SignatureError::Mismatch),
+                "{other}"
+            );
+        }
+        assert_eq!(
+            canonical_time("2026-01-01T00:00:00.12Z"),
+            "2026-01-01T00:00:00.120000000Z"
+        );
+        assert_eq!(canonical_time("yesterday"), "yesterday");
+        assert_eq!(canonical_time(""), "");
+    }
+
+    #[test]
+    fn a_v1_signature_made_before_the_upgrade_still_verifies() {
+        let keys = EventKeys::parse(KEY).unwrap();
+        let data = br#"{"orderId":"o1"}"#;
+        let mac = hmac_sha256::HMAC::mac(EVENT.message_v1(data), KEY.as_bytes());
+        let v1: String = std::iter::once("v1=".to_owned())
+            .chain(mac.iter().map(|b| format!("{b:02x}")))
+            .collect();
+        assert_eq!(keys.verify(&EVENT, data, Some(&v1)), Ok(()));
+        // v1 signed the time as written: only that text verifies.
+        let rewritten = Attributes {
+            time: "2026-01-01T00:00:00Z",
+            ..EVENT
+        };
+        assert_eq!(
+            keys.verify(&rewritten, data, Some(&v1)),
+            Err(SignatureError::Mismatch)
+        );
+        // And a v1 label on a v2 MAC is not a v1 signature.
+        let relabelled = keys.sign(&EVENT, data).replacen("v2=", "v1=", 1);
+        assert_eq!(
+            keys.verify(&EVENT, data, Some(&relabelled)),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
+    #[test]
     fn rotation_signs_with_the_first_key_and_accepts_all() {
         let old = EventKeys::parse(OLD).unwrap();
         let rotated = EventKeys::parse(&format!(" {KEY} , {OLD} ")).unwrap();
@@ -339,10 +454,12 @@ mod tests {
         for bad in [
             "ch_x",
             "v1=",
+            "v2=",
             "v2=00",
+            "v3=00",
             &good[..66],
             &format!("{good}0"),
-            &good.replace("v1=", "v1=é")[..67],
+            &good.replace("v2=", "v2=é")[..67],
         ] {
             assert_eq!(
                 keys.verify(&EVENT, e, Some(bad)),

@@ -3,8 +3,6 @@
 //! and the deliveries the broker would push to an event route, signed as their publisher
 //! would sign them.
 
-use std::rc::Rc;
-
 use boxoffice_api::route::{method_name, Operations};
 use serde_json::Value;
 use spin_sdk::http::{Method, Response};
@@ -14,8 +12,7 @@ use crate::money::Price;
 use crate::service::Context;
 use crate::session::{set_cookie, SessionConfig, SessionUser};
 use crate::signature::EventKeys;
-use crate::sql::native::NativeSqlite;
-use crate::sql::{Db, LazyDb};
+use crate::sql::Db;
 use crate::{http, time, ApiRequest};
 
 /// The unit tests' "now": 2024-05-01T12:00:00Z.
@@ -81,8 +78,10 @@ pub fn outbox_events(db: &dyn Db, service: &str) -> Vec<(String, Value)> {
 }
 
 /// A fresh in-memory SQLite database with `migrations`, opened on first use.
-pub fn memory_db(migrations: Vec<String>) -> Rc<LazyDb> {
-    Rc::new(LazyDb::new(
+#[cfg(feature = "native-sqlite")]
+pub fn memory_db(migrations: Vec<String>) -> std::rc::Rc<crate::sql::LazyDb> {
+    use crate::sql::native::NativeSqlite;
+    std::rc::Rc::new(crate::sql::LazyDb::new(
         "test",
         || Ok(Box::new(NativeSqlite::open_in_memory()?) as Box<dyn Db>),
         migrations,
@@ -107,6 +106,7 @@ pub fn order_created(id: &str, ticket_id: &str, price_cents: i64) -> OrderCreate
 
 /// A service's context for unit tests: an in-memory database with `migrations`, the
 /// tests' session and event keys, and [`NOW`].
+#[cfg(feature = "native-sqlite")]
 pub fn context(migrations: Vec<String>) -> Context {
     Context::new(memory_db(migrations), NOW, Ok(sessions()), Ok(event_keys()))
 }
@@ -188,6 +188,19 @@ pub fn delivery(path: &str, id: &str, event_type: &str, data: &Value) -> ApiRequ
     }
     request.body = body;
     request
+}
+
+/// `time` (RFC 3339 in UTC, with `Z`) as the CloudEvents Go SDK writes it, which Knative's
+/// broker re-encodes every event with: Go's `time.RFC3339Nano`, trailing zeros of the
+/// fraction dropped (`.120Z` is `.12Z`, `.000Z` is `Z`).
+pub fn as_go_writes_it(time: &str) -> String {
+    match time.strip_suffix('Z').and_then(|t| t.split_once('.')) {
+        Some((seconds, fraction)) => match fraction.trim_end_matches('0') {
+            "" => format!("{seconds}Z"),
+            kept => format!("{seconds}.{kept}Z"),
+        },
+        None => time.to_owned(),
+    }
 }
 
 /// The broker's tick, POSTed to `path`.
