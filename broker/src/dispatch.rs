@@ -1,7 +1,10 @@
 //! Delivery: pushes due deliveries to `<app><route>` as binary-mode CloudEvents, at most
-//! [`MAX_IN_FLIGHT`] at a time, and records the outcome. A 2xx is done; 5xx, 408, 429, no
-//! connection or no answer within [`DELIVERY_TIMEOUT`] is retried with exponential
-//! backoff and jitter; any other 4xx, or `max_attempts` failures, is dead-lettered.
+//! [`MAX_IN_FLIGHT`] at a time, and records the outcome, by Knative's rules, so that a
+//! subscriber's answer means the same on every broker: a 2xx with no body is done; 5xx,
+//! 404, 408, 409, 429 (Knative's `SelectiveRetry`), no connection or no answer within
+//! [`DELIVERY_TIMEOUT`] is retried with exponential backoff and jitter; any other 4xx, or
+//! `max_attempts` failures, is dead-lettered. A 2xx with a body is retried too: Knative's
+//! broker takes a reply's body for an event to publish and answers 502 when it is not one.
 //!
 //! Deliveries start oldest first, so one subscription mostly sees its events in arrival
 //! order; nothing depends on it (handlers answer 503 for an event that came too early).
@@ -49,7 +52,7 @@ pub fn client() -> HttpClient {
 /// How one attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx.
+    /// 2xx with no body.
     Done,
     /// Worth another try, with what went wrong.
     Retry(String),
@@ -61,7 +64,12 @@ pub enum Outcome {
 pub fn classify(answer: Result<(StatusCode, Bytes), String>) -> Outcome {
     match answer {
         Err(error) => Outcome::Retry(error),
-        Ok((status, _)) if status.is_success() => Outcome::Done,
+        Ok((status, body)) if status.is_success() && body.is_empty() => Outcome::Done,
+        Ok((status, _)) if status.is_success() => Outcome::Retry(format!(
+            "HTTP {} with a body: a subscriber answers a delivery with no body (Knative's \
+             broker would answer 502: its reply must be empty or a CloudEvent)",
+            status.as_u16()
+        )),
         Ok((status, body)) => {
             let mut error = format!("HTTP {}", status.as_u16());
             let body = String::from_utf8_lossy(&body);
@@ -71,7 +79,9 @@ pub fn classify(answer: Result<(StatusCode, Bytes), String>) -> Outcome {
                 error.extend(body.chars().take(ERROR_BODY_CHARS));
             }
             let retryable = status.is_server_error()
+                || status == StatusCode::NOT_FOUND
                 || status == StatusCode::REQUEST_TIMEOUT
+                || status == StatusCode::CONFLICT
                 || status == StatusCode::TOO_MANY_REQUESTS;
             if retryable || !status.is_client_error() {
                 Outcome::Retry(error)
@@ -443,16 +453,20 @@ mod tests {
     }
 
     #[test]
-    fn only_2xx_is_done_and_only_transient_failures_are_retried() {
+    fn only_an_empty_2xx_is_done_and_knatives_retries_are_retried() {
         assert_eq!(classify(answer(200, "")), Outcome::Done);
         assert_eq!(classify(answer(204, "")), Outcome::Done);
-        for status in [500, 502, 503, 408, 429] {
+        let Outcome::Retry(why) = classify(answer(200, "{}")) else {
+            panic!("a 2xx with a body is not done")
+        };
+        assert!(why.contains("502"), "{why}");
+        for status in [500, 502, 503, 404, 408, 409, 429] {
             assert!(
                 matches!(classify(answer(status, "")), Outcome::Retry(_)),
                 "{status}"
             );
         }
-        for status in [400, 401, 404, 409, 422] {
+        for status in [400, 401, 403, 413, 422] {
             assert!(
                 matches!(classify(answer(status, "")), Outcome::Dead(_)),
                 "{status}"

@@ -5,9 +5,9 @@
 use serde::Serialize;
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 
-use crate::schemas::{Empty, Errors};
+use crate::schemas::Errors;
 
-/// The security scheme of a signed event: the HMAC-SHA256 signature `v1=<hex>` under
+/// The security scheme of a signed event: the HMAC-SHA256 signature `v2=<hex>` under
 /// `events_key`, in the CloudEvents extension attribute `boxofficesig`.
 pub const SIGNATURE_SCHEME: &str = "eventSignature";
 
@@ -53,7 +53,7 @@ pub struct CloudEvent {
     pub subject: Option<String>,
     /// When the event happened (RFC 3339).
     pub time: Option<String>,
-    /// The signature, `v1=<hex>`.
+    /// The signature, `v2=<hex>`.
     pub boxofficesig: Option<String>,
     /// The payload (docs/events.md).
     pub data: Option<serde_json::Value>,
@@ -63,9 +63,10 @@ pub struct CloudEvent {
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 pub enum Answers {
-    /// Applied, or applied before (a redelivery), or a tick handled.
-    #[response(status = 200)]
-    Done(#[to_schema] Empty),
+    /// Applied, or applied before (a redelivery), or a tick handled: no body, as Knative's
+    /// broker requires of a reply that is not an event.
+    #[response(status = 204)]
+    Done,
     /// Never applicable (not a CloudEvent, an unknown type, a bad payload): dead-lettered.
     #[response(status = 400)]
     Never(#[to_schema] Errors),

@@ -102,7 +102,7 @@ impl Modify for SecuritySchemes {
         let signature = ApiKeyValue::with_description(
             "ce-boxofficesig",
             "HMAC-SHA256 under `events_key` by the publishing service, over the event's id, \
-             type, source, subject, time and canonical JSON data: `v1=<hex>` \
+             type, source, subject, time and canonical JSON data: `v2=<hex>` \
              (`boxofficesig` in structured mode).",
         );
         components.add_security_scheme(

@@ -301,7 +301,7 @@ mod tests {
     fn product(env: &Env, sku: &str, price: f64, stock: i64) {
         let created = json!({"sku": sku, "version": 0, "name": format!("{sku} name"),
                              "price": price, "stock": stock, "userId": "seller"});
-        assert_eq!(deliver(env, "product:created", created), 200);
+        assert_eq!(deliver(env, "product:created", created), 204);
     }
 
     /// `(status, body, set-cookie)` of `method path` with `cookie` and `body`.
@@ -549,17 +549,17 @@ mod tests {
         assert_eq!(status, 400, "the cart is empty now");
         let payment =
             json!({"id": ids::new_id(), "orderId": id, "stripeId": "ch_1", "purchase": true});
-        assert_eq!(deliver(&env, "payment:created", payment), 200);
+        assert_eq!(deliver(&env, "payment:created", payment), 204);
         let ticket_payment =
             json!({"id": ids::new_id(), "orderId": "f".repeat(24), "stripeId": "ch_2"});
         assert_eq!(
             deliver(&env, "payment:created", ticket_payment),
-            200,
+            204,
             "the orders service's"
         );
         let dispatched = json!({"id": "s1", "purchaseId": id, "userId": "a", "city": "nyc",
                                 "dispatchedAt": "2024-05-01T13:00:00.000Z"});
-        assert_eq!(deliver(&env, "shipment:dispatched", dispatched), 200);
+        assert_eq!(deliver(&env, "shipment:dispatched", dispatched), 204);
         let (_, shown, _) = send(
             &env,
             Method::Get,

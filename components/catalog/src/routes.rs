@@ -250,13 +250,13 @@ mod tests {
                                "city": "NYC", "lines": [{"sku": "TEE-1", "quantity": 4}]});
         assert_eq!(
             deliver(&env, "e1", "purchase:completed", completed.clone()),
-            200
+            204
         );
         assert_eq!(
             deliver(&env, "e1", "purchase:completed", completed.clone()),
-            200
+            204
         );
-        assert_eq!(deliver(&env, "e2", "purchase:completed", completed), 200);
+        assert_eq!(deliver(&env, "e2", "purchase:completed", completed), 204);
         let (_, product) = send(&env, Method::Get, "/api/products/TEE-1", None, None);
         assert_eq!(
             (&product["stock"], &product["version"]),
@@ -269,6 +269,6 @@ mod tests {
         assert_eq!(deliver(&env, "e4", "purchase:created", json!({})), 400);
         assert_eq!(deliver(&env, "e5", "product:created", json!({})), 400);
         let tick = testing::tick("/internal/events/catalog");
-        assert_eq!(*handle(&tick, &env).status(), 200);
+        assert_eq!(*handle(&tick, &env).status(), 204);
     }
 }

@@ -65,25 +65,25 @@ mod tests {
         let window_end = CREATED_AT + 900_000;
         assert_eq!(
             deliver(db, CREATED_AT, "e1", "order:created", order_created("o1")),
-            200
+            204
         );
         assert_eq!(
             deliver(db, CREATED_AT, "e1", "order:created", order_created("o1")),
-            200
+            204
         );
         assert_eq!(
             deliver(db, window_end - 1, "t1", "boxoffice:tick", json!({})),
-            200
+            204
         );
         assert_eq!(published(db), 0);
         assert_eq!(
             deliver(db, window_end, "t2", "boxoffice:tick", json!({})),
-            200
+            204
         );
         assert_eq!(published(db), 1);
         assert_eq!(
             deliver(db, window_end + 1, "t3", "boxoffice:tick", json!({})),
-            200
+            204
         );
         assert_eq!(published(db), 1);
         let mut bad = order_created("o2");

@@ -103,7 +103,7 @@ mod tests {
         let id = ids::new_id();
         let created = json!({"id": id, "version": 0, "title": "concert", "price": 20,
                              "userId": "s".repeat(24)});
-        assert_eq!(deliver(env, &ids::new_id(), "ticket:created", created), 200);
+        assert_eq!(deliver(env, &ids::new_id(), "ticket:created", created), 204);
         id
     }
 
@@ -235,8 +235,8 @@ mod tests {
         );
         let id = order["id"].as_str().unwrap();
         let paid = json!({"id": ids::new_id(), "orderId": id, "stripeId": "ch_1"});
-        assert_eq!(deliver(&env, "p1", "payment:created", paid.clone()), 200);
-        assert_eq!(deliver(&env, "p1", "payment:created", paid), 200);
+        assert_eq!(deliver(&env, "p1", "payment:created", paid.clone()), 204);
+        assert_eq!(deliver(&env, "p1", "payment:created", paid), 204);
         let path = format!("/api/orders/{id}");
         let (_, complete) = send(&env, Method::Get, &path, Some("a"), None);
         assert_eq!(
@@ -251,7 +251,7 @@ mod tests {
         );
         assert_eq!(
             deliver(&env, "x1", "expiration:complete", json!({"orderId": id})),
-            200
+            204
         );
         let (_, still) = send(&env, Method::Get, &path, Some("a"), None);
         assert_eq!(still, complete);
@@ -274,6 +274,6 @@ mod tests {
             ),
             400
         );
-        assert_eq!(deliver(&env, "e5", "boxoffice:tick", json!({})), 200);
+        assert_eq!(deliver(&env, "e5", "boxoffice:tick", json!({})), 204);
     }
 }

@@ -120,7 +120,7 @@ mod tests {
         let created = json!({"id": id, "version": 0, "status": "created",
             "userId": "a".repeat(24), "expiresAt": expires_at,
             "ticket": {"id": ids::new_id(), "price": 20}});
-        assert_eq!(deliver(env, "order:created", created), 200);
+        assert_eq!(deliver(env, "order:created", created), 204);
         id
     }
 
@@ -183,7 +183,7 @@ mod tests {
         );
 
         let cancelled = json!({"id": live, "version": 1, "ticket": {"id": "t"}});
-        assert_eq!(deliver(&env, "order:cancelled", cancelled), 200);
+        assert_eq!(deliver(&env, "order:cancelled", cancelled), 204);
         let (status, body) = send(
             &env,
             path,
@@ -197,7 +197,7 @@ mod tests {
 
         let paid = order(&env, "2024-05-01T12:15:00.000Z");
         let completed = json!({"id": paid, "version": 1, "ticket": {"id": "t"}});
-        assert_eq!(deliver(&env, "order:completed", completed), 200);
+        assert_eq!(deliver(&env, "order:completed", completed), 204);
         let (status, body) = send(
             &env,
             path,
@@ -232,7 +232,7 @@ mod tests {
         let early = json!({"id": ids::new_id(), "version": 2, "ticket": {"id": "t"}});
         assert_eq!(deliver(&env, "order:cancelled", early), 503);
         assert_eq!(deliver(&env, "ticket:created", json!({})), 400);
-        assert_eq!(deliver(&env, "boxoffice:tick", json!({})), 200);
+        assert_eq!(deliver(&env, "boxoffice:tick", json!({})), 204);
         assert_eq!(send(&env, "/api/payments/x", None, json!({})).0, 404);
     }
 }

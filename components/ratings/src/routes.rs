@@ -144,13 +144,13 @@ mod tests {
         let bought = purchase(&"p".repeat(24), "a", &["MUG-1", "TEE-2"]);
         assert_eq!(
             deliver(&env, "e1", "purchase:completed", bought.clone()),
-            200
+            204
         );
         assert_eq!(
             deliver(&env, "e1", "purchase:completed", bought.clone()),
-            200
+            204
         );
-        assert_eq!(deliver(&env, "e2", "purchase:completed", bought), 200);
+        assert_eq!(deliver(&env, "e2", "purchase:completed", bought), 204);
         let path = "/api/ratings/mug-1";
         assert_eq!(
             send(
@@ -185,7 +185,7 @@ mod tests {
                 "purchase:completed",
                 purchase("q1", "b", &["mug-1"])
             ),
-            200
+            204
         );
         send(
             &env,
@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(deliver(&env, "e1", "purchase:completed", json!({})), 400);
         assert_eq!(deliver(&env, "e2", "order:created", json!({})), 400);
         let malformed = purchase("p2", "a", &["MUG-1", "not a code"]);
-        assert_eq!(deliver(&env, "e3", "purchase:completed", malformed), 200);
+        assert_eq!(deliver(&env, "e3", "purchase:completed", malformed), 204);
         assert_eq!(
             send(
                 &env,

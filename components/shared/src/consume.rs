@@ -1,15 +1,15 @@
 //! Consuming events pushed by the broker: each event applied at most once (its id is
 //! recorded in `<service>_processed` in the same transaction as its effect), entity
-//! updates applied only on top of the previous version, and the answers the broker
-//! understands: 2xx done or already done, 503 not yet (retried with backoff), 4xx never
-//! (dead-lettered).
+//! updates applied only on top of the previous version, and the answers every broker
+//! understands alike (ours, NATS, Knative): 204 with no body, done or already done; 503 not
+//! yet (retried with backoff); 400 or 403 never (dead-lettered).
 
 use spin_sdk::http::Response;
 
 use crate::events::{Event, Inbound};
 use crate::service::Context;
 use crate::sql::{transaction, Db, SqlError};
-use crate::{http, ApiError, ApiRequest};
+use crate::{ApiError, ApiRequest};
 
 /// The table of `service` recording the ids of the events it has applied.
 pub fn processed_table(service: &str) -> String {
@@ -147,16 +147,26 @@ pub fn event_route(
     answer(service, received)
 }
 
-/// The answer to the broker for a delivery: 200 `{}` when done (or already done), the
-/// error's own status otherwise (503 not yet, 4xx never, logged).
+/// The answer to the broker for a delivery: 204 with no body when done (or already done),
+/// the error's own status otherwise (503 not yet, 400 or 403 never, logged).
+///
+/// Knative's broker passes a 2xx on only when its body is empty or a CloudEvent (any other
+/// body is a 502, retried and then dead-lettered), and it retries 404, 408, 409, 429 and
+/// 5xx where our broker dead-letters 404 and 409: so a handler's 404 (an `ApiError` has no
+/// 409), which no rule here makes, is answered as the 400 it means on our broker, the same
+/// on every one.
 pub fn answer(service: &str, result: Result<(), ApiError>) -> Response {
     match result {
-        Ok(()) => http::json(200, &serde_json::json!({})).unwrap_or_else(|e| e.to_response()),
+        Ok(()) => Response::builder().status(204).build(),
         Err(e) => {
             if e.status() < 500 {
                 eprintln!("{service}: event refused for good: {e}");
             }
-            e.to_response()
+            if e.status() == 404 {
+                never(e.to_string()).to_response()
+            } else {
+                e.to_response()
+            }
         }
     }
 }
@@ -228,8 +238,16 @@ mod tests {
 
     #[test]
     fn answers_say_done_not_yet_or_never() {
-        assert_eq!(*answer("test", Ok(())).status(), 200);
+        let done = answer("test", Ok(()));
+        assert_eq!(*done.status(), 204);
+        assert!(done.body().is_empty() && done.headers().next().is_none());
         assert_eq!(*answer("test", Err(not_yet("later"))).status(), 503);
         assert_eq!(*answer("test", Err(never("bad"))).status(), 400);
+        let forged = ApiError::Forbidden("Event refused".into());
+        assert_eq!(*answer("test", Err(forged)).status(), 403);
+        // Knative retries these; ours would not: never, the same everywhere.
+        for error in [ApiError::NoRoute, ApiError::NotFound] {
+            assert_eq!(*answer("test", Err(error)).status(), 400);
+        }
     }
 }

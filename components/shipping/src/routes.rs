@@ -125,9 +125,9 @@ mod tests {
         let env = env();
         let id = ids::new_id();
         let paid = purchase(&id, "a", "nyc");
-        assert_eq!(deliver(&env, "e1", &paid), 200);
-        assert_eq!(deliver(&env, "e1", &paid), 200);
-        assert_eq!(deliver(&env, "e2", &paid), 200, "a copy under another id");
+        assert_eq!(deliver(&env, "e1", &paid), 204);
+        assert_eq!(deliver(&env, "e1", &paid), 204);
+        assert_eq!(deliver(&env, "e2", &paid), 204, "a copy under another id");
         let events = published(&env);
         assert_eq!(events.len(), 1, "{events:?}");
         let path = format!("/api/shipping/shipments/{id}");
@@ -165,7 +165,7 @@ mod tests {
         );
         assert_eq!(*handle(&other, &env).status(), 400);
         let tick = testing::tick("/internal/events/shipping");
-        assert_eq!(*handle(&tick, &env).status(), 200);
+        assert_eq!(*handle(&tick, &env).status(), 204);
         assert!(published(&env).is_empty());
     }
 }

@@ -232,8 +232,8 @@ mod tests {
         let created = json!({"id": "o".repeat(24), "version": 0, "status": "created",
             "userId": "b".repeat(24), "expiresAt": "2024-05-01T12:15:00.000Z",
             "ticket": {"id": id, "price": 20}});
-        assert_eq!(deliver(&env, "e1", "order:created", created.clone()), 200);
-        assert_eq!(deliver(&env, "e1", "order:created", created), 200);
+        assert_eq!(deliver(&env, "e1", "order:created", created.clone()), 204);
+        assert_eq!(deliver(&env, "e1", "order:created", created), 204);
         let path = format!("/api/tickets/{id}");
         let (_, reserved) = send(&env, Method::Get, &path, None, None);
         assert_eq!(reserved["orderId"], "o".repeat(24));
@@ -256,13 +256,13 @@ mod tests {
         );
 
         let cancelled = json!({"id": "o".repeat(24), "version": 1, "ticket": {"id": id}});
-        assert_eq!(deliver(&env, "e2", "order:cancelled", cancelled), 200);
+        assert_eq!(deliver(&env, "e2", "order:cancelled", cancelled), 204);
         let (_, released) = send(&env, Method::Get, &path, None, None);
         assert!(released.get("orderId").is_none());
         assert_eq!(released["version"], 2);
 
         assert_eq!(deliver(&env, "e3", "ticket:created", json!({})), 400);
         assert_eq!(deliver(&env, "e4", "order:lost", json!({})), 400);
-        assert_eq!(deliver(&env, "e5", "boxoffice:tick", json!({})), 200);
+        assert_eq!(deliver(&env, "e5", "boxoffice:tick", json!({})), 204);
     }
 }
