@@ -8,13 +8,17 @@
 //! - `tick.yaml`: the clock, a `PingSource` (Knative's cron: once a minute at most).
 //!
 //! `boxoffice kubernetes render` writes them; `--check` and the tests keep them current.
+//! Both also hold every SpinApp of the kustomize base to the check Spin runs on a selective
+//! deployment ([`selective_deployment`]), so that none ships that the shim would refuse.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use serde::Deserialize as _;
 use serde_json::{json, Value};
 
 use crate::broker::subscriptions::{BrokerSettings, Subscriptions, TICK_TYPE};
+use crate::manifest::Manifest;
 use boxoffice_wire::cloudevent::KNATIVE_PING_TYPE;
 
 /// The Broker's name.
@@ -144,9 +148,208 @@ pub fn files(subscriptions: &Subscriptions) -> anyhow::Result<BTreeMap<PathBuf, 
     ]))
 }
 
+/// The host name suffix of service chaining (`http://<component>.spin.internal`).
+const SERVICE_CHAINING_DOMAIN: &str = "spin.internal";
+
+/// The component an `allowed_outbound_hosts` entry chains to, if it names one, read as
+/// Spin reads it (`parse_service_chaining_target` in spin-factor-outbound-networking): the
+/// entry parsed as a URI, its host `<name>.spin.internal` (`*` for a wildcard). An entry
+/// that is not a URI (a template such as `{{ broker_host }}`) names none.
+fn chaining_target(allowed_host: &str) -> Option<String> {
+    let uri: http::Uri = allowed_host.parse().ok()?;
+    let host = uri.authority()?.host().trim();
+    let (first, rest) = host.split_once('.')?;
+    (rest == SERVICE_CHAINING_DOMAIN).then(|| first.to_owned())
+}
+
+/// Spin's check of a selective deployment (`spin up --component`, and the shim's for a
+/// SpinApp's `components`), as Spin 3 runs it before it starts anything
+/// (`validate_retained_components_exist` and `validate_service_chaining_for_components`):
+/// every retained component exists, and each one that chains to another
+/// (`allowed_outbound_hosts = ["http://<name>.spin.internal"]`) chains only to a retained
+/// one; wildcard chaining (`http://*.spin.internal`) is refused outright; templated
+/// entries are not checked (Spin has not resolved them yet). The error is Spin's message.
+pub fn selective_deployment(manifest: &Manifest, retained: &[String]) -> Result<(), String> {
+    for id in retained {
+        if !manifest.components.contains_key(id) {
+            return Err(format!(
+                "Specified component \"{id}\" not found in application"
+            ));
+        }
+    }
+    for trigger in &manifest.triggers {
+        let Some(component) = manifest.components.get(&trigger.component) else {
+            continue;
+        };
+        if !retained.contains(&component.id) {
+            continue;
+        }
+        for host in &component.allowed_outbound_hosts {
+            let Some(target) = chaining_target(host) else {
+                continue;
+            };
+            if retained.contains(&target) {
+                continue;
+            }
+            let id = &component.id;
+            return Err(if target == "*" {
+                format!(
+                    "Selected component '{id}' cannot use wildcard service chaining: \
+                     allowed_outbound_hosts = [\"http://*.spin.internal\"]"
+                )
+            } else {
+                format!(
+                    "Selected component '{id}' cannot use service chaining to unselected \
+                     component: allowed_outbound_hosts = [\"http://{target}.spin.internal\"]"
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Why Spin would refuse to start each SpinApp among `documents` (parsed YAML) that
+/// deploys some of `manifest`'s components (`spec.components`; without it, all of them,
+/// which Spin accepts): one line per refused app, empty when none is.
+pub fn refused_spin_apps(manifest: &Manifest, documents: &[Value]) -> Vec<String> {
+    documents
+        .iter()
+        .filter(|doc| doc["kind"] == "SpinApp")
+        .filter_map(|app| {
+            let retained: Vec<String> = app["spec"]["components"]
+                .as_array()?
+                .iter()
+                .filter_map(|c| c.as_str().map(str::to_owned))
+                .collect();
+            let name = app["metadata"]["name"].as_str().unwrap_or("(unnamed)");
+            selective_deployment(manifest, &retained)
+                .err()
+                .map(|why| format!("SpinApp `{name}` would not start: {why}"))
+        })
+        .collect()
+}
+
+/// Every YAML document of the `.yaml` files under `dir`, with the file it came from.
+pub fn yaml_documents(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Value)>> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", folder.display()))?
+        {
+            let path = entry?.path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        for document in serde_norway::Deserializer::from_str(&text) {
+            let value = Value::deserialize(document)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            if !value.is_null() {
+                out.push((file.clone(), value));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Fails, naming each one, if Spin would refuse to start a SpinApp of the YAML under
+/// `dir` (see [`selective_deployment`]).
+pub fn check_spin_apps(manifest: &Manifest, dir: &Path) -> anyhow::Result<()> {
+    let mut refused = Vec::new();
+    for (file, document) in yaml_documents(dir)? {
+        for why in refused_spin_apps(manifest, std::slice::from_ref(&document)) {
+            refused.push(format!("{} ({})", why, file.display()));
+        }
+    }
+    anyhow::ensure!(
+        refused.is_empty(),
+        "{}\n(a SpinApp may retain only components that chain to retained ones; docs/kubernetes.md)",
+        refused.join("\n")
+    );
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shop() -> Manifest {
+        Manifest::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../spin.toml")).unwrap()
+    }
+
+    fn names(ids: &[&str]) -> Vec<String> {
+        ids.iter().map(|id| id.to_string()).collect()
+    }
+
+    #[test]
+    fn the_pages_alone_are_refused_as_spin_refuses_them() {
+        // The shape of boxoffice-not-found before it had a component of its own.
+        assert_eq!(
+            selective_deployment(&shop(), &names(&["web"])),
+            Err(
+                "Selected component 'web' cannot use service chaining to unselected \
+                 component: allowed_outbound_hosts = [\"http://auth.spin.internal\"]"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            selective_deployment(&shop(), &names(&["not-found"])),
+            Ok(())
+        );
+        // The cart chains to shipping: with it, accepted; without it, refused.
+        assert_eq!(
+            selective_deployment(&shop(), &names(&["cart", "shipping"])),
+            Ok(())
+        );
+        assert!(selective_deployment(&shop(), &names(&["cart"]))
+            .unwrap_err()
+            .contains("'cart' cannot use service chaining to unselected component"));
+        assert_eq!(
+            selective_deployment(&shop(), &names(&["nobody"])),
+            Err("Specified component \"nobody\" not found in application".to_owned())
+        );
+    }
+
+    #[test]
+    fn chaining_targets_are_read_as_spin_reads_them() {
+        assert_eq!(
+            chaining_target("http://auth.spin.internal"),
+            Some("auth".into())
+        );
+        assert_eq!(
+            chaining_target("https://auth.spin.internal:8443"),
+            Some("auth".into())
+        );
+        assert_eq!(chaining_target("http://*.spin.internal"), Some("*".into()));
+        assert_eq!(chaining_target("{{ broker_host }}"), None);
+        assert_eq!(chaining_target("postgres://db:5432"), None);
+        assert_eq!(chaining_target("http://a.b.spin.internal"), None);
+    }
+
+    #[test]
+    fn a_spin_app_is_checked_by_the_components_it_lists() {
+        let documents = [
+            json!({"kind": "SpinApp", "metadata": {"name": "pages"},
+                   "spec": {"components": ["web"]}}),
+            json!({"kind": "SpinApp", "metadata": {"name": "all"}, "spec": {}}),
+            json!({"kind": "SpinApp", "metadata": {"name": "shop"},
+                   "spec": {"components": ["web", "auth", "tickets", "orders", "payments",
+                     "catalog", "cart", "ratings", "shipping"]}}),
+            json!({"kind": "Service", "metadata": {"name": "web"},
+                   "spec": {"components": ["web"]}}),
+        ];
+        let refused = refused_spin_apps(&shop(), &documents);
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert!(refused[0].starts_with("SpinApp `pages` would not start: Selected component 'web'"));
+    }
 
     #[test]
     fn durations_are_iso_8601() {

@@ -1,5 +1,6 @@
 //! `boxoffice kubernetes`: render the Knative Eventing manifests of `k8s/base` from
-//! `events.toml` (see the library's `kubernetes` module).
+//! `events.toml`, and hold its SpinApps to Spin's check of selective deployments (see the
+//! library's `kubernetes` module).
 
 use std::path::PathBuf;
 
@@ -7,12 +8,17 @@ use clap::Subcommand;
 
 use boxoffice::broker::subscriptions::Subscriptions;
 use boxoffice::kubernetes;
+use boxoffice::manifest::Manifest;
 
 #[derive(Subcommand)]
 pub enum KubernetesCommand {
     /// Write k8s/base/eventing from events.toml: the Broker, a Trigger per subscription,
-    /// the tick's PingSource.
+    /// the tick's PingSource. Then check every SpinApp under the base as Spin checks a
+    /// selective deployment: no retained component chains to one left out.
     Render {
+        /// The app whose components the SpinApps deploy.
+        #[arg(long, default_value = "spin.toml")]
+        manifest: PathBuf,
         /// The event subscriptions.
         #[arg(long, default_value = "events.toml")]
         events: PathBuf,
@@ -27,7 +33,12 @@ pub enum KubernetesCommand {
 
 pub fn run(command: KubernetesCommand) -> anyhow::Result<()> {
     match command {
-        KubernetesCommand::Render { events, out, check } => {
+        KubernetesCommand::Render {
+            manifest,
+            events,
+            out,
+            check,
+        } => {
             let subscriptions = Subscriptions::load(&events)?;
             let files = kubernetes::files(&subscriptions)?;
             boxoffice::generated::render_or_check(
@@ -36,7 +47,9 @@ pub fn run(command: KubernetesCommand) -> anyhow::Result<()> {
                 &kubernetes::OWNED,
                 check,
                 "boxoffice kubernetes render",
-            )
+            )?;
+            let manifest = Manifest::load(&manifest)?;
+            kubernetes::check_spin_apps(&manifest, &out)
         }
     }
 }
