@@ -658,6 +658,9 @@ fn bad_input_is_a_4xx_with_the_json_error_shape() {
         json!({"title": "t", "price": -1}),
         json!({"title": "t", "price": 0}),
         json!({"title": "t", "price": 1_000_000.01}),
+        // Stripe charges no less than $0.50 and no more than $999,999.99.
+        json!({"title": "t", "price": 0.49}),
+        json!({"title": "t", "price": 1_000_000}),
         json!({"title": "t", "price": 1.005}),
         json!({"title": "t", "price": "12"}),
         json!({"title": long(201), "price": 1}),

@@ -702,7 +702,7 @@ tick_interval_ms = 60000
 [[subscription]]
 name = "probe"
 component = "probe"
-route = "/probe/echo/events"
+route = "/probe/ack"
 types = ["thing:happened"]
 [[subscription]]
 name = "later"
@@ -725,7 +725,7 @@ types = ["thing:happened"]
         202
     );
     wait_for_status(&state, "probe", "done", 1);
-    runtime.wait_for_log("POST /probe/echo/events -> probe 200");
+    runtime.wait_for_log("POST /probe/ack -> probe 204");
     // A subscription whose component the manifest lacks keeps its events queued.
     wait_for_status(&state, "later", "pending", 1);
     runtime.wait_for_log("subscription `later`: component `later` is not in the manifest");

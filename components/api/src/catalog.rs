@@ -41,10 +41,10 @@ pub struct ProductInput {
         example = "Organic cotton, printed with the tour dates."
     )]
     pub description: Option<String>,
-    /// US dollars: more than 0, at most 1,000,000, at most 2 decimals.
+    /// US dollars: what Stripe can charge (0.50 to 999,999.99), at most 2 decimals.
     #[schema(
-        exclusive_minimum = 0,
-        maximum = 1000000,
+        minimum = 0.5,
+        maximum = 999999.99,
         multiple_of = 0.01,
         example = 25
     )]
@@ -67,8 +67,8 @@ pub struct ProductEdit {
     /// At most 2000 characters; empty when left out.
     #[schema(max_length = 2000)]
     pub description: Option<String>,
-    /// US dollars: more than 0, at most 1,000,000, at most 2 decimals.
-    #[schema(exclusive_minimum = 0, maximum = 1000000, multiple_of = 0.01)]
+    /// US dollars: what Stripe can charge (0.50 to 999,999.99), at most 2 decimals.
+    #[schema(minimum = 0.5, maximum = 999999.99, multiple_of = 0.01)]
     pub price: f64,
     /// Units in stock: 0 to 1,000,000.
     #[schema(minimum = 0, maximum = 1000000)]

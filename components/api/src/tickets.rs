@@ -29,10 +29,10 @@ pub struct TicketInput {
     /// 1 to 200 characters once trimmed.
     #[schema(min_length = 1, max_length = 200, example = "Opera night")]
     pub title: String,
-    /// US dollars: more than 0, at most 1,000,000, at most 2 decimals.
+    /// US dollars: what Stripe can charge (0.50 to 999,999.99), at most 2 decimals.
     #[schema(
-        exclusive_minimum = 0,
-        maximum = 1000000,
+        minimum = 0.5,
+        maximum = 999999.99,
         multiple_of = 0.01,
         example = 20.5
     )]

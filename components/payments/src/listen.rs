@@ -1,7 +1,8 @@
 //! The events the payments service consumes (events.toml), to keep its replica of
 //! orders and of the cart's purchases. `order:cancelled` (or `purchase:cancelled`) for one
 //! paid meanwhile refunds its charge (compensation) before the event is recorded as
-//! processed: a refund that cannot be made now leaves the event to come again (503).
+//! processed: a refund that cannot be made now leaves the event to come again (503); one
+//! Stripe refuses for good is parked (kept, logged, passed over) and the event applied.
 
 use boxoffice_shared::consume;
 use boxoffice_shared::events::{Envelope, Event, Inbound, OrderStatus};
@@ -25,10 +26,10 @@ pub async fn receive(
         Inbound::Event(event) => {
             let refunded = match &event.event {
                 Event::OrderCancelled(order) => {
-                    refund(db, stripe, &order.id, order.version).await?
+                    refund(db, stripe, &order.id, order.version, now_ms).await?
                 }
                 Event::PurchaseCancelled(purchase) => {
-                    refund(db, stripe, &purchase.id, purchase.version).await?
+                    refund(db, stripe, &purchase.id, purchase.version, now_ms).await?
                 }
                 _ => None,
             };
@@ -44,27 +45,80 @@ pub async fn receive(
 /// back. Whatever the order of the two commits, this finds it on the next tick; Stripe's
 /// idempotency key (`boxoffice-refund-<order>`) keeps a refund from happening twice.
 async fn refund_cancelled(db: &dyn Db, stripe: &Stripe, now_ms: i64) -> Result<(), ApiError> {
+    sweep(db, now_ms, |order_id, charge| async move {
+        stripe.refund(&order_id, &charge).await
+    })
+    .await
+}
+
+/// The sweep of [`refund_cancelled`], with `refund` making each refund: every refund is
+/// tried, whatever the others' outcome. One Stripe refuses for good (a 4xx: a disputed
+/// charge, say) is parked and passed over from then on; one that cannot be made now waits
+/// for the next tick, and the sweep answers its error once the rest are done.
+async fn sweep<F, Fut>(db: &dyn Db, now_ms: i64, refund: F) -> Result<(), ApiError>
+where
+    F: Fn(String, String) -> Fut,
+    Fut: std::future::Future<Output = Result<Refunded, ApiError>>,
+{
+    let mut later = None;
     for (order_id, charge) in storage::unrefunded_charges_of_cancelled_orders(db)? {
-        let refunded = stripe.refund(&order_id, &charge).await?;
-        storage::mark_refunded(db, &order_id, refunded.id(), now_ms)?;
-        eprintln!("payments: refunded charge {charge} of cancelled order {order_id}");
+        match refund(order_id.clone(), charge.clone()).await {
+            Ok(refunded) => {
+                storage::mark_refunded(db, &order_id, refunded.id(), now_ms)?;
+                eprintln!("payments: refunded charge {charge} of cancelled order {order_id}");
+            }
+            Err(error) => {
+                if let Some(error) = park_if_final(db, &order_id, &charge, error, now_ms)? {
+                    later.get_or_insert(error);
+                }
+            }
+        }
     }
-    Ok(())
+    later.map_or(Ok(()), Err)
+}
+
+/// Parks the refund of `charge` when `error` is Stripe's final refusal (`None`: nothing to
+/// retry), or gives `error` back when the refund may succeed later.
+fn park_if_final(
+    db: &dyn Db,
+    order_id: &str,
+    charge: &str,
+    error: ApiError,
+    now_ms: i64,
+) -> Result<Option<ApiError>, ApiError> {
+    if error.status() >= 500 {
+        eprintln!("payments: refund of charge {charge} (order {order_id}) not made yet: {error}");
+        return Ok(Some(error));
+    }
+    storage::park_refund(db, order_id, charge, &error.to_string(), now_ms)?;
+    eprintln!(
+        "payments: refund of charge {charge} (order {order_id}) refused for good, parked \
+         for an operator: {error}"
+    );
+    Ok(None)
 }
 
 /// Refunds the charge of order `order_id` if `order:cancelled` at `version` makes it due
-/// ([`payments::refund_due`]).
+/// ([`payments::refund_due`]). A refund Stripe refuses for good is parked, and the
+/// cancellation applied all the same.
 async fn refund(
     db: &dyn Db,
     stripe: &Stripe,
     order_id: &str,
     version: i64,
+    now_ms: i64,
 ) -> Result<Option<Refunded>, ApiError> {
     let replica = storage::find_order(db, order_id)?;
     let unrefunded = storage::unrefunded_charge(db, order_id)?;
-    match payments::refund_due(replica.as_ref(), version, unrefunded) {
-        Some(charge) => Ok(Some(stripe.refund(order_id, &charge).await?)),
-        None => Ok(None),
+    let Some(charge) = payments::refund_due(replica.as_ref(), version, unrefunded) else {
+        return Ok(None);
+    };
+    match stripe.refund(order_id, &charge).await {
+        Ok(refunded) => Ok(Some(refunded)),
+        Err(error) => match park_if_final(db, order_id, &charge, error, now_ms)? {
+            Some(later) => Err(later),
+            None => Ok(None),
+        },
     }
 }
 
@@ -162,6 +216,59 @@ mod tests {
             rows[0].opt_int("refunded_at").unwrap(),
             rows[0].opt_text("refund_id").unwrap(),
         )
+    }
+
+    /// A cancelled order with a recorded charge `charge`, not refunded.
+    fn cancelled_with_charge(db: &dyn Db, charge: &str, at: i64) -> Order {
+        let order = Order {
+            id: ids::new_id(),
+            user_id: "u1".into(),
+            status: OrderStatus::Cancelled,
+            price_cents: 2000,
+            expires_at_ms: NOW + 900_000,
+            version: 1,
+            purchase: false,
+        };
+        storage::insert_order(db, &order).unwrap();
+        payments::record(db, &order, charge, at).unwrap();
+        order
+    }
+
+    #[test]
+    fn a_refund_refused_for_good_is_parked_and_the_others_go_on() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &storage::migrations()).unwrap();
+        // The disputed charge is the oldest: the sweep meets it first, every time.
+        let disputed = cancelled_with_charge(&db, "ch_disputed", NOW);
+        let down = cancelled_with_charge(&db, "ch_later", NOW + 1);
+        let fine = cancelled_with_charge(&db, "ch_fine", NOW + 2);
+        let stripe = |_order: String, charge: String| async move {
+            match charge.as_str() {
+                "ch_disputed" => Err(ApiError::bad_request(
+                    "stripe refused a refund (400): charge_disputed",
+                )),
+                "ch_later" => Err(ApiError::BackendDown("stripe: status 500".into())),
+                _ => Ok(Refunded::Now(format!("re_{charge}"))),
+            }
+        };
+        let outcome = futures::executor::block_on(sweep(&db, NOW + 10, stripe));
+        assert_eq!(outcome.unwrap_err().status(), 503, "the one to retry");
+        assert_eq!(refund_row(&db, &fine), (Some(NOW + 10), Some("re_ch_fine".into())));
+        assert_eq!(refund_row(&db, &down), (None, None));
+        assert_eq!(refund_row(&db, &disputed), (None, None));
+        let parked = storage::parked_refunds(&db).unwrap();
+        assert_eq!(parked.len(), 1);
+        assert_eq!((parked[0].0.as_str(), parked[0].1.as_str()), (disputed.id.as_str(), "ch_disputed"));
+        assert!(parked[0].2.contains("charge_disputed"), "{parked:?}");
+        // Next tick: the parked one is not asked again; the one that failed now goes through.
+        let asked = std::cell::RefCell::new(Vec::new());
+        let stripe = |_order: String, charge: String| {
+            asked.borrow_mut().push(charge.clone());
+            async move { Ok(Refunded::Now(format!("re_{charge}"))) }
+        };
+        futures::executor::block_on(sweep(&db, NOW + 20, stripe)).unwrap();
+        assert_eq!(*asked.borrow(), ["ch_later"]);
+        assert_eq!(refund_row(&db, &down), (Some(NOW + 20), Some("re_ch_later".into())));
     }
 
     #[test]

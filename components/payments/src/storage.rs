@@ -34,6 +34,14 @@ pub fn migrations() -> Vec<String> {
         // Which replicated orders are the cart's purchases; a table beside the replica, so
         // a database made before purchases existed needs no change of its own.
         "CREATE TABLE IF NOT EXISTS payments_purchases (order_id TEXT PRIMARY KEY)".to_owned(),
+        // Refunds Stripe refused for good (a disputed charge, say): kept out of the sweep
+        // so that the others go on, and kept for an operator to settle by hand.
+        "CREATE TABLE IF NOT EXISTS payments_refunds_parked (\
+            order_id TEXT PRIMARY KEY, \
+            stripe_id TEXT NOT NULL, \
+            error TEXT NOT NULL, \
+            parked_at BIGINT NOT NULL)"
+            .to_owned(),
         consume::create_processed_table(SERVICE),
     ]
     .into_iter()
@@ -156,11 +164,40 @@ pub fn unrefunded_charges_of_cancelled_orders(
         "SELECT p.order_id, p.stripe_id FROM payments_payments p \
          JOIN payments_orders o ON o.id = p.order_id \
          WHERE o.status = $1 AND p.refunded_at IS NULL \
+         AND NOT EXISTS (SELECT 1 FROM payments_refunds_parked r WHERE r.order_id = p.order_id) \
          ORDER BY p.created_at",
         &[OrderStatus::Cancelled.as_str().into()],
     )?
     .iter()
     .map(|row| Ok((row.text("order_id")?, row.text("stripe_id")?)))
+    .collect()
+}
+
+/// Parks the refund of order `order_id`'s charge `stripe_id`, which Stripe refused for
+/// good with `error`: the sweep passes over it from now on (once parked, it stays so).
+pub fn park_refund(
+    db: &dyn Db,
+    order_id: &str,
+    stripe_id: &str,
+    error: &str,
+    now_ms: i64,
+) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO payments_refunds_parked (order_id, stripe_id, error, parked_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING",
+        &[order_id.into(), stripe_id.into(), error.into(), now_ms.into()],
+    )?;
+    Ok(())
+}
+
+/// The parked refunds, oldest first: `(order id, charge, Stripe's refusal)`.
+pub fn parked_refunds(db: &dyn Db) -> Result<Vec<(String, String, String)>, SqlError> {
+    db.query(
+        "SELECT order_id, stripe_id, error FROM payments_refunds_parked ORDER BY parked_at",
+        &[],
+    )?
+    .iter()
+    .map(|row| Ok((row.text("order_id")?, row.text("stripe_id")?, row.text("error")?)))
     .collect()
 }
 

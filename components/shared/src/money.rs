@@ -3,8 +3,16 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// The largest price accepted, in dollars.
+/// The largest amount read, in dollars: what an event or a stored row may carry.
 pub const MAX_DOLLARS: i64 = 1_000_000;
+
+/// The least a price may be when it is listed: Stripe's minimum charge in US dollars
+/// (Stripe's docs, "Supported currencies", minimum and maximum charge amounts: $0.50).
+pub const MIN_LISTED_CENTS: i64 = 50;
+
+/// The most a price may be when it is listed: Stripe's largest USD charge ($999,999.99,
+/// an amount of at most eight digits in cents; same page).
+pub const MAX_LISTED_CENTS: i64 = 99_999_999;
 
 /// An amount of money in cents, always > 0 and at most [`MAX_DOLLARS`] when it comes
 /// from [`Price::from_json`].
@@ -20,15 +28,31 @@ pub enum PriceError {
     /// Zero or negative.
     #[error("Price must be greater than 0")]
     NotPositive,
-    /// Over [`MAX_DOLLARS`].
-    #[error("Price must be at most 1000000")]
+    /// Over what Stripe can charge ([`MAX_LISTED_CENTS`]; [`MAX_DOLLARS`] when read).
+    #[error("Price must be at most 999999.99")]
     TooLarge,
+    /// Under Stripe's minimum charge ([`MIN_LISTED_CENTS`]).
+    #[error("Price must be at least 0.5, the least Stripe charges")]
+    BelowStripesMinimum,
     /// More than 2 decimals.
     #[error("Price must have at most 2 decimals")]
     TooPrecise,
 }
 
 impl Price {
+    /// Whether Stripe can charge this amount (see [`MIN_LISTED_CENTS`] and
+    /// [`MAX_LISTED_CENTS`]): what a seller may list, so that no buyer is shown a price the
+    /// shop cannot take.
+    pub fn chargeable(self) -> Result<Self, PriceError> {
+        if self.0 < MIN_LISTED_CENTS {
+            Err(PriceError::BelowStripesMinimum)
+        } else if self.0 > MAX_LISTED_CENTS {
+            Err(PriceError::TooLarge)
+        } else {
+            Ok(self)
+        }
+    }
+
     /// A price of `cents` cents, as stored.
     pub fn from_cents(cents: i64) -> Self {
         Self(cents)
@@ -122,6 +146,18 @@ mod tests {
             );
         }
         assert_eq!(Price::from_json(&json!(1e300)), Err(PriceError::TooLarge));
+    }
+
+    #[test]
+    fn a_listed_price_is_one_stripe_can_charge() {
+        let chargeable = |cents| Price::from_cents(cents).chargeable();
+        assert_eq!(chargeable(49), Err(PriceError::BelowStripesMinimum));
+        assert_eq!(chargeable(1), Err(PriceError::BelowStripesMinimum));
+        assert!(chargeable(50).is_ok());
+        assert!(chargeable(99_999_999).is_ok());
+        assert_eq!(chargeable(100_000_000), Err(PriceError::TooLarge));
+        // What events and rows carry is read as it is.
+        assert_eq!(Price::from_json(&json!(0.1)).unwrap().cents(), 10);
     }
 
     #[test]

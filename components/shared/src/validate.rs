@@ -68,10 +68,13 @@ pub fn title(value: Option<&Value>) -> Result<String, FieldError> {
     Ok(title.to_owned())
 }
 
-/// A price: a JSON number of dollars > 0, at most 1,000,000, with at most 2 decimals.
+/// A price to list: a JSON number of dollars, with at most 2 decimals, that Stripe can
+/// charge (0.50 to 999,999.99: [`Price::chargeable`]).
 pub fn price(value: Option<&Value>) -> Result<Price, FieldError> {
     let value = value.ok_or_else(|| FieldError::new("price", "Price must be greater than 0"))?;
-    Price::from_json(value).map_err(|e| FieldError::new("price", e.to_string()))
+    Price::from_json(value)
+        .and_then(Price::chargeable)
+        .map_err(|e| FieldError::new("price", e.to_string()))
 }
 
 /// A required string field (an id or a token): present, a string, non-empty and at most
@@ -255,6 +258,15 @@ mod tests {
         assert_eq!(e.message, "Price must be greater than 0");
         assert!(price(None).is_err());
         assert!(price(Some(&json!("10"))).is_err());
+        let cheap = price(Some(&json!(0.49))).unwrap_err();
+        assert_eq!(
+            cheap.message,
+            "Price must be at least 0.5, the least Stripe charges"
+        );
+        assert_eq!(price(Some(&json!(0.5))).unwrap().cents(), 50);
+        assert_eq!(price(Some(&json!(999_999.99))).unwrap().cents(), 99_999_999);
+        let dear = price(Some(&json!(1_000_000))).unwrap_err();
+        assert_eq!(dear.message, "Price must be at most 999999.99");
     }
 
     #[test]
