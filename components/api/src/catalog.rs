@@ -42,12 +42,7 @@ pub struct ProductInput {
     )]
     pub description: Option<String>,
     /// US dollars: what Stripe can charge (0.50 to 999,999.99), at most 2 decimals.
-    #[schema(
-        minimum = 0.5,
-        maximum = 999999.99,
-        multiple_of = 0.01,
-        example = 25
-    )]
+    #[schema(minimum = 0.5, maximum = 999999.99, multiple_of = 0.01, example = 25)]
     pub price: f64,
     /// Units in stock: 0 to 1,000,000.
     #[schema(minimum = 0, maximum = 1000000, example = 40)]

@@ -30,12 +30,7 @@ pub struct TicketInput {
     #[schema(min_length = 1, max_length = 200, example = "Opera night")]
     pub title: String,
     /// US dollars: what Stripe can charge (0.50 to 999,999.99), at most 2 decimals.
-    #[schema(
-        minimum = 0.5,
-        maximum = 999999.99,
-        multiple_of = 0.01,
-        example = 20.5
-    )]
+    #[schema(minimum = 0.5, maximum = 999999.99, multiple_of = 0.01, example = 20.5)]
     pub price: f64,
 }
 
