@@ -253,12 +253,18 @@ mod tests {
         };
         let outcome = futures::executor::block_on(sweep(&db, NOW + 10, stripe));
         assert_eq!(outcome.unwrap_err().status(), 503, "the one to retry");
-        assert_eq!(refund_row(&db, &fine), (Some(NOW + 10), Some("re_ch_fine".into())));
+        assert_eq!(
+            refund_row(&db, &fine),
+            (Some(NOW + 10), Some("re_ch_fine".into()))
+        );
         assert_eq!(refund_row(&db, &down), (None, None));
         assert_eq!(refund_row(&db, &disputed), (None, None));
         let parked = storage::parked_refunds(&db).unwrap();
         assert_eq!(parked.len(), 1);
-        assert_eq!((parked[0].0.as_str(), parked[0].1.as_str()), (disputed.id.as_str(), "ch_disputed"));
+        assert_eq!(
+            (parked[0].0.as_str(), parked[0].1.as_str()),
+            (disputed.id.as_str(), "ch_disputed")
+        );
         assert!(parked[0].2.contains("charge_disputed"), "{parked:?}");
         // Next tick: the parked one is not asked again; the one that failed now goes through.
         let asked = std::cell::RefCell::new(Vec::new());
@@ -268,7 +274,10 @@ mod tests {
         };
         futures::executor::block_on(sweep(&db, NOW + 20, stripe)).unwrap();
         assert_eq!(*asked.borrow(), ["ch_later"]);
-        assert_eq!(refund_row(&db, &down), (Some(NOW + 20), Some("re_ch_later".into())));
+        assert_eq!(
+            refund_row(&db, &down),
+            (Some(NOW + 20), Some("re_ch_later".into()))
+        );
     }
 
     #[test]

@@ -185,7 +185,12 @@ pub fn park_refund(
     db.execute(
         "INSERT INTO payments_refunds_parked (order_id, stripe_id, error, parked_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO NOTHING",
-        &[order_id.into(), stripe_id.into(), error.into(), now_ms.into()],
+        &[
+            order_id.into(),
+            stripe_id.into(),
+            error.into(),
+            now_ms.into(),
+        ],
     )?;
     Ok(())
 }
@@ -197,7 +202,13 @@ pub fn parked_refunds(db: &dyn Db) -> Result<Vec<(String, String, String)>, SqlE
         &[],
     )?
     .iter()
-    .map(|row| Ok((row.text("order_id")?, row.text("stripe_id")?, row.text("error")?)))
+    .map(|row| {
+        Ok((
+            row.text("order_id")?,
+            row.text("stripe_id")?,
+            row.text("error")?,
+        ))
+    })
     .collect()
 }
 
