@@ -123,6 +123,35 @@ fn an_order_left_unpaid_expires_and_its_ticket_goes_back_on_sale() {
     }
 }
 
+/// Stripe Elements in the browser: with a publishable key, the payment form takes the card
+/// through Stripe.js (a stand-in served for js.stripe.com: tests/browser/stripe-stand-in.js);
+/// a card Stripe.js refuses leaves the form usable, and the corrected card pays at the fake
+/// Stripe, once.
+#[test]
+fn a_card_error_from_stripe_js_leaves_the_payment_form_usable() {
+    if !support::runnable("in the browser", support::browser::missing()) {
+        return;
+    }
+    let stripe = FakeStripe::start();
+    let shop = Shop::start_with(ShopOptions {
+        variables: stripe
+            .variables()
+            .into_iter()
+            .chain([(
+                "stripe_publishable_key".to_owned(),
+                "pk_test_boxoffice".to_owned(),
+            )])
+            .collect(),
+        ..Default::default()
+    });
+    scenario("card", &shop);
+    assert_eq!(
+        stripe.charges().len(),
+        1,
+        "one charge, for the corrected card"
+    );
+}
+
 #[test]
 fn every_form_shows_the_apis_errors_beside_its_fields() {
     if support::runnable("in the browser", support::browser::missing()) {

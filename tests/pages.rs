@@ -381,11 +381,14 @@ fn a_publishable_stripe_key_brings_stripe_elements_to_the_payment_form_only() {
     assert!(pay.text.contains(r#"data-stripe-key="pk_test_boxoffice""#));
     assert!(!pay.text.contains("tok_visa"));
     let csp = pay.headers["content-security-policy"].to_str().unwrap();
-    assert!(
-        csp.contains("script-src 'self' https://js.stripe.com;"),
-        "{csp}"
-    );
-    assert!(csp.contains("frame-src https://js.stripe.com"), "{csp}");
+    // Exactly the origins of Stripe's security guide for Stripe.js, its frames and its API.
+    for directive in [
+        "script-src 'self' https://js.stripe.com https://*.js.stripe.com;",
+        "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com;",
+        "connect-src https://api.stripe.com;",
+    ] {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
     // Every other page keeps the strict policy and loads nothing from Stripe.
     let listing = page(&shop, "/", Some(&buyer));
     assert!(!listing.text.contains("js.stripe.com"));

@@ -35,21 +35,30 @@ function countdown(timer) {
 }
 
 // Stripe Elements: the card is entered in Stripe's frame and turned into a token, which
-// the form posts like a test token.
+// the form posts like a test token. While Stripe.js works the form's buttons wait; a card
+// error is shown beside the card (one message, replaced by the next) and the form can be
+// sent again.
 function stripeElements(mount) {
   if (typeof Stripe !== "function") return;
   const stripe = Stripe(mount.dataset.stripeKey);
   const card = stripe.elements().create("card");
   card.mount(mount);
   const form = mount.closest("form");
+  const buttons = () => form.querySelectorAll("button");
   form.addEventListener("submit", async (event) => {
     if (form.elements.token.value) return;
     event.preventDefault();
+    for (const button of buttons()) button.disabled = true;
     const { token, error } = await stripe.createToken(card);
     if (error) {
+      for (const button of buttons()) button.disabled = false;
       mount.setAttribute("aria-invalid", "true");
-      mount.insertAdjacentHTML("afterend", '<p class="error" role="alert"></p>');
-      mount.nextElementSibling.textContent = error.message;
+      let alert = mount.nextElementSibling;
+      if (!alert || !alert.matches("p.error")) {
+        mount.insertAdjacentHTML("afterend", '<p class="error" role="alert"></p>');
+        alert = mount.nextElementSibling;
+      }
+      alert.textContent = error.message;
       return;
     }
     form.elements.token.value = token.id;
@@ -57,9 +66,11 @@ function stripeElements(mount) {
   });
 }
 
-// A form sent once is not sent again by a second click while the page loads.
+// A form sent once is not sent again by a second click while the page loads. A submit a
+// script took over (Stripe Elements' above) is not a send.
 function sendOnce(form) {
-  form.addEventListener("submit", () => {
+  form.addEventListener("submit", (event) => {
+    if (event.defaultPrevented) return;
     setTimeout(() => {
       for (const button of form.querySelectorAll("button")) button.disabled = true;
     });

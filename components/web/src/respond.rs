@@ -10,10 +10,12 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
     frame-ancestors 'none'";
 
 /// The policy of a payment page that takes cards through Stripe Elements: Stripe.js, its
-/// frames and its API, and nothing more.
+/// frames and its API, and nothing more (the origins of Stripe's security guide, "Content
+/// Security Policy": its scripts and frames also come from `*.js.stripe.com`).
 pub const STRIPE_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; \
-    script-src 'self' https://js.stripe.com; style-src 'self'; img-src 'self'; \
-    frame-src https://js.stripe.com https://hooks.stripe.com; \
+    script-src 'self' https://js.stripe.com https://*.js.stripe.com; style-src 'self'; \
+    img-src 'self'; \
+    frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com; \
     connect-src https://api.stripe.com; form-action 'self'; base-uri 'none'; \
     frame-ancestors 'none'";
 
