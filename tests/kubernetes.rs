@@ -17,21 +17,7 @@ fn k8s() -> PathBuf {
 }
 
 fn documents(text: &str) -> Vec<Value> {
-    text.split("\n---\n")
-        .filter_map(|doc| serde_norway::from_str::<Value>(doc).ok())
-        .filter(|doc| !doc.is_null())
-        .collect()
-}
-
-fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            yaml_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml") {
-            out.push(path);
-        }
-    }
+    boxoffice::kubernetes::parse_documents(text).expect("YAML documents")
 }
 
 /// Why the validation cannot run here (kubectl with kustomize v5, the Python packages),
@@ -196,8 +182,7 @@ fn pathdiff(to: &Path, from: &Path) -> String {
 
 #[test]
 fn no_secret_value_is_in_git() {
-    let mut files = Vec::new();
-    yaml_files(&k8s(), &mut files);
+    let files = boxoffice::kubernetes::yaml_files(&k8s()).unwrap();
     assert!(files.len() > 10, "{files:?}");
     let secret_names = [
         "jwt_key",

@@ -208,29 +208,34 @@ pub fn selective_deployment(manifest: &Manifest, retained: &[String]) -> Result<
     Ok(())
 }
 
-/// Why Spin would refuse to start each SpinApp among `documents` (parsed YAML) that
+/// Why Spin would refuse to start `document` (parsed YAML), if it is a SpinApp that
 /// deploys some of `manifest`'s components (`spec.components`; without it, all of them,
-/// which Spin accepts): one line per refused app, empty when none is.
+/// which Spin accepts); `None` when Spin would start it or it is no SpinApp.
+pub fn refused_spin_app(manifest: &Manifest, document: &Value) -> Option<String> {
+    if document["kind"] != "SpinApp" {
+        return None;
+    }
+    let retained: Vec<String> = document["spec"]["components"]
+        .as_array()?
+        .iter()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect();
+    let name = document["metadata"]["name"].as_str().unwrap_or("(unnamed)");
+    selective_deployment(manifest, &retained)
+        .err()
+        .map(|why| format!("SpinApp `{name}` would not start: {why}"))
+}
+
+/// [`refused_spin_app`] of each of `documents`: one line per refused app, empty when none is.
 pub fn refused_spin_apps(manifest: &Manifest, documents: &[Value]) -> Vec<String> {
     documents
         .iter()
-        .filter(|doc| doc["kind"] == "SpinApp")
-        .filter_map(|app| {
-            let retained: Vec<String> = app["spec"]["components"]
-                .as_array()?
-                .iter()
-                .filter_map(|c| c.as_str().map(str::to_owned))
-                .collect();
-            let name = app["metadata"]["name"].as_str().unwrap_or("(unnamed)");
-            selective_deployment(manifest, &retained)
-                .err()
-                .map(|why| format!("SpinApp `{name}` would not start: {why}"))
-        })
+        .filter_map(|document| refused_spin_app(manifest, document))
         .collect()
 }
 
-/// Every YAML document of the `.yaml` files under `dir`, with the file it came from.
-pub fn yaml_documents(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Value)>> {
+/// The `.yaml` files under `dir`, at any depth, sorted.
+pub fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     let mut folders = vec![dir.to_path_buf()];
     while let Some(folder) = folders.pop() {
@@ -246,15 +251,16 @@ pub fn yaml_documents(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Value)>> {
         }
     }
     files.sort();
+    Ok(files)
+}
+
+/// The documents of a multi-document YAML `text`, the empty ones left out.
+pub fn parse_documents(text: &str) -> Result<Vec<Value>, serde_norway::Error> {
     let mut out = Vec::new();
-    for file in files {
-        let text = std::fs::read_to_string(&file)?;
-        for document in serde_norway::Deserializer::from_str(&text) {
-            let value = Value::deserialize(document)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            if !value.is_null() {
-                out.push((file.clone(), value));
-            }
+    for document in serde_norway::Deserializer::from_str(text) {
+        let value = Value::deserialize(document)?;
+        if !value.is_null() {
+            out.push(value);
         }
     }
     Ok(out)
@@ -264,9 +270,14 @@ pub fn yaml_documents(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Value)>> {
 /// `dir` (see [`selective_deployment`]).
 pub fn check_spin_apps(manifest: &Manifest, dir: &Path) -> anyhow::Result<()> {
     let mut refused = Vec::new();
-    for (file, document) in yaml_documents(dir)? {
-        for why in refused_spin_apps(manifest, std::slice::from_ref(&document)) {
-            refused.push(format!("{} ({})", why, file.display()));
+    for file in yaml_files(dir)? {
+        let text = std::fs::read_to_string(&file)?;
+        let documents =
+            parse_documents(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+        for document in &documents {
+            if let Some(why) = refused_spin_app(manifest, document) {
+                refused.push(format!("{why} ({})", file.display()));
+            }
         }
     }
     anyhow::ensure!(
