@@ -69,6 +69,61 @@ fn every_script_is_run_by_a_test() {
     assert!(untested.is_empty(), "no test runs scripts/{untested:?}");
 }
 
+/// Every tool scripts/setup installs from a registry that can pin is pinned to one version:
+/// each PyPI requirement `name==version` (installed with `--no-deps`, so nothing comes in
+/// unpinned), each npm dependency an exact version beside its lock, each crates.io tool
+/// `name=version`. A tool that moves upstream then cannot break a fresh machine.
+#[test]
+fn every_tool_setup_installs_is_pinned() {
+    let root = root();
+    let requirements = std::fs::read_to_string(root.join("scripts/requirements.txt")).unwrap();
+    let pins: Vec<&str> = requirements
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(pins.len() > 10, "{pins:?}");
+    for pin in &pins {
+        let (name, version) = pin
+            .split_once("==")
+            .unwrap_or_else(|| panic!("unpinned: {pin}"));
+        assert!(
+            !name.is_empty() && version.split('.').all(|p| !p.is_empty()),
+            "not one version: {pin}"
+        );
+    }
+    let setup = std::fs::read_to_string(root.join("scripts/setup")).unwrap();
+    assert!(
+        setup.contains("--no-deps -r scripts/requirements.txt"),
+        "pip must install exactly the pinned list"
+    );
+    let package: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("tests/browser/package.json")).unwrap(),
+    )
+    .unwrap();
+    for (name, version) in package["dependencies"].as_object().unwrap() {
+        let version = version.as_str().unwrap();
+        assert!(
+            version.chars().all(|c| c.is_ascii_digit() || c == '.'),
+            "npm {name} is not pinned: {version}"
+        );
+    }
+    assert!(root.join("tests/browser/package-lock.json").is_file());
+    let tools = setup
+        .lines()
+        .find_map(|l| l.strip_prefix("CARGO_TOOLS=("))
+        .expect("CARGO_TOOLS in scripts/setup");
+    for tool in tools.trim_end_matches(')').split_whitespace() {
+        let (_, version) = tool
+            .split_once('=')
+            .unwrap_or_else(|| panic!("unpinned: {tool}"));
+        assert!(
+            version.chars().all(|c| c.is_ascii_digit() || c == '.'),
+            "crates.io {tool} is not one version"
+        );
+    }
+}
+
 #[test]
 fn scripts_services_status_names_the_three_servers() {
     if !support::runnable(
