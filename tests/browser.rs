@@ -215,7 +215,7 @@ fn screenshots_are_small_pngs_of_every_page_at_both_widths() {
 }
 
 /// The pages the scenarios screenshot, as named in `docs/screenshots/`.
-const PAGES: [&str; 30] = [
+const PAGES: [&str; 31] = [
     "listing-signed-out",
     "signup",
     "sell",
@@ -231,6 +231,7 @@ const PAGES: [&str; 30] = [
     "signin-error",
     "sell-errors",
     "order-declined",
+    "order-card-error",
     "not-found",
     "refused",
     "api-docs",
