@@ -76,6 +76,20 @@ impl From<SqlError> for Failure {
     }
 }
 
+/// Whether `event_id` is recorded in `service`'s processed table: a redelivery, for a
+/// consumer whose effect cannot be part of [`apply_once`]'s transaction (a call out).
+pub fn was_processed(db: &dyn Db, service: &str, event_id: &str) -> Result<bool, ApiError> {
+    Ok(!db
+        .query(
+            &format!(
+                "SELECT event_id FROM {} WHERE event_id = $1",
+                processed_table(service)
+            ),
+            &[event_id.into()],
+        )?
+        .is_empty())
+}
+
 /// Runs `apply` in one transaction with the recording of `event_id` in `service`'s
 /// processed table, unless it is recorded already. When `apply` fails nothing is
 /// recorded, so the event can come again.

@@ -223,12 +223,24 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
 }
 
 /// What an outbound request got back.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OutboundResponse {
     /// The status code.
     pub status: u16,
     /// The body.
     pub body: Vec<u8>,
+    /// The headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl OutboundResponse {
+    /// The value of header `name` (lower case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// POSTs `body` with `headers` to `url` through the host's outgoing HTTP (allowed hosts
@@ -238,17 +250,36 @@ pub async fn post(
     headers: &[(String, String)],
     body: Vec<u8>,
 ) -> Result<OutboundResponse, String> {
+    send(Method::Post, url, headers, body).await
+}
+
+/// Sends a request with `method`, `headers` and `body` to `url` through the host's
+/// outgoing HTTP (allowed hosts only); `Err` says why no answer came.
+pub async fn send(
+    method: Method,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Result<OutboundResponse, String> {
     let mut builder = spin_sdk::http::Request::builder();
-    builder.method(Method::Post).uri(url);
+    builder.method(method.clone()).uri(url);
     for (name, value) in headers {
         builder.header(name.as_str(), value.as_str());
     }
     let request = builder.body(body).build();
     let response: Response = spin_sdk::http::send(request)
         .await
-        .map_err(|e| format!("POST {url}: {e}"))?;
+        .map_err(|e| format!("{method:?} {url}: {e}"))?;
+    let headers = response
+        .headers()
+        .map(|(name, value)| {
+            let value = value.as_str().map(str::to_owned).unwrap_or_default();
+            (name.to_ascii_lowercase(), value)
+        })
+        .collect();
     Ok(OutboundResponse {
         status: *response.status(),
+        headers,
         body: response.into_body(),
     })
 }

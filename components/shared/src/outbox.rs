@@ -439,7 +439,7 @@ mod tests {
                         0 => Err("connection refused".to_owned()),
                         status => Ok(OutboundResponse {
                             status,
-                            body: Vec::new(),
+                            ..Default::default()
                         }),
                     }
                 }

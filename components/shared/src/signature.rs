@@ -187,7 +187,8 @@ impl EventKeys {
     }
 }
 
-fn decode_hex(text: &str) -> Option<[u8; 32]> {
+/// The 32 bytes written as `text` in hex (64 digits), if it is that.
+pub fn decode_hex(text: &str) -> Option<[u8; 32]> {
     if text.len() != 64 || !text.is_ascii() {
         return None;
     }

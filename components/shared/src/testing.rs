@@ -9,6 +9,7 @@ use spin_sdk::http::{Method, Response};
 
 use crate::events::{self, Attributes, EventType, OrderCreated, OrderStatus, OrderTicket, TICK};
 use crate::money::Price;
+#[cfg(feature = "native-sqlite")]
 use crate::service::Context;
 use crate::session::{set_cookie, SessionConfig, SessionUser};
 use crate::signature::EventKeys;
