@@ -188,6 +188,7 @@ fn no_secret_value_is_in_git() {
         "jwt_key",
         "events_key",
         "stripe_secret_key",
+        "stripe_webhook_secret",
         "database_url",
         "password",
     ];

@@ -138,7 +138,12 @@ fn the_kubernetes_workloads_validate_against_the_wasmcloud_2_7_crd() {
         assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
         // No secret value is in git: secret variables come from Secrets.
         let text = std::fs::read_to_string(&path).unwrap();
-        for secret in ["jwt_key:", "events_key:", "stripe_secret_key:"] {
+        for secret in [
+            "jwt_key:",
+            "events_key:",
+            "stripe_secret_key:",
+            "stripe_webhook_secret:",
+        ] {
             assert!(!text.contains(secret), "{}: {secret}", path.display());
         }
     }

@@ -1,8 +1,9 @@
 //! The events the payments service consumes (events.toml), to keep its replica of
 //! orders and of the cart's purchases. `order:cancelled` (or `purchase:cancelled`) for one
-//! paid meanwhile refunds its charge (compensation) before the event is recorded as
+//! paid meanwhile refunds its payment (compensation) before the event is recorded as
 //! processed: a refund that cannot be made now leaves the event to come again (503); one
-//! Stripe refuses for good is parked (kept, logged, passed over) and the event applied.
+//! Stripe refuses for good, or that fails at Stripe, is parked (kept, logged, passed
+//! over) and the event applied; one Stripe leaves pending is followed to its end.
 
 use boxoffice_shared::consume;
 use boxoffice_shared::events::{Envelope, Event, Inbound, OrderStatus};
@@ -10,11 +11,21 @@ use boxoffice_shared::sql::Db;
 use boxoffice_shared::ApiError;
 
 use crate::payments;
-use crate::stripe::{Refunded, Stripe};
-use crate::{replica, storage, SERVICE};
+use crate::stripe::{Answer, Refund, RefundStatus, Stripe};
+use crate::{replica, storage, webhook, SERVICE};
+
+/// What became of a refund asked of Stripe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refunded {
+    /// Stripe took it: succeeded, pending or failed.
+    Now(Refund),
+    /// Stripe says it was refunded already (`charge_already_refunded`).
+    Before,
+}
 
 /// Applies a delivery from the broker, once. On a tick it refunds what
-/// [`refund_cancelled`] finds; the relay that follows every delivery re-sends the outbox.
+/// [`refund_cancelled`] finds and follows the refunds pending at Stripe; the relay that
+/// follows every delivery re-sends the outbox.
 pub async fn receive(
     db: &dyn Db,
     stripe: &Stripe,
@@ -22,7 +33,11 @@ pub async fn receive(
     now_ms: i64,
 ) -> Result<(), ApiError> {
     match delivery {
-        Inbound::Tick => refund_cancelled(db, stripe, now_ms).await,
+        Inbound::Tick => {
+            let swept = refund_cancelled(db, stripe, now_ms).await;
+            follow_pending(db, stripe, now_ms).await?;
+            swept
+        }
         Inbound::Event(event) => {
             let refunded = match &event.event {
                 Event::OrderCancelled(order) => {
@@ -38,6 +53,63 @@ pub async fn receive(
     }
 }
 
+/// Refunds the whole payment `paid` of order `order_id` (its key
+/// `boxoffice-refund-<order>`, one refund per order): what Stripe made of it, or 503 when
+/// its answer says nothing (the next tick asks again), or 400 when Stripe refuses it for
+/// good.
+pub async fn give_back(stripe: &Stripe, order_id: &str, paid: &str) -> Result<Refunded, ApiError> {
+    let key = format!("boxoffice-refund-{order_id}");
+    match stripe.refund(&key, order_id, paid).await {
+        Answer::Done(body) => Refund::from_json(&body).map(Refunded::Now).ok_or_else(|| {
+            ApiError::BackendDown(format!("stripe: a refund that is no refund: {body}"))
+        }),
+        Answer::Refused(_, error) if error.code.as_deref() == Some("charge_already_refunded") => {
+            Ok(Refunded::Before)
+        }
+        Answer::Declined(error) | Answer::Refused(_, error) => Err(ApiError::bad_request(format!(
+            "stripe refused a refund: {}",
+            error
+                .code
+                .or(error.message)
+                .unwrap_or_else(|| "no reason given".to_owned())
+        ))),
+        other => Err(ApiError::BackendDown(format!(
+            "stripe: refund not made, try again: {other:?}"
+        ))),
+    }
+}
+
+/// Records what became of the refund of order `order_id`'s payment `paid`: refunded,
+/// pending (followed), or failed (parked).
+fn note_refund(
+    db: &dyn Db,
+    order_id: &str,
+    paid: &str,
+    refunded: &Refunded,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    match refunded {
+        Refunded::Before => {
+            storage::mark_refunded(db, order_id, None, now_ms)?;
+        }
+        Refunded::Now(refund) => match &refund.status {
+            RefundStatus::Succeeded => {
+                storage::mark_refunded(db, order_id, Some(&refund.id), now_ms)?;
+                storage::clear_pending_refund(db, paid)?;
+            }
+            RefundStatus::Pending => {
+                storage::note_pending_refund(db, paid, order_id, &refund.id, now_ms)?;
+            }
+            RefundStatus::Failed(reason) => {
+                let error = format!("refund {} failed: {reason}", refund.id);
+                storage::park_refund(db, order_id, paid, &error, now_ms)?;
+                eprintln!("payments: {error}; parked for an operator (order {order_id})");
+            }
+        },
+    }
+    Ok(())
+}
+
 /// Refunds every recorded payment whose order is cancelled and that is not refunded yet.
 ///
 /// `order:cancelled` refunds a payment it finds, but a charge in flight when the
@@ -45,10 +117,22 @@ pub async fn receive(
 /// back. Whatever the order of the two commits, this finds it on the next tick; Stripe's
 /// idempotency key (`boxoffice-refund-<order>`) keeps a refund from happening twice.
 async fn refund_cancelled(db: &dyn Db, stripe: &Stripe, now_ms: i64) -> Result<(), ApiError> {
-    sweep(db, now_ms, |order_id, charge| async move {
-        stripe.refund(&order_id, &charge).await
+    sweep(db, now_ms, |order_id, paid| async move {
+        give_back(stripe, &order_id, &paid).await
     })
     .await
+}
+
+/// Asks Stripe how each pending refund stands, in case its webhook never comes.
+async fn follow_pending(db: &dyn Db, stripe: &Stripe, now_ms: i64) -> Result<(), ApiError> {
+    for (_, _, refund_id) in storage::pending_refunds(db)? {
+        if let Answer::Done(body) = stripe.retrieve_refund(&refund_id).await {
+            if let Some(refund) = Refund::from_json(&body) {
+                webhook::refund_changed(db, &refund, now_ms)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The sweep of [`refund_cancelled`], with `refund` making each refund: every refund is
@@ -61,14 +145,14 @@ where
     Fut: std::future::Future<Output = Result<Refunded, ApiError>>,
 {
     let mut later = None;
-    for (order_id, charge) in storage::unrefunded_charges_of_cancelled_orders(db)? {
-        match refund(order_id.clone(), charge.clone()).await {
+    for (order_id, paid) in storage::unrefunded_charges_of_cancelled_orders(db)? {
+        match refund(order_id.clone(), paid.clone()).await {
             Ok(refunded) => {
-                storage::mark_refunded(db, &order_id, refunded.id(), now_ms)?;
-                eprintln!("payments: refunded charge {charge} of cancelled order {order_id}");
+                note_refund(db, &order_id, &paid, &refunded, now_ms)?;
+                eprintln!("payments: refunded {paid} of cancelled order {order_id}");
             }
             Err(error) => {
-                if let Some(error) = park_if_final(db, &order_id, &charge, error, now_ms)? {
+                if let Some(error) = park_if_final(db, &order_id, &paid, error, now_ms)? {
                     later.get_or_insert(error);
                 }
             }
@@ -77,28 +161,28 @@ where
     later.map_or(Ok(()), Err)
 }
 
-/// Parks the refund of `charge` when `error` is Stripe's final refusal (`None`: nothing to
+/// Parks the refund of `paid` when `error` is Stripe's final refusal (`None`: nothing to
 /// retry), or gives `error` back when the refund may succeed later.
 fn park_if_final(
     db: &dyn Db,
     order_id: &str,
-    charge: &str,
+    paid: &str,
     error: ApiError,
     now_ms: i64,
 ) -> Result<Option<ApiError>, ApiError> {
     if error.status() >= 500 {
-        eprintln!("payments: refund of charge {charge} (order {order_id}) not made yet: {error}");
+        eprintln!("payments: refund of {paid} (order {order_id}) not made yet: {error}");
         return Ok(Some(error));
     }
-    storage::park_refund(db, order_id, charge, &error.to_string(), now_ms)?;
+    storage::park_refund(db, order_id, paid, &error.to_string(), now_ms)?;
     eprintln!(
-        "payments: refund of charge {charge} (order {order_id}) refused for good, parked \
-         for an operator: {error}"
+        "payments: refund of {paid} (order {order_id}) refused for good, parked for an \
+         operator: {error}"
     );
     Ok(None)
 }
 
-/// Refunds the charge of order `order_id` if `order:cancelled` at `version` makes it due
+/// Refunds the payment of order `order_id` if `order:cancelled` at `version` makes it due
 /// ([`payments::refund_due`]). A refund Stripe refuses for good is parked, and the
 /// cancellation applied all the same.
 async fn refund(
@@ -107,15 +191,15 @@ async fn refund(
     order_id: &str,
     version: i64,
     now_ms: i64,
-) -> Result<Option<Refunded>, ApiError> {
+) -> Result<Option<(String, Refunded)>, ApiError> {
     let replica = storage::find_order(db, order_id)?;
     let unrefunded = storage::unrefunded_charge(db, order_id)?;
-    let Some(charge) = payments::refund_due(replica.as_ref(), version, unrefunded) else {
+    let Some(paid) = payments::refund_due(replica.as_ref(), version, unrefunded) else {
         return Ok(None);
     };
-    match stripe.refund(order_id, &charge).await {
-        Ok(refunded) => Ok(Some(refunded)),
-        Err(error) => match park_if_final(db, order_id, &charge, error, now_ms)? {
+    match give_back(stripe, order_id, &paid).await {
+        Ok(refunded) => Ok(Some((paid, refunded))),
+        Err(error) => match park_if_final(db, order_id, &paid, error, now_ms)? {
             Some(later) => Err(later),
             None => Ok(None),
         },
@@ -125,7 +209,7 @@ async fn refund(
 fn apply(
     db: &dyn Db,
     event: &Envelope,
-    refunded: Option<&Refunded>,
+    refunded: Option<&(String, Refunded)>,
     now_ms: i64,
 ) -> Result<(), ApiError> {
     let once = |effect: &dyn Fn(&dyn Db) -> Result<(), ApiError>| {
@@ -133,8 +217,8 @@ fn apply(
     };
     let cancelled = |id: &str, version: i64| -> Result<(), ApiError> {
         let record_refund = |tx: &dyn Db| -> Result<(), ApiError> {
-            if let Some(refunded) = refunded {
-                storage::mark_refunded(tx, id, refunded.id(), now_ms)?;
+            if let Some((paid, refunded)) = refunded {
+                note_refund(tx, id, paid, refunded, now_ms)?;
             }
             Ok(())
         };
@@ -205,6 +289,14 @@ mod tests {
         )
     }
 
+    fn done(id: &str, status: RefundStatus) -> Refunded {
+        Refunded::Now(Refund {
+            id: id.to_owned(),
+            status,
+            paid: None,
+        })
+    }
+
     fn refund_row(db: &dyn Db, order: &Order) -> (Option<i64>, Option<String>) {
         let rows = db
             .query(
@@ -248,7 +340,7 @@ mod tests {
                     "stripe refused a refund (400): charge_disputed",
                 )),
                 "ch_later" => Err(ApiError::BackendDown("stripe: status 500".into())),
-                _ => Ok(Refunded::Now(format!("re_{charge}"))),
+                _ => Ok(done(&format!("re_{charge}"), RefundStatus::Succeeded)),
             }
         };
         let outcome = futures::executor::block_on(sweep(&db, NOW + 10, stripe));
@@ -270,7 +362,7 @@ mod tests {
         let asked = std::cell::RefCell::new(Vec::new());
         let stripe = |_order: String, charge: String| {
             asked.borrow_mut().push(charge.clone());
-            async move { Ok(Refunded::Now(format!("re_{charge}"))) }
+            async move { Ok(done(&format!("re_{charge}"), RefundStatus::Succeeded)) }
         };
         futures::executor::block_on(sweep(&db, NOW + 20, stripe)).unwrap();
         assert_eq!(*asked.borrow(), ["ch_later"]);
@@ -290,7 +382,7 @@ mod tests {
             payments::refund_due(replica.as_ref(), 1, due),
             Some("ch_1".into())
         );
-        let refunded = Refunded::Now("re_1".into());
+        let refunded = ("ch_1".to_owned(), done("re_1", RefundStatus::Succeeded));
         apply(&db, &event, Some(&refunded), NOW + 1).unwrap();
         assert_eq!(
             refund_row(&db, &order),
@@ -321,10 +413,68 @@ mod tests {
     fn a_charge_stripe_says_was_refunded_already_is_done() {
         let (db, order) = paid_order();
         let event = cancelled(&order, 1);
-        apply(&db, &event, Some(&Refunded::Before), NOW + 1).unwrap();
+        apply(
+            &db,
+            &event,
+            Some(&("ch_1".to_owned(), Refunded::Before)),
+            NOW + 1,
+        )
+        .unwrap();
         assert_eq!(refund_row(&db, &order), (Some(NOW + 1), None));
         // The same event again, refunded by a retry after it was processed: recorded once.
-        apply(&db, &event, Some(&Refunded::Now("re_2".into())), NOW + 2).unwrap();
+        let again = done("re_2", RefundStatus::Succeeded);
+        apply(&db, &event, Some(&("ch_1".to_owned(), again)), NOW + 2).unwrap();
         assert_eq!(refund_row(&db, &order), (Some(NOW + 1), None));
+    }
+
+    #[test]
+    fn a_pending_refund_waits_out_of_the_sweep_until_stripe_says_how_it_ended() {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        migrate(&db, &storage::migrations()).unwrap();
+        let slow = cancelled_with_charge(&db, "pi_slow", NOW);
+        let failing = cancelled_with_charge(&db, "pi_failing", NOW + 1);
+        let pending = |_order: String, paid: String| async move {
+            Ok(done(&format!("re_{paid}"), RefundStatus::Pending))
+        };
+        futures::executor::block_on(sweep(&db, NOW + 10, pending)).unwrap();
+        assert_eq!(storage::pending_refunds(&db).unwrap().len(), 2);
+        assert!(
+            storage::unrefunded_charges_of_cancelled_orders(&db)
+                .unwrap()
+                .is_empty(),
+            "a pending refund is not asked for again"
+        );
+        let news = |id: &str, paid: &str, status| Refund {
+            id: id.into(),
+            status,
+            paid: Some(paid.into()),
+        };
+        let ended = news("re_pi_slow", "pi_slow", RefundStatus::Succeeded);
+        webhook::refund_changed(&db, &ended, NOW + 20).unwrap();
+        assert_eq!(
+            refund_row(&db, &slow),
+            (Some(NOW + 20), Some("re_pi_slow".into()))
+        );
+        // A late `pending` after the end changes nothing.
+        let late = news("re_pi_slow", "pi_slow", RefundStatus::Pending);
+        webhook::refund_changed(&db, &late, NOW + 21).unwrap();
+        assert_eq!(refund_row(&db, &slow).0, Some(NOW + 20));
+        let failed = news(
+            "re_pi_failing",
+            "pi_failing",
+            RefundStatus::Failed("expired_or_canceled_card".into()),
+        );
+        webhook::refund_changed(&db, &failed, NOW + 22).unwrap();
+        assert_eq!(refund_row(&db, &failing), (None, None));
+        let parked = storage::parked_refunds(&db).unwrap();
+        assert_eq!(parked.len(), 1);
+        assert!(
+            parked[0].2.contains("expired_or_canceled_card"),
+            "{parked:?}"
+        );
+        assert!(storage::pending_refunds(&db).unwrap().is_empty());
+        assert!(storage::unrefunded_charges_of_cancelled_orders(&db)
+            .unwrap()
+            .is_empty());
     }
 }

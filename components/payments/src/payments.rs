@@ -16,7 +16,7 @@ pub const CANCELLED: &str = "Cannot pay for a cancelled order";
 /// The message for an order whose reservation window is over.
 pub const EXPIRED: &str = "Order has expired";
 /// The message for an order paid already.
-pub const ALREADY_PAID: &str = "Order has already been paid";
+pub use boxoffice_api::payments::ALREADY_PAID;
 
 /// The order `order_id` if `user_id` may pay for it at `now_ms`: 404 unknown (or not
 /// an id), 401 someone else's, 400 [`CANCELLED`], [`ALREADY_PAID`] or [`EXPIRED`].

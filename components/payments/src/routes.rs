@@ -6,20 +6,19 @@ use boxoffice_api::payments::{route, Operation};
 use boxoffice_shared::consume;
 use boxoffice_shared::events::Inbound;
 use boxoffice_shared::http;
-use boxoffice_shared::kv::KeyValue;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::{validate, ApiError, ApiRequest};
+use serde_json::json;
 use spin_sdk::http::Response;
 
-use crate::stripe::{self, Charge, Stripe};
-use crate::{listen, payments, SERVICE};
+use crate::intents::{self, Paid};
+use crate::stripe::Stripe;
+use crate::{listen, payments, webhook, SERVICE};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
     /// The database, the clock, the session and event keys.
     pub ctx: Context,
-    /// The key-value store (declined-attempt counters for idempotency keys).
-    pub kv: Box<dyn KeyValue>,
     /// How to reach Stripe.
     pub stripe: Stripe,
 }
@@ -33,8 +32,9 @@ pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
         Operation::Pay => pay(request, env).await,
         Operation::Config => {
             let key = env.stripe.publishable_key();
-            http::json(200, &serde_json::json!({ "publishableKey": key }))
+            http::json(200, &json!({ "publishableKey": key }))
         }
+        Operation::Webhook => stripe_webhook(request, env).await,
         Operation::Deliver => return consume::answer(SERVICE, receive(request, env).await),
     };
     result.unwrap_or_else(|e| e.to_response())
@@ -49,37 +49,39 @@ async fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
 async fn pay(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
     let session = env.ctx.sessions()?.require(request, env.ctx.now_ms)?;
     let body = request.json_object()?;
-    let (token, order_id) = validate::both(
+    let (method, order_id) = validate::both(
         validate::required_string("token", body.get("token")),
         validate::id("orderId", body.get("orderId")),
     )?;
     env.stripe.require_configured()?;
     let db = env.ctx.db.get()?;
     let order = payments::payable(db, &order_id, &session.user.id, env.ctx.now_ms)?;
-    let charge = Charge {
-        idempotency_key: stripe::idempotency_key(env.kv.as_ref(), &order.id)?,
-        order_id: order.id.clone(),
-        amount_cents: order.price_cents,
-        token,
-    };
-    let stripe_id = match env.stripe.charge(&charge).await {
-        Ok(id) => id,
-        Err(refusal) => {
-            if refusal.status() == 400 {
-                stripe::note_decline(env.kv.as_ref(), &charge)?;
-            }
-            return Err(refusal);
-        }
-    };
-    let payment = payments::record(db, &order, &stripe_id, env.ctx.now_ms)?;
-    http::json(201, &payment)
+    match intents::pay(db, &env.stripe, &order, &method, env.ctx.now_ms).await? {
+        Paid::Recorded(payment) => http::json(201, &payment),
+        Paid::Authenticate(client_secret) => http::json(
+            202,
+            &json!({"status": "requires_action", "clientSecret": client_secret}),
+        ),
+        Paid::Processing => http::json(202, &json!({"status": "processing"})),
+    }
+}
+
+/// Stripe's webhook: 400 unless the signature holds; then the event applied once.
+async fn stripe_webhook(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
+    let signature = request.header("stripe-signature");
+    let now_s = env.ctx.now_ms.div_euclid(1000);
+    webhook::verify(signature, &request.body, &env.stripe.webhook_secret, now_s)
+        .map_err(|refusal| refusal.to_error())?;
+    let db = env.ctx.db.get()?;
+    webhook::receive(db, &env.stripe, &request.body, env.ctx.now_ms).await?;
+    http::json(200, &json!({"received": true}))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stripe;
     use boxoffice_shared::ids;
-    use boxoffice_shared::kv::MemoryKv;
     use boxoffice_shared::testing;
     use futures::executor::block_on;
     use serde_json::{json, Value};
@@ -87,14 +89,16 @@ mod tests {
 
     use crate::storage;
 
+    const WEBHOOK_SECRET: &str = "whsec_unit_old, whsec_unit_new";
+
     fn env(secret_key: &str) -> Env {
         Env {
             ctx: testing::context(storage::migrations()),
-            kv: Box::new(MemoryKv::default()),
             stripe: Stripe {
                 secret_key: secret_key.into(),
                 api_base: stripe::DEFAULT_API_BASE.into(),
-                publishable_key: String::new(),
+                webhook_secret: WEBHOOK_SECRET.into(),
+                ..Stripe::default()
             },
         }
     }
@@ -234,5 +238,121 @@ mod tests {
         assert_eq!(deliver(&env, "ticket:created", json!({})), 400);
         assert_eq!(deliver(&env, "boxoffice:tick", json!({})), 204);
         assert_eq!(send(&env, "/api/payments/x", None, json!({})).0, 404);
+    }
+
+    /// A Stripe webhook delivery of `event`, signed with `secret` at `t` (unix seconds).
+    fn webhook(env: &Env, event: &Value, secret: &str, t: i64) -> (u16, Value) {
+        let payload = event.to_string();
+        let mac = hmac_sha256::HMAC::mac(format!("{t}.{payload}").as_bytes(), secret.as_bytes());
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        let mut request = ApiRequest::new(Method::Post, "/api/payments/webhook")
+            .with_header("content-type", "application/json")
+            .with_header("stripe-signature", &format!("t={t},v1={hex}"));
+        request.body = payload.into_bytes();
+        testing::answer(&block_on(handle(&request, env)))
+    }
+
+    fn succeeded(event_id: &str, intent_id: &str, order_id: &str) -> Value {
+        json!({"id": event_id, "object": "event", "type": "payment_intent.succeeded",
+            "data": {"object": {"id": intent_id, "object": "payment_intent",
+                "status": "succeeded", "amount": 2000,
+                "metadata": {"boxoffice_order": order_id, "boxoffice_purchase": "false"}}}})
+    }
+
+    fn paid(env: &Env, order_id: &str) -> Vec<String> {
+        env.ctx
+            .db
+            .get()
+            .unwrap()
+            .query(
+                "SELECT stripe_id FROM payments_payments WHERE order_id = $1",
+                &[order_id.into()],
+            )
+            .unwrap()
+            .iter()
+            .map(|row| row.text("stripe_id").unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_webhook_with_a_bad_or_stale_signature_is_refused_and_changes_nothing() {
+        let env = env("sk_test_1");
+        let live = order(&env, "2024-05-01T12:15:00.000Z");
+        let now_s = env.ctx.now_ms / 1000;
+        let event = succeeded("evt_1", "pi_1", &live);
+        let refused = |answer: (u16, Value)| (answer.0, answer.1["errors"][0]["message"].clone());
+        assert_eq!(
+            refused(webhook(&env, &event, "whsec_someone_else", now_s)),
+            (400, json!("Stripe-Signature does not match"))
+        );
+        assert_eq!(
+            refused(webhook(&env, &event, "whsec_unit_new", now_s - 301)),
+            (400, json!("Stripe-Signature timestamp is too old"))
+        );
+        let mut unsigned = ApiRequest::new(Method::Post, "/api/payments/webhook")
+            .with_header("content-type", "application/json");
+        unsigned.body = event.to_string().into_bytes();
+        let (status, _) = testing::answer(&block_on(handle(&unsigned, &env)));
+        assert_eq!(status, 400);
+        assert!(paid(&env, &live).is_empty(), "nothing recorded");
+        // Either secret of a rotation is accepted, within the tolerance either way.
+        assert_eq!(webhook(&env, &event, "whsec_unit_old", now_s + 299).0, 200);
+        assert_eq!(paid(&env, &live), ["pi_1"]);
+        let unconfigured = Env {
+            stripe: Stripe::default(),
+            ..env
+        };
+        assert_eq!(
+            webhook(&unconfigured, &event, "whsec_unit_new", now_s).0,
+            503
+        );
+    }
+
+    #[test]
+    fn the_same_webhook_twice_records_one_payment_and_one_event() {
+        let env = env("sk_test_1");
+        let live = order(&env, "2024-05-01T12:15:00.000Z");
+        let now_s = env.ctx.now_ms / 1000;
+        let event = succeeded("evt_dup", "pi_dup", &live);
+        assert_eq!(webhook(&env, &event, "whsec_unit_new", now_s).0, 200);
+        assert_eq!(webhook(&env, &event, "whsec_unit_new", now_s).0, 200);
+        // The same payment told again under another event id (Stripe's retries keep the id;
+        // a replay through the dashboard may not): still one payment.
+        let again = succeeded("evt_dup_2", "pi_dup", &live);
+        assert_eq!(webhook(&env, &again, "whsec_unit_new", now_s).0, 200);
+        assert_eq!(paid(&env, &live), ["pi_dup"]);
+        let db = env.ctx.db.get().unwrap();
+        let outbox = db
+            .query("SELECT event_type FROM payments_outbox", &[])
+            .unwrap();
+        assert_eq!(outbox.len(), 1, "one payment:created");
+        // The order is paid now: paying again is refused before Stripe is asked.
+        let (status, body) = send(
+            &env,
+            "/api/payments",
+            Some("a"),
+            json!({"token": "pm_card_visa", "orderId": live}),
+        );
+        assert_eq!(
+            (status, message(&body).0),
+            (400, &json!("Order has already been paid"))
+        );
+        // Events the shop does not act on, and intents that are not the shop's, are taken.
+        let foreign = json!({"id": "evt_f", "type": "payment_intent.succeeded",
+            "data": {"object": {"id": "pi_f", "status": "succeeded", "metadata": {}}}});
+        assert_eq!(webhook(&env, &foreign, "whsec_unit_new", now_s).0, 200);
+        let other = json!({"id": "evt_o", "type": "customer.created", "data": {"object": {}}});
+        assert_eq!(webhook(&env, &other, "whsec_unit_new", now_s).0, 200);
+        let broken = json!({"type": "payment_intent.succeeded"});
+        assert_eq!(webhook(&env, &broken, "whsec_unit_new", now_s).0, 400);
+        let dispute = json!({"id": "evt_d", "type": "charge.dispute.created",
+            "data": {"object": {"id": "dp_1", "object": "dispute", "payment_intent": "pi_dup",
+                "amount": 2000, "status": "needs_response", "reason": "fraudulent"}}});
+        assert_eq!(webhook(&env, &dispute, "whsec_unit_new", now_s).0, 200);
+        let disputes = db
+            .query("SELECT stripe_id, status FROM payments_disputes", &[])
+            .unwrap();
+        assert_eq!(disputes.len(), 1);
+        assert_eq!(disputes[0].text("stripe_id").unwrap(), "pi_dup");
     }
 }

@@ -1,8 +1,11 @@
 //! The payments service's tables: its replica of orders (what a payment needs to know),
-//! the payments made (one per order at most: `order_id` is UNIQUE), and the outbox and
-//! processed-event ids. Money is integer cents, times unix milliseconds. A payment whose
-//! order was cancelled meanwhile is refunded: `refunded_at` (and Stripe's `refund_id`,
-//! unknown when Stripe said the charge was refunded already) are then set.
+//! the PaymentIntent of each order (one at most, made before the first confirmation), the
+//! payments made (one per order at most: `order_id` is UNIQUE; `stripe_id` is the intent,
+//! or the charge of a payment made before intents), and the outbox and processed-event
+//! ids (Stripe's webhook events among them). Money is integer cents, times unix
+//! milliseconds. A payment whose order was cancelled meanwhile is refunded: `refunded_at`
+//! (and Stripe's `refund_id`, unknown when Stripe said it was refunded already) are then
+//! set; a refund still pending at Stripe waits in `payments_refunds_pending`.
 
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::sql::{Db, Row, SqlError};
@@ -41,6 +44,39 @@ pub fn migrations() -> Vec<String> {
             stripe_id TEXT NOT NULL, \
             error TEXT NOT NULL, \
             parked_at BIGINT NOT NULL)"
+            .to_owned(),
+        // The one PaymentIntent of an order, and the attempt its confirmation key is at
+        // (`boxoffice-confirm-<intent>-<attempt>`): retired only once Stripe's answer to
+        // the attempt is known.
+        "CREATE TABLE IF NOT EXISTS payments_intents (\
+            order_id TEXT PRIMARY KEY, \
+            intent_id TEXT NOT NULL UNIQUE, \
+            attempt BIGINT NOT NULL, \
+            created_at BIGINT NOT NULL)"
+            .to_owned(),
+        // Refunds Stripe accepted but has not finished (`pending`), by what they give back.
+        "CREATE TABLE IF NOT EXISTS payments_refunds_pending (\
+            stripe_id TEXT PRIMARY KEY, \
+            order_id TEXT NOT NULL, \
+            refund_id TEXT NOT NULL, \
+            since BIGINT NOT NULL)"
+            .to_owned(),
+        // Disputes (chargebacks) Stripe told of, for an operator.
+        "CREATE TABLE IF NOT EXISTS payments_disputes (\
+            id TEXT PRIMARY KEY, \
+            stripe_id TEXT NOT NULL, \
+            status TEXT NOT NULL, \
+            reason TEXT NOT NULL, \
+            amount_cents BIGINT NOT NULL, \
+            updated_at BIGINT NOT NULL)"
+            .to_owned(),
+        // Payments Stripe made that the shop did not expect (a second intent of an order
+        // paid already, an order it does not know): refunded, and kept here.
+        "CREATE TABLE IF NOT EXISTS payments_orphans (\
+            intent_id TEXT PRIMARY KEY, \
+            order_id TEXT NOT NULL, \
+            refund_id TEXT, \
+            found_at BIGINT NOT NULL)"
             .to_owned(),
         consume::create_processed_table(SERVICE),
     ]
@@ -165,6 +201,7 @@ pub fn unrefunded_charges_of_cancelled_orders(
          JOIN payments_orders o ON o.id = p.order_id \
          WHERE o.status = $1 AND p.refunded_at IS NULL \
          AND NOT EXISTS (SELECT 1 FROM payments_refunds_parked r WHERE r.order_id = p.order_id) \
+         AND NOT EXISTS (SELECT 1 FROM payments_refunds_pending r WHERE r.stripe_id = p.stripe_id) \
          ORDER BY p.created_at",
         &[OrderStatus::Cancelled.as_str().into()],
     )?
@@ -225,4 +262,193 @@ pub fn mark_refunded(
          WHERE order_id = $3 AND refunded_at IS NULL",
         &[now_ms.into(), refund_id.into(), order_id.into()],
     )? == 1)
+}
+
+/// The intent of order `order_id` and its confirmation attempt, if it has one.
+pub fn find_intent(db: &dyn Db, order_id: &str) -> Result<Option<(String, i64)>, SqlError> {
+    db.query(
+        "SELECT intent_id, attempt FROM payments_intents WHERE order_id = $1",
+        &[order_id.into()],
+    )?
+    .first()
+    .map(|row| Ok((row.text("intent_id")?, row.int("attempt")?)))
+    .transpose()
+}
+
+/// Makes `intent_id` the intent of order `order_id`, unless a concurrent request gave it
+/// one first; false then.
+pub fn insert_intent(
+    db: &dyn Db,
+    order_id: &str,
+    intent_id: &str,
+    now_ms: i64,
+) -> Result<bool, SqlError> {
+    Ok(db.execute(
+        "INSERT INTO payments_intents (order_id, intent_id, attempt, created_at) \
+         VALUES ($1, $2, 0, $3) ON CONFLICT (order_id) DO NOTHING",
+        &[order_id.into(), intent_id.into(), now_ms.into()],
+    )? == 1)
+}
+
+/// Retires confirmation attempt `attempt` of order `order_id`'s intent (unless a
+/// concurrent request did).
+pub fn retire_attempt(db: &dyn Db, order_id: &str, attempt: i64) -> Result<(), SqlError> {
+    db.execute(
+        "UPDATE payments_intents SET attempt = attempt + 1 WHERE order_id = $1 AND attempt = $2",
+        &[order_id.into(), attempt.into()],
+    )?;
+    Ok(())
+}
+
+/// Forgets order `order_id`'s intent `intent_id` (Stripe cancelled it: it can never pay).
+pub fn forget_intent(db: &dyn Db, order_id: &str, intent_id: &str) -> Result<(), SqlError> {
+    db.execute(
+        "DELETE FROM payments_intents WHERE order_id = $1 AND intent_id = $2",
+        &[order_id.into(), intent_id.into()],
+    )?;
+    Ok(())
+}
+
+/// The payment of order `order_id`, if it has one.
+pub fn payment_of(db: &dyn Db, order_id: &str) -> Result<Option<Payment>, SqlError> {
+    db.query(
+        "SELECT p.id, p.order_id, p.stripe_id, p.amount_cents, \
+         CASE WHEN u.order_id IS NULL THEN 0 ELSE 1 END AS purchase \
+         FROM payments_payments p LEFT JOIN payments_purchases u ON u.order_id = p.order_id \
+         WHERE p.order_id = $1",
+        &[order_id.into()],
+    )?
+    .first()
+    .map(|row| {
+        Ok(Payment {
+            id: row.text("id")?,
+            order_id: row.text("order_id")?,
+            stripe_id: row.text("stripe_id")?,
+            amount_cents: row.int("amount_cents")?,
+            purchase: row.int("purchase")? == 1,
+        })
+    })
+    .transpose()
+}
+
+/// The order whose payment is `stripe_id`, if any.
+pub fn order_paid_by(db: &dyn Db, stripe_id: &str) -> Result<Option<String>, SqlError> {
+    db.query(
+        "SELECT order_id FROM payments_payments WHERE stripe_id = $1",
+        &[stripe_id.into()],
+    )?
+    .first()
+    .map(|row| row.text("order_id"))
+    .transpose()
+}
+
+/// Records that the payment `stripe_id` was refunded at `now_ms` as `refund_id`; false
+/// when it was already, or is no payment of the shop's.
+pub fn mark_paid_refunded(
+    db: &dyn Db,
+    stripe_id: &str,
+    refund_id: &str,
+    now_ms: i64,
+) -> Result<bool, SqlError> {
+    clear_pending_refund(db, stripe_id)?;
+    Ok(db.execute(
+        "UPDATE payments_payments SET refunded_at = $1, refund_id = $2 \
+         WHERE stripe_id = $3 AND refunded_at IS NULL",
+        &[now_ms.into(), refund_id.into(), stripe_id.into()],
+    )? == 1)
+}
+
+/// Notes that the refund `refund_id` of payment `stripe_id` (order `order_id`) is pending
+/// at Stripe: the sweep leaves it alone until it ends.
+pub fn note_pending_refund(
+    db: &dyn Db,
+    stripe_id: &str,
+    order_id: &str,
+    refund_id: &str,
+    now_ms: i64,
+) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO payments_refunds_pending (stripe_id, order_id, refund_id, since) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (stripe_id) DO NOTHING",
+        &[
+            stripe_id.into(),
+            order_id.into(),
+            refund_id.into(),
+            now_ms.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// The refunds pending at Stripe, oldest first: `(payment, order, refund id)`.
+pub fn pending_refunds(db: &dyn Db) -> Result<Vec<(String, String, String)>, SqlError> {
+    db.query(
+        "SELECT stripe_id, order_id, refund_id FROM payments_refunds_pending ORDER BY since",
+        &[],
+    )?
+    .iter()
+    .map(|row| {
+        Ok((
+            row.text("stripe_id")?,
+            row.text("order_id")?,
+            row.text("refund_id")?,
+        ))
+    })
+    .collect()
+}
+
+/// Forgets the pending refund of payment `stripe_id` (it ended).
+pub fn clear_pending_refund(db: &dyn Db, stripe_id: &str) -> Result<(), SqlError> {
+    db.execute(
+        "DELETE FROM payments_refunds_pending WHERE stripe_id = $1",
+        &[stripe_id.into()],
+    )?;
+    Ok(())
+}
+
+/// Records (or updates) dispute `id` of payment `stripe_id`.
+pub fn record_dispute(
+    db: &dyn Db,
+    id: &str,
+    stripe_id: &str,
+    status: &str,
+    reason: &str,
+    amount_cents: i64,
+    now_ms: i64,
+) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO payments_disputes (id, stripe_id, status, reason, amount_cents, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id) DO UPDATE SET status = $3, reason = $4, updated_at = $6",
+        &[
+            id.into(),
+            stripe_id.into(),
+            status.into(),
+            reason.into(),
+            amount_cents.into(),
+            now_ms.into(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records the orphan payment `intent_id` for order `order_id`, refunded as `refund_id`.
+pub fn record_orphan(
+    db: &dyn Db,
+    intent_id: &str,
+    order_id: &str,
+    refund_id: Option<&str>,
+    now_ms: i64,
+) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO payments_orphans (intent_id, order_id, refund_id, found_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (intent_id) DO NOTHING",
+        &[
+            intent_id.into(),
+            order_id.into(),
+            refund_id.into(),
+            now_ms.into(),
+        ],
+    )?;
+    Ok(())
 }

@@ -1,19 +1,25 @@
-//! Charging a card through Stripe's HTTP API (`POST /v1/charges`), and what each of its
-//! answers means for the buyer: a charge id, a refusal they can fix (400 on `token`), or
-//! a provider outage (503, try again).
+//! Stripe's HTTP API as the payments service uses it: PaymentIntents (create, confirm,
+//! retrieve) and refunds, and what each of Stripe's answers means.
 //!
-//! Every charge carries an idempotency key derived from the order, so that a retried or
-//! concurrent request never charges twice. Stripe remembers a declined charge under its
-//! key too, so after each decline the next attempt uses a fresh key
-//! (`boxoffice-order-<orderId>-<declines>`): nothing was charged under the old one.
-//!
-//! Refunding a charge (`POST /v1/refunds`) is the compensation for a payment that landed
-//! on an order cancelled meanwhile; its key is `boxoffice-refund-<orderId>`, one per order.
+//! Stripe's rules this follows (https://docs.stripe.com/api/idempotent_requests,
+//! https://docs.stripe.com/error-handling):
+//! - every POST carries an idempotency key; a retry with the same key and the same
+//!   parameters replays the first answer, with other parameters it is a 400
+//!   `idempotency_error`;
+//! - a 409 (the key is in use by a request still executing), a 429 (rate limit, or a lock
+//!   on the object), a 5xx and no answer at all are retried here with the same key, a few
+//!   times with backoff; a 500 Stripe saved under the key comes back on every retry
+//!   (`Idempotent-Replayed: true`), so it is not retried: what happened is then asked of
+//!   Stripe (the intent's state) rather than assumed;
+//! - a 402 `card_error` is a decline (the intent goes back to `requires_payment_method`);
+//!   other 4xx are requests Stripe refuses (`invalid_request_error`), one of them
+//!   `payment_intent_unexpected_state`, which carries the intent as it is.
 
 use boxoffice_shared::http::{self, OutboundResponse};
-use boxoffice_shared::kv::KeyValue;
-use boxoffice_shared::{ApiError, FieldError};
+use boxoffice_shared::ApiError;
 use serde::Deserialize;
+use serde_json::Value;
+use spin_sdk::http::Method;
 
 /// The message when `stripe_secret_key` is empty.
 pub const NOT_CONFIGURED: &str = "Payments are not configured";
@@ -21,225 +27,125 @@ pub const NOT_CONFIGURED: &str = "Payments are not configured";
 pub const PROVIDER_DOWN: &str = "The payment provider is unavailable; try again";
 /// Stripe's API when `stripe_api_base` is unset.
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+/// The metadata key naming the order (or purchase) an intent pays.
+pub const ORDER_KEY: &str = "boxoffice_order";
+/// The metadata key saying the paid order is a purchase of goods.
+pub const PURCHASE_KEY: &str = "boxoffice_purchase";
+
+/// How many times one call is sent when Stripe's answer is not known (the first try
+/// included).
+const TRIES: u32 = 3;
+/// The first pause between tries; it triples each time.
+const BACKOFF_MS: u64 = 150;
+/// The longest pause a `Retry-After` may ask for within one request.
+const MAX_PAUSE_MS: u64 = 2_000;
 
 /// How to reach Stripe.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Stripe {
     /// The secret key; empty when payments are not configured.
     pub secret_key: String,
     /// The API base URL, e.g. `https://api.stripe.com`.
     pub api_base: String,
-    /// The publishable key (`pk_...`) that browsers use with Stripe Elements; empty when
-    /// the shop's payment form takes test tokens instead.
+    /// The publishable key (`pk_...`) that browsers use with Stripe.js; empty when the
+    /// shop's payment form takes test payment methods instead.
     pub publishable_key: String,
+    /// The webhook endpoint's signing secrets (`whsec_...`), separated by commas or
+    /// spaces: more than one while a secret is rolled.
+    pub webhook_secret: String,
 }
 
-/// One charge to make.
+/// Where a PaymentIntent is in its life
+/// (https://docs.stripe.com/payments/paymentintents/lifecycle).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Charge {
-    /// The order paid for.
-    pub order_id: String,
-    /// The amount, in US cents.
-    pub amount_cents: i64,
-    /// The card token from the client (Stripe's `source`).
-    pub token: String,
-    /// The idempotency key of this attempt.
-    pub idempotency_key: String,
+pub enum IntentStatus {
+    /// Waiting for a payment method, first or after a failed one.
+    RequiresPaymentMethod,
+    /// Has a method, not confirmed yet.
+    RequiresConfirmation,
+    /// The buyer must act: 3-D Secure, handled by Stripe.js.
+    RequiresAction,
+    /// Stripe is working on it; a webhook tells the end.
+    Processing,
+    /// Paid.
+    Succeeded,
+    /// Cancelled: it can never be paid.
+    Canceled,
+    /// Anything else (`requires_capture`: the shop never asks for manual capture).
+    Other(String),
 }
 
-impl Stripe {
-    /// The publishable key, if one is configured.
-    pub fn publishable_key(&self) -> Option<&str> {
-        Some(self.publishable_key.trim()).filter(|key| !key.is_empty())
-    }
-
-    /// 503 [`NOT_CONFIGURED`] when there is no secret key.
-    pub fn require_configured(&self) -> Result<(), ApiError> {
-        if self.secret_key.trim().is_empty() {
-            return Err(ApiError::Unavailable(NOT_CONFIGURED.to_owned()));
+impl IntentStatus {
+    fn parse(status: &str) -> Self {
+        match status {
+            "requires_payment_method" => Self::RequiresPaymentMethod,
+            "requires_confirmation" => Self::RequiresConfirmation,
+            "requires_action" => Self::RequiresAction,
+            "processing" => Self::Processing,
+            "succeeded" => Self::Succeeded,
+            "canceled" => Self::Canceled,
+            other => Self::Other(other.to_owned()),
         }
-        Ok(())
-    }
-
-    /// The charges endpoint.
-    pub fn charges_url(&self) -> String {
-        format!("{}/v1/charges", self.api_base.trim().trim_end_matches('/'))
-    }
-
-    /// The headers of a charge request.
-    pub fn headers(&self, charge: &Charge) -> Vec<(String, String)> {
-        self.keyed_headers(&charge.idempotency_key)
-    }
-
-    fn keyed_headers(&self, idempotency_key: &str) -> Vec<(String, String)> {
-        vec![
-            (
-                "content-type".to_owned(),
-                "application/x-www-form-urlencoded".to_owned(),
-            ),
-            (
-                "authorization".to_owned(),
-                format!("Bearer {}", self.secret_key.trim()),
-            ),
-            ("idempotency-key".to_owned(), idempotency_key.to_owned()),
-        ]
-    }
-
-    /// The refunds endpoint.
-    pub fn refunds_url(&self) -> String {
-        format!("{}/v1/refunds", self.api_base.trim().trim_end_matches('/'))
-    }
-
-    /// The headers of a refund of order `order_id`'s charge.
-    pub fn refund_headers(&self, order_id: &str) -> Vec<(String, String)> {
-        self.keyed_headers(&refund_idempotency_key(order_id))
-    }
-
-    /// Refunds the whole charge `charge_id` of order `order_id`; what became of it, or
-    /// the broker's answer when it cannot be done now (503) or ever (400).
-    pub async fn refund(&self, order_id: &str, charge_id: &str) -> Result<Refunded, ApiError> {
-        let answer = http::post(
-            &self.refunds_url(),
-            &self.refund_headers(order_id),
-            refund_body(charge_id),
-        )
-        .await;
-        interpret_refund(answer)
-    }
-
-    /// Charges the card; the Stripe charge id, or what to answer the buyer.
-    pub async fn charge(&self, charge: &Charge) -> Result<String, ApiError> {
-        let answer = http::post(
-            &self.charges_url(),
-            &self.headers(charge),
-            form_body(charge),
-        )
-        .await;
-        interpret(answer)
     }
 }
 
-/// The form-encoded body of a charge.
-pub fn form_body(charge: &Charge) -> Vec<u8> {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("amount", &charge.amount_cents.to_string())
-        .append_pair("currency", "usd")
-        .append_pair("source", &charge.token)
-        .append_pair(
-            "description",
-            &format!("boxoffice order {}", charge.order_id),
-        )
-        .finish()
-        .into_bytes()
-}
-
-/// The form-encoded body of a refund: the whole charge.
-pub fn refund_body(charge_id: &str) -> Vec<u8> {
-    form_urlencoded::Serializer::new(String::new())
-        .append_pair("charge", charge_id)
-        .finish()
-        .into_bytes()
-}
-
-/// The idempotency key of the refund of order `order_id` (one refund per order).
-pub fn refund_idempotency_key(order_id: &str) -> String {
-    format!("boxoffice-refund-{order_id}")
-}
-
-/// What became of a refund.
+/// A PaymentIntent, as much of it as the shop reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refunded {
-    /// Refunded now (or replayed under the same key): Stripe's refund id.
-    Now(String),
-    /// Stripe says the charge was refunded already (`charge_already_refunded`).
-    Before,
-}
-
-impl Refunded {
-    /// The refund id, when known.
-    pub fn id(&self) -> Option<&str> {
-        match self {
-            Self::Now(id) => Some(id),
-            Self::Before => None,
-        }
-    }
-}
-
-/// What Stripe's answer to a refund means: 2xx refunded (its id); 400
-/// `charge_already_refunded` done already; other 400/402/404 refusals can never succeed
-/// (400, so the broker dead-letters the event for an operator); anything else, or no
-/// answer (unreachable, 5xx, 429, a bad key), 503 so the broker retries.
-pub fn interpret_refund(answer: Result<OutboundResponse, String>) -> Result<Refunded, ApiError> {
-    let response = answer.map_err(refund_later)?;
-    let body_text = || String::from_utf8_lossy(&response.body).into_owned();
-    match response.status {
-        200..=299 => serde_json::from_slice::<ChargeBody>(&response.body)
-            .map(|refund| Refunded::Now(refund.id))
-            .map_err(|_| refund_later(format!("a refund without an id: {}", body_text()))),
-        status @ (400 | 402 | 404) => {
-            let error = parse_error(&response.body);
-            if status == 400
-                && error.as_ref().and_then(|e| e.code.as_deref()) == Some("charge_already_refunded")
-            {
-                return Ok(Refunded::Before);
-            }
-            Err(ApiError::bad_request(format!(
-                "stripe refused a refund ({status}): {}",
-                body_text()
-            )))
-        }
-        status => Err(refund_later(format!("status {status}: {}", body_text()))),
-    }
-}
-
-fn refund_later(cause: String) -> ApiError {
-    ApiError::BackendDown(format!("stripe: refund not made, try again: {cause}"))
-}
-
-fn declines_key(order_id: &str) -> String {
-    format!("payments:declines:{order_id}")
-}
-
-fn declines(kv: &dyn KeyValue, order_id: &str) -> Result<u64, ApiError> {
-    Ok(kv
-        .get(&declines_key(order_id))?
-        .and_then(|v| String::from_utf8(v).ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
-}
-
-fn key_after(order_id: &str, declines: u64) -> String {
-    match declines {
-        0 => format!("boxoffice-order-{order_id}"),
-        n => format!("boxoffice-order-{order_id}-{n}"),
-    }
-}
-
-/// The idempotency key of the next charge attempt for `order_id`.
-pub fn idempotency_key(kv: &dyn KeyValue, order_id: &str) -> Result<String, ApiError> {
-    Ok(key_after(order_id, declines(kv, order_id)?))
-}
-
-/// Notes that `charge` was declined, so that the next attempt gets a fresh key (unless
-/// a concurrent request has moved on already).
-pub fn note_decline(kv: &dyn KeyValue, charge: &Charge) -> Result<(), ApiError> {
-    let seen = declines(kv, &charge.order_id)?;
-    if key_after(&charge.order_id, seen) == charge.idempotency_key {
-        kv.set(
-            &declines_key(&charge.order_id),
-            (seen + 1).to_string().as_bytes(),
-        )?;
-    }
-    Ok(())
+pub struct Intent {
+    /// `pi_...`.
+    pub id: String,
+    /// Its state.
+    pub status: IntentStatus,
+    /// What Stripe.js needs to act on it in the buyer's browser.
+    pub client_secret: Option<String>,
+    /// In cents.
+    pub amount: i64,
+    /// The order it pays, from its metadata; `None` for an intent the shop did not make.
+    pub order_id: Option<String>,
+    /// Whether that order is a purchase of goods.
+    pub purchase: bool,
+    /// Why the last attempt failed, for the buyer (a decline, a failed authentication).
+    pub failure: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct ChargeBody {
+struct IntentBody {
     id: String,
+    status: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    amount: i64,
+    #[serde(default)]
+    metadata: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    last_payment_error: Option<StripeError>,
+}
+
+impl Intent {
+    /// Reads an intent from its JSON (an answer, a webhook event's object, an error's
+    /// `payment_intent`).
+    pub fn from_json(value: &Value) -> Option<Intent> {
+        let body: IntentBody = serde_json::from_value(value.clone()).ok()?;
+        if !body.id.starts_with("pi_") {
+            return None;
+        }
+        let metadata = body.metadata.unwrap_or_default();
+        let text = |key: &str| metadata.get(key).and_then(Value::as_str).map(str::to_owned);
+        Some(Intent {
+            id: body.id,
+            status: IntentStatus::parse(&body.status),
+            client_secret: body.client_secret,
+            amount: body.amount,
+            order_id: text(ORDER_KEY),
+            purchase: text(PURCHASE_KEY).as_deref() == Some("true"),
+            failure: body.last_payment_error.and_then(|e| e.message),
+        })
+    }
 }
 
 /// Stripe's error shape: `{"error": {"type", "code", "decline_code", "message", "param"}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct StripeError {
     /// `card_error`, `invalid_request_error`, `api_error`, `idempotency_error`, ...
     #[serde(rename = "type", default)]
@@ -256,6 +162,9 @@ pub struct StripeError {
     /// The request parameter at fault.
     #[serde(default)]
     pub param: Option<String>,
+    /// The intent as it is, on errors about one.
+    #[serde(default)]
+    pub payment_intent: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -270,149 +179,458 @@ pub fn parse_error(body: &[u8]) -> Option<StripeError> {
         .map(|b| b.error)
 }
 
-fn refused(message: String) -> ApiError {
-    ApiError::Validation(vec![FieldError::new("token", message)])
+/// What one call to Stripe came to.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// A 2xx, with its body.
+    Done(Value),
+    /// A 402: the card was declined (saved under the key).
+    Declined(StripeError),
+    /// Another 4xx Stripe refuses for good: a bad parameter, a token used twice, an
+    /// intent in a state that does not allow it. Not `idempotency_error`.
+    Refused(u16, StripeError),
+    /// 400 `idempotency_error`: the key was used with other parameters.
+    KeyReused,
+    /// No answer, or one that says nothing of the outcome (409, 429, 5xx, a bad key, a
+    /// body that cannot be read): it may or may not have happened.
+    Unknown(String),
 }
 
-fn provider_down(cause: String) -> ApiError {
-    eprintln!("stripe: {cause}");
-    ApiError::Unavailable(PROVIDER_DOWN.to_owned())
-}
-
-/// What Stripe's answer means: 2xx the charge id; 402 (card error) and 400 (invalid
-/// request) a 400 on `token` with Stripe's message; anything else, or no answer, 503
-/// [`PROVIDER_DOWN`].
-pub fn interpret(answer: Result<OutboundResponse, String>) -> Result<String, ApiError> {
-    let response = answer.map_err(provider_down)?;
-    let body_text = || String::from_utf8_lossy(&response.body).into_owned();
-    match response.status {
-        200..=299 => serde_json::from_slice::<ChargeBody>(&response.body)
-            .map(|charge| charge.id)
-            .map_err(|_| provider_down(format!("a charge without an id: {}", body_text()))),
-        status @ (400 | 402) => {
-            let error = parse_error(&response.body);
-            eprintln!("stripe refused a charge ({status}): {}", body_text());
-            let fallback = if status == 402 {
-                "Your card was declined."
-            } else {
-                "The payment request was refused"
-            };
-            Err(refused(
-                error
-                    .and_then(|e| e.message)
-                    .unwrap_or_else(|| fallback.to_owned()),
-            ))
+impl Answer {
+    /// What Stripe's answer means.
+    pub fn read(answer: &Result<OutboundResponse, String>) -> Answer {
+        let response = match answer {
+            Ok(response) => response,
+            Err(cause) => return Answer::Unknown(cause.clone()),
+        };
+        let text = || String::from_utf8_lossy(&response.body).into_owned();
+        let error = parse_error(&response.body);
+        match (response.status, error) {
+            (200..=299, _) => serde_json::from_slice(&response.body)
+                .map(Answer::Done)
+                .unwrap_or_else(|_| Answer::Unknown(format!("an unreadable answer: {}", text()))),
+            (400, Some(error)) if error.kind.as_deref() == Some("idempotency_error") => {
+                Answer::KeyReused
+            }
+            (402, Some(error)) => Answer::Declined(error),
+            (status @ (400 | 404), Some(error)) => Answer::Refused(status, error),
+            (status, _) => Answer::Unknown(format!("status {status}: {}", text())),
         }
-        status => Err(provider_down(format!("status {status}: {}", body_text()))),
+    }
+
+    /// Whether trying again with the same key may give another answer: no answer, a
+    /// 409 or a 429, a 5xx Stripe did not save under the key.
+    fn worth_retrying(answer: &Result<OutboundResponse, String>) -> bool {
+        match answer {
+            Err(_) => true,
+            Ok(response) => {
+                let replayed = response.header("idempotent-replayed") == Some("true");
+                matches!(response.status, 409 | 429) || (response.status >= 500 && !replayed)
+            }
+        }
     }
 }
 
-/// Whether an answer was a decline (Stripe remembers it under the idempotency key).
-pub fn is_decline(answer: &Result<OutboundResponse, String>) -> bool {
-    matches!(answer, Ok(response) if response.status == 402)
+/// The pause before try `n` (1-based, after the first): `Retry-After` when Stripe sent
+/// one, else the backoff; bounded.
+fn pause_before(n: u32, answer: &Result<OutboundResponse, String>) -> u64 {
+    let asked = answer
+        .as_ref()
+        .ok()
+        .and_then(|r| r.header("retry-after"))
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|seconds| seconds.saturating_mul(1000));
+    asked
+        .unwrap_or(BACKOFF_MS * 3u64.pow(n.saturating_sub(1)))
+        .min(MAX_PAUSE_MS)
+}
+
+#[cfg(target_family = "wasm")]
+fn pause(ms: u64) {
+    wasi::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000).block();
+}
+
+#[cfg(not(target_family = "wasm"))]
+fn pause(ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+}
+
+/// The form parameters naming the payment method `method`: a PaymentMethod id
+/// (`pm_...`) as `payment_method`, a card token (`tok_...`) as
+/// `payment_method_data[card][token]` (https://docs.stripe.com/api/payment_intents/confirm).
+pub fn method_params(method: &str) -> Vec<(String, String)> {
+    if method.starts_with("tok_") {
+        vec![
+            ("payment_method_data[type]".into(), "card".into()),
+            ("payment_method_data[card][token]".into(), method.into()),
+        ]
+    } else {
+        vec![("payment_method".into(), method.into())]
+    }
+}
+
+/// A form-encoded body.
+pub fn form(params: &[(String, String)]) -> Vec<u8> {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        form.append_pair(name, value);
+    }
+    form.finish().into_bytes()
+}
+
+impl Stripe {
+    /// The publishable key, if one is configured.
+    pub fn publishable_key(&self) -> Option<&str> {
+        Some(self.publishable_key.trim()).filter(|key| !key.is_empty())
+    }
+
+    /// 503 [`NOT_CONFIGURED`] when there is no secret key.
+    pub fn require_configured(&self) -> Result<(), ApiError> {
+        if self.secret_key.trim().is_empty() {
+            return Err(ApiError::Unavailable(NOT_CONFIGURED.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// The URL of `path` (`/v1/...`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.api_base.trim().trim_end_matches('/'))
+    }
+
+    /// The headers of a request, with its idempotency key when it has one.
+    pub fn headers(&self, idempotency_key: Option<&str>) -> Vec<(String, String)> {
+        let mut headers = vec![
+            (
+                "content-type".to_owned(),
+                "application/x-www-form-urlencoded".to_owned(),
+            ),
+            (
+                "authorization".to_owned(),
+                format!("Bearer {}", self.secret_key.trim()),
+            ),
+        ];
+        if let Some(key) = idempotency_key {
+            headers.push(("idempotency-key".to_owned(), key.to_owned()));
+        }
+        headers
+    }
+
+    /// Sends one call, again with the same key while the answer says nothing of the
+    /// outcome ([`TRIES`] in all), and reads the last answer.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        idempotency_key: Option<&str>,
+        params: &[(String, String)],
+    ) -> Answer {
+        let url = self.url(path);
+        let headers = self.headers(idempotency_key);
+        let body = if method == Method::Get {
+            Vec::new()
+        } else {
+            form(params)
+        };
+        let mut n = 1;
+        loop {
+            let answer = http::send(method.clone(), &url, &headers, body.clone()).await;
+            if n >= TRIES || !Answer::worth_retrying(&answer) {
+                return Answer::read(&answer);
+            }
+            let wait = pause_before(n, &answer);
+            eprintln!("stripe: {path} try {n} said nothing of the outcome; again in {wait} ms");
+            pause(wait);
+            n += 1;
+        }
+    }
+
+    /// Creates an intent for `amount_cents` paying order `order_id`.
+    pub async fn create_intent(
+        &self,
+        key: &str,
+        order_id: &str,
+        purchase: bool,
+        amount_cents: i64,
+    ) -> Answer {
+        let what = if purchase { "purchase" } else { "order" };
+        let params = [
+            ("amount", amount_cents.to_string()),
+            ("currency", "usd".to_owned()),
+            ("description", format!("boxoffice {what} {order_id}")),
+            ("payment_method_types[]", "card".to_owned()),
+            (&format!("metadata[{ORDER_KEY}]"), order_id.to_owned()),
+            (&format!("metadata[{PURCHASE_KEY}]"), purchase.to_string()),
+        ]
+        .map(|(name, value)| (name.to_owned(), value));
+        self.call(Method::Post, "/v1/payment_intents", Some(key), &params)
+            .await
+    }
+
+    /// Confirms intent `intent_id` with payment method `method` (`pm_...` or `tok_...`);
+    /// `use_stripe_sdk` lets Stripe.js take the buyer through 3-D Secure after.
+    pub async fn confirm_intent(&self, key: &str, intent_id: &str, method: &str) -> Answer {
+        let mut params = method_params(method);
+        params.push(("use_stripe_sdk".into(), "true".into()));
+        let path = format!("/v1/payment_intents/{}/confirm", path_segment(intent_id));
+        self.call(Method::Post, &path, Some(key), &params).await
+    }
+
+    /// The intent `intent_id` as it is now.
+    pub async fn retrieve_intent(&self, intent_id: &str) -> Answer {
+        let path = format!("/v1/payment_intents/{}", path_segment(intent_id));
+        self.call(Method::Get, &path, None, &[]).await
+    }
+
+    /// Refunds the whole of `paid` (an intent `pi_...`, or a charge `ch_...` recorded
+    /// before intents) for order `order_id`, under `key`.
+    pub async fn refund(&self, key: &str, order_id: &str, paid: &str) -> Answer {
+        let what = if paid.starts_with("ch_") {
+            "charge"
+        } else {
+            "payment_intent"
+        };
+        let params = [
+            (what.to_owned(), paid.to_owned()),
+            (format!("metadata[{ORDER_KEY}]"), order_id.to_owned()),
+        ];
+        self.call(Method::Post, "/v1/refunds", Some(key), &params)
+            .await
+    }
+
+    /// The refund `refund_id` as it is now.
+    pub async fn retrieve_refund(&self, refund_id: &str) -> Answer {
+        let path = format!("/v1/refunds/{}", path_segment(refund_id));
+        self.call(Method::Get, &path, None, &[]).await
+    }
+}
+
+/// An id as one path segment (Stripe's ids are `[A-Za-z0-9_]`; anything else is escaped).
+fn path_segment(id: &str) -> String {
+    form_urlencoded::byte_serialize(id.as_bytes()).collect()
+}
+
+/// Where a refund is (https://docs.stripe.com/refunds#refund-statuses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundStatus {
+    /// Given back.
+    Succeeded,
+    /// On its way; a webhook (or a later look) tells the end.
+    Pending,
+    /// Failed or cancelled: the money was not given back, with Stripe's reason.
+    Failed(String),
+}
+
+/// A refund, as much of it as the shop reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    /// `re_...`.
+    pub id: String,
+    /// Where it is.
+    pub status: RefundStatus,
+    /// What it gives back: the intent (or the charge, for refunds of a legacy charge).
+    pub paid: Option<String>,
+}
+
+impl Refund {
+    /// Reads a refund from its JSON (an answer, or a webhook event's object).
+    pub fn from_json(value: &Value) -> Option<Refund> {
+        let id = value.get("id")?.as_str()?.to_owned();
+        if !id.starts_with("re_") && !id.starts_with("pyr_") {
+            return None;
+        }
+        let text = |key: &str| value.get(key).and_then(Value::as_str);
+        let status = match text("status") {
+            Some("succeeded") => RefundStatus::Succeeded,
+            Some("failed" | "canceled") => RefundStatus::Failed(
+                text("failure_reason")
+                    .unwrap_or(text("status").unwrap_or_default())
+                    .to_owned(),
+            ),
+            _ => RefundStatus::Pending,
+        };
+        let paid = text("payment_intent").or(text("charge")).map(str::to_owned);
+        Some(Refund { id, status, paid })
+    }
+}
+
+/// The buyer's message for a refusal of their card or request.
+pub fn refusal_message(error: &StripeError, declined: bool) -> String {
+    error.message.clone().unwrap_or_else(|| {
+        if declined {
+            "Your card was declined.".to_owned()
+        } else {
+            "The payment request was refused".to_owned()
+        }
+    })
+}
+
+/// 503 [`PROVIDER_DOWN`], logging `cause`.
+pub fn provider_down(cause: &str) -> ApiError {
+    eprintln!("stripe: {cause}");
+    ApiError::Unavailable(PROVIDER_DOWN.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::kv::MemoryKv;
+    use serde_json::json;
 
     fn answer(status: u16, body: &str) -> Result<OutboundResponse, String> {
         Ok(OutboundResponse {
             status,
             body: body.as_bytes().to_vec(),
+            headers: Vec::new(),
         })
     }
 
-    fn field_error(e: ApiError) -> (u16, String, Option<String>) {
-        let status = e.status();
-        let first = e.errors().remove(0);
-        (status, first.message, first.field)
-    }
-
     #[test]
-    fn a_successful_charge_gives_its_id() {
-        let ok = answer(200, r#"{"id":"ch_3Mtw","object":"charge","amount":2000}"#);
-        assert_eq!(interpret(ok), Ok("ch_3Mtw".to_owned()));
-        assert_eq!(interpret(answer(200, "{}")).unwrap_err().status(), 503);
-    }
-
-    #[test]
-    fn card_errors_are_the_buyers_to_fix() {
+    fn answers_say_done_declined_refused_reused_or_unknown() {
+        let ok = answer(
+            200,
+            r#"{"id":"pi_1","object":"payment_intent","status":"succeeded"}"#,
+        );
+        assert!(matches!(Answer::read(&ok), Answer::Done(v) if v["id"] == "pi_1"));
         let declined = answer(
             402,
-            r#"{"error":{"type":"card_error","code":"card_declined",
-                "decline_code":"generic_decline","message":"Your card was declined.",
-                "param":""}}"#,
+            r#"{"error":{"type":"card_error","code":"card_declined","message":"Your card was declined."}}"#,
         );
-        assert!(is_decline(&declined));
-        assert_eq!(
-            field_error(interpret(declined).unwrap_err()),
-            (400, "Your card was declined.".into(), Some("token".into()))
+        assert!(
+            matches!(Answer::read(&declined), Answer::Declined(e) if e.code.as_deref() == Some("card_declined"))
         );
-        let invalid = answer(
+        let unexpected = answer(
             400,
-            r#"{"error":{"type":"invalid_request_error","message":"No such token: 'tok_x'",
-                "param":"source"}}"#,
+            r#"{"error":{"type":"invalid_request_error","code":"payment_intent_unexpected_state",
+                "payment_intent":{"id":"pi_1","status":"succeeded"}}}"#,
         );
-        assert!(!is_decline(&invalid));
-        assert_eq!(
-            field_error(interpret(invalid).unwrap_err()),
-            (400, "No such token: 'tok_x'".into(), Some("token".into()))
+        assert!(matches!(Answer::read(&unexpected), Answer::Refused(400, e)
+            if Intent::from_json(e.payment_intent.as_ref().unwrap()).unwrap().status == IntentStatus::Succeeded));
+        let reused = answer(
+            400,
+            r#"{"error":{"type":"idempotency_error","message":"Keys..."}}"#,
         );
-        assert_eq!(
-            field_error(interpret(answer(402, "not json")).unwrap_err()).1,
-            "Your card was declined."
-        );
-    }
-
-    #[test]
-    fn provider_failures_are_try_again() {
-        for status in [401, 403, 404, 409, 429, 500, 502, 503] {
-            let e = interpret(answer(status, r#"{"error":{"type":"api_error"}}"#)).unwrap_err();
-            assert_eq!(
-                field_error(e),
-                (503, PROVIDER_DOWN.into(), None),
+        assert!(matches!(Answer::read(&reused), Answer::KeyReused));
+        for status in [401, 403, 409, 429, 500, 502, 503] {
+            let body = r#"{"error":{"type":"api_error"}}"#;
+            assert!(
+                matches!(Answer::read(&answer(status, body)), Answer::Unknown(_)),
                 "{status}"
             );
         }
-        let unreachable = interpret(Err("connection refused".into())).unwrap_err();
-        assert_eq!(unreachable.status(), 503);
-        let error = parse_error(
-            br#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds","message":"m","param":"p"}}"#,
-        )
-        .unwrap();
-        assert_eq!(error.kind.as_deref(), Some("card_error"));
-        assert_eq!(error.code.as_deref(), Some("card_declined"));
-        assert_eq!(error.decline_code.as_deref(), Some("insufficient_funds"));
-        assert_eq!(error.param.as_deref(), Some("p"));
+        assert!(matches!(
+            Answer::read(&answer(200, "<html>")),
+            Answer::Unknown(_)
+        ));
+        assert!(matches!(
+            Answer::read(&answer(400, "nope")),
+            Answer::Unknown(_)
+        ));
+        assert!(matches!(
+            Answer::read(&Err("reset".into())),
+            Answer::Unknown(_)
+        ));
     }
 
     #[test]
-    fn requests_are_form_encoded_with_an_order_idempotency_key() {
-        let stripe = Stripe {
-            secret_key: "sk_test_1".into(),
-            api_base: "http://stripe.local:12111/".into(),
-            publishable_key: String::new(),
-        };
-        let charge = Charge {
-            order_id: "o1".into(),
-            amount_cents: 1999,
-            token: "tok_visa&x=1 é".into(),
-            idempotency_key: "boxoffice-order-o1".into(),
-        };
-        assert_eq!(stripe.charges_url(), "http://stripe.local:12111/v1/charges");
-        assert_eq!(
-            String::from_utf8(form_body(&charge)).unwrap(),
-            "amount=1999&currency=usd&source=tok_visa%26x%3D1+%C3%A9&description=boxoffice+order+o1"
+    fn only_answers_that_say_nothing_are_retried_and_saved_errors_are_not() {
+        assert!(Answer::worth_retrying(&Err("timeout".into())));
+        for status in [409, 429, 500, 503] {
+            assert!(Answer::worth_retrying(&answer(status, "{}")), "{status}");
+        }
+        for status in [200, 400, 402, 404] {
+            assert!(!Answer::worth_retrying(&answer(status, "{}")), "{status}");
+        }
+        let saved = Ok(OutboundResponse {
+            status: 500,
+            body: Vec::new(),
+            headers: vec![("idempotent-replayed".into(), "true".into())],
+        });
+        assert!(
+            !Answer::worth_retrying(&saved),
+            "a saved 500 is the same on every try"
         );
-        let headers = stripe.headers(&charge);
+        let limited = Ok(OutboundResponse {
+            status: 429,
+            body: Vec::new(),
+            headers: vec![("retry-after".into(), "1".into())],
+        });
+        assert_eq!(pause_before(1, &limited), 1000);
+        assert_eq!(pause_before(1, &Err("x".into())), BACKOFF_MS);
+        assert_eq!(pause_before(2, &Err("x".into())), BACKOFF_MS * 3);
+        let greedy = Ok(OutboundResponse {
+            status: 429,
+            body: Vec::new(),
+            headers: vec![("retry-after".into(), "3600".into())],
+        });
+        assert_eq!(pause_before(1, &greedy), MAX_PAUSE_MS);
+    }
+
+    #[test]
+    fn intents_and_refunds_are_read_from_their_json() {
+        let intent = Intent::from_json(&json!({
+            "id": "pi_1", "object": "payment_intent", "status": "requires_action",
+            "client_secret": "pi_1_secret_x", "amount": 2000,
+            "metadata": {"boxoffice_order": "o1", "boxoffice_purchase": "true"},
+            "last_payment_error": {"type": "card_error", "message": "We are unable to authenticate"}
+        }))
+        .unwrap();
+        assert_eq!(intent.status, IntentStatus::RequiresAction);
+        assert_eq!(intent.client_secret.as_deref(), Some("pi_1_secret_x"));
+        assert_eq!(
+            (intent.order_id.as_deref(), intent.purchase),
+            (Some("o1"), true)
+        );
+        assert_eq!(
+            intent.failure.as_deref(),
+            Some("We are unable to authenticate")
+        );
+        let foreign = Intent::from_json(&json!({"id": "pi_2", "status": "succeeded"})).unwrap();
+        assert_eq!((foreign.order_id, foreign.purchase), (None, false));
+        assert!(Intent::from_json(&json!({"id": "ch_1", "status": "succeeded"})).is_none());
+
+        let refund = |status: &str| {
+            Refund::from_json(
+                &json!({"id": "re_1", "status": status, "payment_intent": "pi_1",
+                "failure_reason": "expired_or_canceled_card"}),
+            )
+            .unwrap()
+        };
+        assert_eq!(refund("succeeded").status, RefundStatus::Succeeded);
+        assert_eq!(refund("pending").status, RefundStatus::Pending);
+        assert_eq!(refund("requires_action").status, RefundStatus::Pending);
+        assert_eq!(
+            refund("failed").status,
+            RefundStatus::Failed("expired_or_canceled_card".into())
+        );
+        assert_eq!(refund("succeeded").paid.as_deref(), Some("pi_1"));
+    }
+
+    #[test]
+    fn requests_are_form_encoded_with_the_key_and_the_method_stripe_expects() {
+        let stripe = Stripe {
+            secret_key: " sk_test_1 ".into(),
+            api_base: "http://stripe.local:12111/".into(),
+            ..Stripe::default()
+        };
+        assert_eq!(
+            stripe.url("/v1/payment_intents"),
+            "http://stripe.local:12111/v1/payment_intents"
+        );
+        let headers = stripe.headers(Some("k1"));
         assert!(headers.contains(&("authorization".into(), "Bearer sk_test_1".into())));
-        assert!(headers.contains(&("idempotency-key".into(), "boxoffice-order-o1".into())));
-        assert!(headers.contains(&(
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into()
-        )));
+        assert!(headers.contains(&("idempotency-key".into(), "k1".into())));
+        assert!(!stripe
+            .headers(None)
+            .iter()
+            .any(|(name, _)| name == "idempotency-key"));
+        assert_eq!(
+            String::from_utf8(form(&method_params("tok_visa&x"))).unwrap(),
+            "payment_method_data%5Btype%5D=card&payment_method_data%5Bcard%5D%5Btoken%5D=tok_visa%26x"
+        );
+        assert_eq!(
+            String::from_utf8(form(&method_params("pm_card_visa"))).unwrap(),
+            "payment_method=pm_card_visa"
+        );
+        assert_eq!(path_segment("pi_1/../x"), "pi_1%2F..%2Fx");
         let unconfigured = Stripe {
             secret_key: " ".into(),
             ..stripe
@@ -421,84 +639,5 @@ mod tests {
             unconfigured.require_configured(),
             Err(ApiError::Unavailable(NOT_CONFIGURED.into()))
         );
-    }
-
-    #[test]
-    fn refunds_are_form_encoded_with_one_key_per_order() {
-        let stripe = Stripe {
-            secret_key: "sk_test_1".into(),
-            api_base: "http://stripe.local:12111/".into(),
-            publishable_key: String::new(),
-        };
-        assert_eq!(stripe.refunds_url(), "http://stripe.local:12111/v1/refunds");
-        assert_eq!(
-            String::from_utf8(refund_body("ch_1&x")).unwrap(),
-            "charge=ch_1%26x"
-        );
-        let headers = stripe.refund_headers("o1");
-        assert!(headers.contains(&("authorization".into(), "Bearer sk_test_1".into())));
-        assert!(headers.contains(&("idempotency-key".into(), "boxoffice-refund-o1".into())));
-        assert!(headers.contains(&(
-            "content-type".into(),
-            "application/x-www-form-urlencoded".into()
-        )));
-    }
-
-    #[test]
-    fn refund_answers_mean_done_try_again_or_never() {
-        let ok = answer(
-            200,
-            r#"{"id":"re_1","object":"refund","amount":2000,"charge":"ch_1","status":"succeeded"}"#,
-        );
-        assert_eq!(interpret_refund(ok), Ok(Refunded::Now("re_1".into())));
-        assert_eq!(Refunded::Now("re_1".into()).id(), Some("re_1"));
-        let already = answer(
-            400,
-            r#"{"error":{"type":"invalid_request_error","code":"charge_already_refunded",
-                "message":"Charge ch_1 has already been refunded."}}"#,
-        );
-        assert_eq!(interpret_refund(already), Ok(Refunded::Before));
-        assert_eq!(Refunded::Before.id(), None);
-        let missing = answer(
-            400,
-            r#"{"error":{"type":"invalid_request_error","code":"resource_missing",
-                "message":"No such charge: 'ch_x'","param":"charge"}}"#,
-        );
-        assert_eq!(interpret_refund(missing).unwrap_err().status(), 400);
-        assert_eq!(
-            interpret_refund(answer(400, "nope")).unwrap_err().status(),
-            400
-        );
-        for status in [401, 403, 409, 429, 500, 502, 503] {
-            let e = interpret_refund(answer(status, r#"{"error":{"type":"api_error"}}"#));
-            assert_eq!(e.unwrap_err().status(), 503, "{status}");
-        }
-        assert_eq!(
-            interpret_refund(answer(200, "{}")).unwrap_err().status(),
-            503
-        );
-        let unreachable = interpret_refund(Err("connection refused".into()));
-        assert_eq!(unreachable.unwrap_err().status(), 503);
-    }
-
-    #[test]
-    fn a_decline_moves_the_next_attempt_to_a_fresh_key() {
-        let kv = MemoryKv::default();
-        let key = idempotency_key(&kv, "o1").unwrap();
-        assert_eq!(key, "boxoffice-order-o1");
-        let attempt = |key: String| Charge {
-            order_id: "o1".into(),
-            amount_cents: 100,
-            token: "tok".into(),
-            idempotency_key: key,
-        };
-        note_decline(&kv, &attempt(key.clone())).unwrap();
-        let second = idempotency_key(&kv, "o1").unwrap();
-        assert_eq!(second, "boxoffice-order-o1-1");
-        // A concurrent request declined under the first key changes nothing more.
-        note_decline(&kv, &attempt(key)).unwrap();
-        assert_eq!(idempotency_key(&kv, "o1").unwrap(), second);
-        note_decline(&kv, &attempt(second)).unwrap();
-        assert_eq!(idempotency_key(&kv, "o1").unwrap(), "boxoffice-order-o1-2");
     }
 }
