@@ -66,14 +66,15 @@ fn screenshots_dir() -> PathBuf {
 /// Runs `tests/browser/<scenario>.mjs` against `shop` and fails with its output unless it
 /// passes (bounded by [`SCENARIO_TIMEOUT`]).
 fn scenario(name: &str, shop: &Shop) {
-    run_scenario(name, shop, Some(screenshots_dir()));
+    run_scenario(name, shop, Some(screenshots_dir()), &[]);
 }
 
-fn run_scenario(name: &str, shop: &Shop, screenshots: Option<PathBuf>) {
+fn run_scenario(name: &str, shop: &Shop, screenshots: Option<PathBuf>, env: &[(&str, String)]) {
     let mut node = Command::new("node");
     node.arg(browser_dir().join(format!("{name}.mjs")))
         .arg(&shop.base)
         .current_dir(browser_dir())
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .env_remove("SCREENSHOTS_DIR");
     if let Some(dir) = screenshots {
         node.env("SCREENSHOTS_DIR", dir);
@@ -112,7 +113,7 @@ fn two_shoppers_sell_buy_and_pay_on_a_wasmcloud_host() {
         return;
     };
     let (_stripe, shop) = shop_on(backend, 600);
-    run_scenario("purchase", &shop, None);
+    run_scenario("purchase", &shop, None, &[]);
 }
 
 #[test]
@@ -124,9 +125,10 @@ fn an_order_left_unpaid_expires_and_its_ticket_goes_back_on_sale() {
 }
 
 /// Stripe Elements in the browser: with a publishable key, the payment form takes the card
-/// through Stripe.js (a stand-in served for js.stripe.com: tests/browser/stripe-stand-in.js);
-/// a card Stripe.js refuses leaves the form usable, and the corrected card pays at the fake
-/// Stripe, once.
+/// through Stripe.js (the fake Stripe's stand-in, served for js.stripe.com, its API calls
+/// to api.stripe.com routed to the fake: the page's CSP stays exactly Stripe's origins); a
+/// card Stripe.js refuses leaves the form usable; a card that needs 3-D Secure is refused
+/// when the buyer fails the challenge and paid when they complete it, once.
 #[test]
 fn a_card_error_from_stripe_js_leaves_the_payment_form_usable() {
     if !support::runnable("in the browser", support::browser::missing()) {
@@ -139,16 +141,28 @@ fn a_card_error_from_stripe_js_leaves_the_payment_form_usable() {
             .into_iter()
             .chain([(
                 "stripe_publishable_key".to_owned(),
-                "pk_test_boxoffice".to_owned(),
+                support::stripe::PUBLISHABLE_KEY.to_owned(),
             )])
             .collect(),
         ..Default::default()
     });
-    scenario("card", &shop);
+    run_scenario(
+        "card",
+        &shop,
+        Some(screenshots_dir()),
+        &[("STRIPE_FAKE", stripe.base_url())],
+    );
+    let charges = stripe.charges();
     assert_eq!(
-        stripe.charges().len(),
+        charges.len(),
         1,
-        "one charge, for the corrected card"
+        "one charge, after 3-D Secure: {charges:?}"
+    );
+    let intent = charges[0]["payment_intent"].as_str().unwrap_or_default();
+    let asked = stripe.events_of_type("payment_intent.requires_action");
+    assert!(
+        asked.iter().any(|e| e["data"]["object"]["id"] == intent),
+        "the paid intent went through 3-D Secure: {asked:?}"
     );
 }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::stripe::{FakeStripe, SECRET_KEY};
+use support::stripe::{Endpoint, FakeStripe, Fault, SECRET_KEY, WEBHOOK_SECRET};
 use support::EVENTUAL;
 use support::{
     forge_session, publish, unique_email, wait_until, Backend, Body, Shop, ShopOptions,
@@ -641,93 +641,6 @@ fn an_event_committed_before_a_sigkill_is_delivered_after_restart(backend: Backe
     }
 }
 
-/// The fake must behave like Stripe where the shop depends on it.
-fn stripe_post(
-    stripe: &FakeStripe,
-    key: Option<&str>,
-    idem: Option<&str>,
-    body: &str,
-) -> support::Resp {
-    let auth = key.map(|k| format!("Bearer {k}"));
-    let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
-    if let Some(auth) = &auth {
-        headers.push(("authorization", auth.as_str()));
-    }
-    if let Some(idem) = idem {
-        headers.push(("idempotency-key", idem));
-    }
-    support::send(
-        "POST",
-        &format!("{}/v1/charges", stripe.base_url()),
-        &headers,
-        Some(body.as_bytes().to_vec()),
-    )
-}
-
-#[test]
-fn the_fake_stripe_behaves_like_stripe() {
-    let stripe = FakeStripe::start();
-    let ok = stripe_post(
-        &stripe,
-        Some(SECRET_KEY),
-        Some("k1"),
-        "amount=2000&currency=usd&source=tok_visa",
-    );
-    assert_eq!(ok.status, 200, "{}", ok.text);
-    assert_eq!(ok.json["status"], "succeeded");
-    assert_eq!(ok.json["amount"], 2000);
-
-    let replay = stripe_post(
-        &stripe,
-        Some(SECRET_KEY),
-        Some("k1"),
-        "amount=2000&currency=usd&source=tok_visa",
-    );
-    assert_eq!(replay.json["id"], ok.json["id"]);
-    assert_eq!(replay.headers["idempotent-replayed"], "true");
-    let misuse = stripe_post(
-        &stripe,
-        Some(SECRET_KEY),
-        Some("k1"),
-        "amount=3000&currency=usd&source=tok_visa",
-    );
-    assert_eq!(misuse.status, 400);
-    assert_eq!(misuse.json["error"]["type"], "idempotency_error");
-    assert_eq!(stripe.charges().len(), 1);
-
-    let declined = stripe_post(
-        &stripe,
-        Some(SECRET_KEY),
-        None,
-        "amount=2000&currency=usd&source=tok_chargeDeclined",
-    );
-    assert_eq!(declined.status, 402);
-    assert_eq!(declined.json["error"]["type"], "card_error");
-    assert_eq!(declined.json["error"]["message"], "Your card was declined.");
-    assert_eq!(stripe.charges().len(), 1);
-
-    assert_eq!(stripe_post(&stripe, None, None, "amount=2000").status, 401);
-    assert_eq!(
-        stripe_post(&stripe, Some("sk_test_wrong"), None, "amount=2000").status,
-        401
-    );
-    let small = stripe_post(
-        &stripe,
-        Some(SECRET_KEY),
-        None,
-        "amount=10&currency=usd&source=tok_visa",
-    );
-    assert_eq!(small.status, 400);
-    assert_eq!(small.json["error"]["code"], "amount_too_small");
-    let unknown = stripe_post(
-        &stripe,
-        Some(SECRET_KEY),
-        None,
-        "amount=2000&currency=usd&source=tok_nope",
-    );
-    assert_eq!(unknown.json["error"]["param"], "source");
-}
-
 /// An expiry scheduled before a restart of the runtime still fires, on time, after it.
 fn an_expiry_survives_a_restart_of_the_runtime(backend: Backend) {
     let window = 5;
@@ -810,6 +723,198 @@ fn a_charge_for_an_order_cancelled_meanwhile_is_refunded(backend: Backend) {
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(stripe.refunds().len(), 1);
     assert_eq!(stripe.charges()[0]["refunded"], true);
+}
+
+/// Places an order for a new ticket priced `price` and waits until payments knows it.
+fn payable_order(shop: &Shop, seller: &str, buyer: &str, price: Value) -> String {
+    let ticket = sell_id(shop, seller, price);
+    let id = shop.order_when_known(buyer, &ticket).json["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut db = shop.db();
+    wait_until("payments to hear of the order", EVENTUAL, || {
+        db.int("SELECT COUNT(*) FROM payments_orders WHERE id = $1", &[&id])
+            .filter(|n| *n == 1)
+    });
+    id
+}
+
+/// The Stripe ids the shop recorded as payments of `order_id` (one at most: the column is
+/// UNIQUE).
+fn recorded(shop: &Shop, order_id: &str) -> Vec<String> {
+    shop.db()
+        .text(
+            "SELECT stripe_id FROM payments_payments WHERE order_id = $1",
+            &[order_id],
+        )
+        .into_iter()
+        .collect()
+}
+
+/// Successful charges at Stripe for `order_id`.
+fn charged(stripe: &FakeStripe, order_id: &str) -> usize {
+    stripe
+        .charges()
+        .iter()
+        .filter(|c| c["metadata"]["boxoffice_order"] == order_id)
+        .count()
+}
+
+fn completes(shop: &Shop, buyer: &str, order_id: &str) {
+    wait_until("the order to complete", EVENTUAL, || {
+        (get_order(shop, buyer, order_id)["status"] == "complete").then_some(())
+    });
+}
+
+/// Payments as Stripe really behaves (issue 32), on one shop with the fake Stripe's
+/// webhook deliveries pointed at it: lost answers, a saved 500 settled by the webhook, 3-D
+/// Secure, duplicated and forged deliveries, an orphan payment. Each scenario is its own
+/// order; each ends with exactly one charge for it.
+#[test]
+fn payments_survive_what_stripe_does_lost_answers_saved_500s_3ds_and_webhooks() {
+    let stripe = FakeStripe::start();
+    let shop = shop_with(Backend::Embedded, Some(&stripe), 600);
+    stripe.send_webhooks_to(&shop.url("/api/payments/webhook"));
+    let seller = user(&shop);
+    let buyer = user(&shop);
+
+    // 1. The charge succeeds but no answer comes back, on every try and when the shop asks
+    //    how the intent stands; the buyer sends the form again with a new card token. Stripe
+    //    refuses the old key with other parameters (idempotency_error); the shop asks before
+    //    it moves on, finds the payment made, and records it: one charge.
+    stripe.hold_webhooks(true);
+    let lost = payable_order(&shop, &seller, &buyer, json!(21));
+    for _ in 0..3 {
+        stripe.fail_next(Endpoint::ConfirmIntent, Fault::LoseAnswer);
+        stripe.fail_next(
+            Endpoint::RetrieveIntent,
+            Fault::ServerError { executed: false },
+        );
+    }
+    let first = pay(&shop, &buyer, &lost, "tok_visa");
+    assert_eq!(first.status, 503, "{}", first.text);
+    assert_eq!(
+        charged(&stripe, &lost),
+        1,
+        "Stripe charged, the shop does not know: {} {:?}",
+        first.text,
+        stripe.charges()
+    );
+    assert!(recorded(&shop, &lost).is_empty());
+    let again = pay(&shop, &buyer, &lost, "tok_mastercard");
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(charged(&stripe, &lost), 1, "charged twice");
+    assert_eq!(recorded(&shop, &lost).len(), 1);
+    completes(&shop, &buyer, &lost);
+
+    // 2. Stripe answers 500 and saves it under the key, though the payment went through;
+    //    every retry gets the same 500 and the intent cannot be read either. The buyer sees
+    //    a 503; the webhook then records the payment and the order completes.
+    let saved = payable_order(&shop, &seller, &buyer, json!(22));
+    stripe.fail_next(
+        Endpoint::ConfirmIntent,
+        Fault::ServerError { executed: true },
+    );
+    for _ in 0..3 {
+        stripe.fail_next(
+            Endpoint::RetrieveIntent,
+            Fault::ServerError { executed: false },
+        );
+    }
+    let unknown = pay(&shop, &buyer, &saved, "pm_card_visa");
+    assert_eq!(unknown.status, 503, "{}", unknown.text);
+    assert!(recorded(&shop, &saved).is_empty());
+    stripe.hold_webhooks(false);
+    wait_until("the webhook to record the payment", EVENTUAL, || {
+        (recorded(&shop, &saved).len() == 1).then_some(())
+    });
+    completes(&shop, &buyer, &saved);
+    assert_eq!(charged(&stripe, &saved), 1);
+
+    // 3. A card that needs 3-D Secure: 202 with the client secret, the buyer authenticates
+    //    (in Stripe.js's frame; here through the fake), the payment is recorded whether the
+    //    second send or the webhook comes first. A 429 on the way is waited out.
+    let secure = payable_order(&shop, &seller, &buyer, json!(23));
+    stripe.fail_next(
+        Endpoint::CreateIntent,
+        Fault::RateLimited { retry_after_s: 1 },
+    );
+    let challenged = pay(&shop, &buyer, &secure, "pm_card_authenticationRequired");
+    assert_eq!(challenged.status, 202, "{}", challenged.text);
+    assert_eq!(challenged.json["status"], "requires_action");
+    let secret = challenged.json["clientSecret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let intent = secret.split("_secret_").next().unwrap().to_string();
+    assert!(recorded(&shop, &secure).is_empty());
+    assert_eq!(charged(&stripe, &secure), 0);
+    stripe.authenticate(&intent, true);
+    let after = pay(&shop, &buyer, &secure, "pm_card_authenticationRequired");
+    assert!(
+        after.status == 201
+            || (after.status == 400
+                && after.error_messages() == vec!["Order has already been paid"]),
+        "{}",
+        after.text
+    );
+    completes(&shop, &buyer, &secure);
+    assert_eq!(recorded(&shop, &secure), [intent.as_str()]);
+    assert_eq!(charged(&stripe, &secure), 1);
+
+    // 4. The same event delivered twice, and forged or stale deliveries: applied once,
+    //    refused.
+    let told = stripe
+        .events_of_type("payment_intent.succeeded")
+        .into_iter()
+        .find(|e| e["data"]["object"]["id"] == intent.as_str())
+        .expect("Stripe told of the 3-D Secure payment");
+    assert_eq!(stripe.deliver(&told), 200);
+    assert_eq!(stripe.deliver(&told), 200);
+    let now_s = chrono_like::now() / 1000;
+    assert_eq!(stripe.deliver_with(&told, "whsec_forged", now_s), 400);
+    assert_eq!(stripe.deliver_with(&told, WEBHOOK_SECRET, now_s - 600), 400);
+    assert_eq!(recorded(&shop, &secure).len(), 1);
+    assert_eq!(get_order(&shop, &buyer, &secure)["version"], 1);
+
+    // 5. An orphan: a second intent for an order paid already (made outside the shop's
+    //    flow) succeeds at Stripe; the webhook finds it and the shop refunds it.
+    let body = format!(
+        "amount=2100&currency=usd&metadata[boxoffice_order]={lost}&metadata[boxoffice_purchase]=false\
+         &confirm=true&payment_method=pm_card_visa"
+    );
+    let auth = format!("Bearer {SECRET_KEY}");
+    let made = support::send(
+        "POST",
+        &format!("{}/v1/payment_intents", stripe.base_url()),
+        &[
+            ("authorization", auth.as_str()),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ],
+        Some(body.into_bytes()),
+    );
+    assert_eq!(made.status, 200, "{}", made.text);
+    let orphan = made.json["id"].as_str().unwrap().to_string();
+    let refund = wait_until("the orphan to be refunded", EVENTUAL, || {
+        stripe
+            .refunds()
+            .into_iter()
+            .find(|r| r["payment_intent"] == orphan.as_str())
+    });
+    assert_eq!(refund["amount"], 2100);
+    assert_eq!(
+        recorded(&shop, &lost).len(),
+        1,
+        "the order keeps its own payment"
+    );
+    assert_eq!(
+        shop.db().int(
+            "SELECT COUNT(*) FROM payments_orphans WHERE intent_id = $1",
+            &[&orphan]
+        ),
+        Some(1)
+    );
 }
 
 // Every test of the flow above, on both backends.

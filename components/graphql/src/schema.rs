@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use async_graphql::{
-    Context, EmptySubscription, Enum, Error, Object, Schema as GraphQlSchema, SimpleObject, ID,
+    Context, EmptySubscription, Enum, Error, ErrorExtensions, Object, Schema as GraphQlSchema,
+    SimpleObject, ID,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -345,12 +346,40 @@ impl Mutation {
         Ok(true)
     }
 
-    /// Pays for an order with a card token (Stripe's; `tok_visa` in test mode).
+    /// Pays for an order with a payment method or a card token (Stripe's; `pm_card_visa`
+    /// or `tok_visa` in test mode). A card that needs 3-D Secure is an error with the code
+    /// `PAYMENT_REQUIRES_ACTION` and the payment's `clientSecret` for Stripe.js
+    /// (`handleNextAction`); pay again once authenticated. One Stripe is still processing
+    /// is `PAYMENT_PROCESSING`: the order completes when it is done.
     async fn pay(&self, ctx: &Context<'_>, order_id: ID, token: String) -> Result<Payment, Error> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Answer {
+            id: Option<ID>,
+            status: Option<String>,
+            client_secret: Option<String>,
+        }
         let body = json!({"orderId": order_id.as_str(), "token": token});
-        services(ctx)
+        let answer: Answer = services(ctx)
             .read(ctx, Method::Post, PAYMENTS, Some(body))
-            .await
+            .await?;
+        if let Some(id) = answer.id {
+            return Ok(Payment { id });
+        }
+        let secret = answer.client_secret;
+        Err(match answer.status.as_deref() {
+            Some("requires_action") => Error::new(
+                "The buyer's bank asks them to authenticate this payment (3-D Secure) with Stripe.js",
+            )
+            .extend_with(|_, e| {
+                e.set("code", "PAYMENT_REQUIRES_ACTION");
+                if let Some(secret) = &secret {
+                    e.set("clientSecret", secret.as_str());
+                }
+            }),
+            _ => Error::new("Stripe is still processing this payment")
+                .extend_with(|_, e| e.set("code", "PAYMENT_PROCESSING")),
+        })
     }
 }
 

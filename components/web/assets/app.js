@@ -34,36 +34,49 @@ function countdown(timer) {
   tick();
 }
 
-// Stripe Elements: the card is entered in Stripe's frame and turned into a token, which
-// the form posts like a test token. While Stripe.js works the form's buttons wait; a card
-// error is shown beside the card (one message, replaced by the next) and the form can be
-// sent again.
+// Stripe Elements: the card is entered in Stripe's frame and made a PaymentMethod, whose
+// id the form posts like a test token. While Stripe.js works the form's buttons wait; a
+// card error is shown beside the card (one message, replaced by the next) and the form
+// can be sent again. When the buyer's bank asks for authentication (3-D Secure), the page
+// comes back with the payment's client secret: Stripe.js takes the buyer through it, then
+// the form is sent again with the same PaymentMethod, and the server finds it paid.
 function stripeElements(mount) {
   if (typeof Stripe !== "function") return;
   const stripe = Stripe(mount.dataset.stripeKey);
   const card = stripe.elements().create("card");
   card.mount(mount);
   const form = mount.closest("form");
-  const buttons = () => form.querySelectorAll("button");
+  const buttons = (disabled) => {
+    for (const button of form.querySelectorAll("button")) button.disabled = disabled;
+  };
+  const refused = (message) => {
+    buttons(false);
+    form.elements.token.value = "";
+    mount.setAttribute("aria-invalid", "true");
+    let alert = mount.nextElementSibling;
+    if (!alert || !alert.matches("p.error")) {
+      mount.insertAdjacentHTML("afterend", '<p class="error" role="alert"></p>');
+      alert = mount.nextElementSibling;
+    }
+    alert.textContent = message;
+  };
   form.addEventListener("submit", async (event) => {
     if (form.elements.token.value) return;
     event.preventDefault();
-    for (const button of buttons()) button.disabled = true;
-    const { token, error } = await stripe.createToken(card);
-    if (error) {
-      for (const button of buttons()) button.disabled = false;
-      mount.setAttribute("aria-invalid", "true");
-      let alert = mount.nextElementSibling;
-      if (!alert || !alert.matches("p.error")) {
-        mount.insertAdjacentHTML("afterend", '<p class="error" role="alert"></p>');
-        alert = mount.nextElementSibling;
-      }
-      alert.textContent = error.message;
-      return;
-    }
-    form.elements.token.value = token.id;
+    buttons(true);
+    const { paymentMethod, error } = await stripe.createPaymentMethod({ type: "card", card });
+    if (error) return refused(error.message);
+    form.elements.token.value = paymentMethod.id;
     form.submit();
   });
+  const clientSecret = mount.dataset.clientSecret;
+  if (clientSecret) {
+    buttons(true);
+    stripe.handleNextAction({ clientSecret }).then(({ error }) => {
+      if (error) return refused(error.message);
+      form.submit();
+    });
+  }
 }
 
 // A form sent once is not sent again by a second click while the page loads. A submit a

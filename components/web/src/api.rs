@@ -27,6 +27,18 @@ const PURCHASES: &str = "http://cart.spin.internal/api/purchases";
 const RATINGS: &str = "http://ratings.spin.internal/api/ratings";
 const CITIES: &str = "http://shipping.spin.internal/api/shipping/cities";
 
+/// What paying came to, when Stripe did not refuse it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Payment {
+    /// Paid and recorded.
+    Paid,
+    /// The buyer's bank asks them to authenticate (3-D Secure): Stripe.js does it in the
+    /// page with this client secret, then the form is sent again.
+    Authenticate(String),
+    /// Stripe is still working on it; the order completes when it is done.
+    Processing,
+}
+
 /// A ticket, as the tickets service shows it.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -516,12 +528,21 @@ impl Api {
         config.publishable_key
     }
 
-    /// Pays for an order, or a purchase, with a card token.
-    pub async fn pay(&self, order_id: &str, token: &str) -> Result<(), Failure> {
+    /// Pays for an order, or a purchase, with a payment method (`pm_...`) or a card token.
+    pub async fn pay(&self, order_id: &str, token: &str) -> Result<Payment, Failure> {
+        #[derive(Deserialize)]
+        struct Answer {
+            status: Option<String>,
+            #[serde(rename = "clientSecret")]
+            client_secret: Option<String>,
+        }
         let body = json!({"orderId": order_id, "token": token});
-        self.call(Method::Post, PAYMENTS, Some(body))
-            .await
-            .map(drop)
+        let answer: Answer = self.read(Method::Post, PAYMENTS, Some(body)).await?;
+        Ok(match (answer.status.as_deref(), answer.client_secret) {
+            (Some("requires_action"), Some(secret)) => Payment::Authenticate(secret),
+            (Some("processing"), _) => Payment::Processing,
+            _ => Payment::Paid,
+        })
     }
 
     /// A page of the catalog.

@@ -5,10 +5,11 @@ use maud::Markup;
 use spin_sdk::http::Response;
 
 use super::Visit;
-use crate::api::{Failure, Hold};
+use crate::api::{Failure, Hold, Payment};
 use crate::form::Form;
 use crate::respond;
 use crate::views::orders::{self as views, CardEntry, OrderNotes};
+use boxoffice_api::payments::ALREADY_PAID;
 
 /// The shopper's orders.
 pub async fn my_orders(visit: &Visit) -> Response {
@@ -77,8 +78,22 @@ pub(super) async fn payment_page(
 /// declined card, an expired order) shows on the order's page.
 pub async fn pay(visit: &Visit, id: &str, posted: &Form) -> Response {
     let token = posted.text("token");
+    let paid = format!("/orders/{id}/paid");
     match visit.api.pay(id, token).await {
-        Ok(()) => respond::see_other(&format!("/orders/{id}/paid"), None),
+        Ok(Payment::Paid | Payment::Processing) => respond::see_other(&paid, None),
+        Ok(Payment::Authenticate(secret)) => {
+            let notes = OrderNotes {
+                token: Some(token),
+                authenticate: Some(&secret),
+                ..Default::default()
+            };
+            show(visit, id, 200, &notes).await
+        }
+        // Paid already: by the webhook after the buyer authenticated, or a second tab.
+        Err(Failure::Refused {
+            status: 400,
+            problems,
+        }) if problems.iter().any(|p| p.message == ALREADY_PAID) => respond::see_other(&paid, None),
         Err(failure) => refused(visit, id, failure, Some(token)).await,
     }
 }

@@ -6,11 +6,12 @@ use spin_sdk::http::Response;
 
 use super::orders::payment_page;
 use super::Visit;
-use crate::api::Failure;
+use crate::api::{Failure, Payment};
 use crate::form::Form;
 use crate::respond;
 use crate::views::orders::OrderNotes;
 use crate::views::purchases as views;
+use boxoffice_api::payments::ALREADY_PAID;
 
 /// The shopper's purchases.
 pub async fn my_purchases(visit: &Visit) -> Response {
@@ -54,8 +55,22 @@ async fn show(visit: &Visit, id: &str, status: u16, notes: &OrderNotes<'_>) -> R
 /// declined card, a lapsed hold) shows on the purchase's page.
 pub async fn pay(visit: &Visit, id: &str, posted: &Form) -> Response {
     let token = posted.text("token");
+    let paid = format!("/purchases/{id}/paid");
     match visit.api.pay(id, token).await {
-        Ok(()) => respond::see_other(&format!("/purchases/{id}/paid"), None),
+        Ok(Payment::Paid | Payment::Processing) => respond::see_other(&paid, None),
+        Ok(Payment::Authenticate(secret)) => {
+            let notes = OrderNotes {
+                token: Some(token),
+                authenticate: Some(&secret),
+                ..Default::default()
+            };
+            show(visit, id, 200, &notes).await
+        }
+        // Paid already: by the webhook after the buyer authenticated, or a second tab.
+        Err(Failure::Refused {
+            status: 400,
+            problems,
+        }) if problems.iter().any(|p| p.message == ALREADY_PAID) => respond::see_other(&paid, None),
         Err(failure) => refused(visit, id, failure, Some(token)).await,
     }
 }

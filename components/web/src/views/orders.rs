@@ -72,8 +72,12 @@ pub struct OrderNotes<'a> {
     pub just_paid: bool,
     /// The API's answer to a payment or cancellation that did not go through.
     pub problems: &'a [FieldError],
-    /// The token typed into a refused payment.
+    /// The token typed into a refused payment, or the payment method waiting for the
+    /// buyer's authentication.
     pub token: Option<&'a str>,
+    /// The client secret of a payment the buyer's bank asks them to authenticate
+    /// (3-D Secure), which Stripe.js takes them through.
+    pub authenticate: Option<&'a str>,
 }
 
 /// Whether the page of what `hold` holds shows the payment form: it is open and was not
@@ -144,11 +148,27 @@ pub fn payment_section(
                             input id="field-token" name="token" type="text"
                                 value=(notes.token.unwrap_or("tok_visa"))
                                 autocomplete="off" aria-describedby="field-token-hint";
+                            @if notes.authenticate.is_some() {
+                                p.error role="alert" {
+                                    "This card asks for authentication (3-D Secure), which "
+                                    "needs Stripe.js; use another card."
+                                }
+                            }
                         },
                         CardEntry::Elements(key) => div.field {
                             label for="card-element" { "Card" }
-                            div #card-element.card data-stripe-key=(key) {}
-                            input type="hidden" name="token" value="";
+                            @if let Some(secret) = notes.authenticate {
+                                p.notice role="status" {
+                                    "Your bank asks you to confirm this payment."
+                                }
+                                div #card-element.card data-stripe-key=(key)
+                                    data-client-secret=(secret) {}
+                                input type="hidden" name="token"
+                                    value=(notes.token.unwrap_or_default());
+                            } @else {
+                                div #card-element.card data-stripe-key=(key) {}
+                                input type="hidden" name="token" value="";
+                            }
                         },
                     }
                     button type="submit" { "Pay " (dollars(payable.amount)) }
@@ -291,6 +311,37 @@ mod tests {
         assert_eq!(
             Standing::of(&order(OrderStatus::Complete, NOW).hold(), NOW + 2 * WINDOW),
             Standing::Paid
+        );
+    }
+
+    #[test]
+    fn a_payment_to_authenticate_hands_stripe_js_its_client_secret_and_method() {
+        let notes = OrderNotes {
+            token: Some("pm_card_authenticationRequired"),
+            authenticate: Some("pi_1_secret_2"),
+            ..Default::default()
+        };
+        let render = |cards: &CardEntry| {
+            super::order(
+                &Visitor::default(),
+                &order(OrderStatus::Created, NOW),
+                NOW,
+                cards,
+                &notes,
+            )
+            .into_string()
+        };
+        let elements = render(&CardEntry::Elements("pk_test_123".into()));
+        assert!(
+            elements.contains(r#"data-client-secret="pi_1_secret_2""#)
+                && elements.contains(r#"value="pm_card_authenticationRequired""#)
+                && elements.contains("Your bank asks you to confirm this payment."),
+            "{elements}"
+        );
+        let tokens = render(&CardEntry::TestToken);
+        assert!(
+            tokens.contains("needs Stripe.js; use another card") && !tokens.contains("pi_1_secret"),
+            "{tokens}"
         );
     }
 
