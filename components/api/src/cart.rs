@@ -281,7 +281,7 @@ fn ship() {}
     impl_for = Checkout,
     responses(
         (status = 201, description = "The purchase, `created`.", body = Purchase),
-        (status = 400, description = "Empty cart, no shipping chosen, or not enough left.", body = Errors),
+        (status = 400, description = "Empty cart, no shipping chosen, not enough left, or the buyer holds max_live_reservations (10) live purchases already.", body = Errors),
         (status = 401, description = "Not signed in.", body = Errors),
         (status = 503, response = Unavailable),
     ),

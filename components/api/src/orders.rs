@@ -96,7 +96,7 @@ pub struct Order {
     request_body = OrderInput,
     responses(
         (status = 201, description = "The order, `created`.", body = Order),
-        (status = 400, description = "Invalid ticketId, or the ticket is already reserved.", body = Errors),
+        (status = 400, description = "Invalid ticketId, the ticket is already reserved, or the buyer holds max_live_reservations (10) live orders already.", body = Errors),
         (status = 401, description = "Not signed in (checked before the body).", body = Errors),
         (status = 404, description = "No such ticket.", body = Errors),
         (status = 503, response = Unavailable),

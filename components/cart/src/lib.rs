@@ -23,21 +23,19 @@ pub mod storage;
 /// The name of this service: its event source and its table prefix.
 pub const SERVICE: &str = "cart";
 
-/// How long a purchase holds its units when `reservation_window_seconds` is unset.
-pub const DEFAULT_RESERVATION_WINDOW_SECONDS: u64 = 900;
-
 #[cfg(target_arch = "wasm32")]
 mod component {
     use std::rc::Rc;
 
     use boxoffice_shared::config;
+    use boxoffice_shared::holds::Terms;
     use boxoffice_shared::kv::LazySpinStore;
     use boxoffice_shared::service::{self, Context, Service};
     use boxoffice_shared::ApiError;
     use spin_sdk::http::{IncomingRequest, Response};
 
     use crate::routes::{self, Env};
-    use crate::{pricing, quotes, storage, DEFAULT_RESERVATION_WINDOW_SECONDS, SERVICE};
+    use crate::{pricing, quotes, storage, SERVICE};
 
     #[spin_sdk::http_component]
     async fn handle(request: IncomingRequest) -> Response {
@@ -50,16 +48,11 @@ mod component {
 
     /// This service's environment for one request.
     fn env(ctx: Context) -> Result<Env, ApiError> {
-        let window_seconds = config::number(
-            "reservation_window_seconds",
-            DEFAULT_RESERVATION_WINDOW_SECONDS,
-        )?;
         Ok(Env {
             ctx,
             kv: Rc::new(LazySpinStore::new("default")),
             quotes: Box::new(quotes::ShippingService),
-            reservation_window_ms: i64::try_from(window_seconds.saturating_mul(1000))
-                .unwrap_or(i64::MAX / 2),
+            terms: Terms::from_variables()?,
             tax_basis_points: pricing::tax_basis_points(
                 config::variable("sales_tax_percent")?.as_deref(),
             ),

@@ -6,12 +6,13 @@
 
 use boxoffice_shared::consume::{never, not_yet};
 use boxoffice_shared::events::{Cause, OrderStatus};
+use boxoffice_shared::holds::{self, Terms};
 use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{transaction, Db};
 use boxoffice_shared::{ids, ApiError, FieldError};
 
 use crate::model::{Cart, Purchase, PurchaseLine, Shipment};
-use crate::{pricing, publish, storage};
+use crate::{pricing, publish, storage, SERVICE};
 
 /// The message for a checkout of an empty cart.
 pub const EMPTY_CART: &str = "Your cart is empty";
@@ -30,7 +31,7 @@ pub fn checkout(
     db: &dyn Db,
     cart: &Cart,
     user_id: &str,
-    window_ms: i64,
+    terms: &Terms,
     tax_basis_points: i64,
     now_ms: i64,
 ) -> Result<Purchase, ApiError> {
@@ -42,6 +43,14 @@ pub fn checkout(
         .clone()
         .ok_or_else(|| ApiError::Validation(vec![FieldError::new("city", NO_SHIPPING)]))?;
     transaction(db, |tx| {
+        holds::admit(
+            tx,
+            SERVICE,
+            "cart_purchases",
+            user_id,
+            terms.max_live,
+            now_ms,
+        )?;
         let mut lines = Vec::with_capacity(cart.items.len());
         for item in &cart.items {
             let product = storage::find_product(tx, &item.sku)?
@@ -68,7 +77,7 @@ pub fn checkout(
             id: ids::new_id(),
             user_id: user_id.to_owned(),
             status: OrderStatus::Created,
-            expires_at_ms: now_ms + window_ms,
+            expires_at_ms: now_ms + terms.window_ms,
             updated_at_ms: now_ms,
             version: 0,
             lines,
@@ -203,6 +212,10 @@ mod tests {
     use boxoffice_shared::testing::{migrate, NOW};
 
     const WINDOW: i64 = 900_000;
+    const TERMS: Terms = Terms {
+        window_ms: WINDOW,
+        max_live: 10,
+    };
     const TAX: i64 = 800;
 
     fn db() -> NativeSqlite {
@@ -260,7 +273,7 @@ mod tests {
             &db,
             &cart(&[("MUG", 2), ("TEE", 1)]),
             "u1",
-            WINDOW,
+            &TERMS,
             TAX,
             NOW,
         )
@@ -289,20 +302,20 @@ mod tests {
         let db = db();
         product(&db, "MUG", 1250, 5);
         product(&db, "TEE", 2000, 1);
-        checkout(&db, &cart(&[("TEE", 1)]), "u1", WINDOW, TAX, NOW).unwrap();
+        checkout(&db, &cart(&[("TEE", 1)]), "u1", &TERMS, TAX, NOW).unwrap();
         assert_eq!(
             checkout(
                 &db,
                 &cart(&[("MUG", 2), ("TEE", 1)]),
                 "u2",
-                WINDOW,
+                &TERMS,
                 TAX,
                 NOW
             ),
             Err(ApiError::bad_request("TEE name is out of stock"))
         );
         assert_eq!(
-            checkout(&db, &cart(&[("MUG", 6)]), "u2", WINDOW, TAX, NOW),
+            checkout(&db, &cart(&[("MUG", 6)]), "u2", &TERMS, TAX, NOW),
             Err(ApiError::bad_request("Only 5 of MUG name left"))
         );
         assert_eq!(
@@ -312,13 +325,13 @@ mod tests {
         );
         assert_eq!(outbox(&db).len(), 1);
         assert_eq!(
-            checkout(&db, &Cart::default(), "u1", WINDOW, TAX, NOW),
+            checkout(&db, &Cart::default(), "u1", &TERMS, TAX, NOW),
             Err(ApiError::bad_request(EMPTY_CART))
         );
         let mut unshipped = cart(&[("MUG", 1)]);
         unshipped.shipping = None;
         assert_eq!(
-            checkout(&db, &unshipped, "u1", WINDOW, TAX, NOW)
+            checkout(&db, &unshipped, "u1", &TERMS, TAX, NOW)
                 .unwrap_err()
                 .errors()[0]
                 .field,
@@ -344,7 +357,7 @@ mod tests {
                             &db,
                             &cart(&[("LAST", 1)]),
                             &format!("u{i}"),
-                            WINDOW,
+                            &TERMS,
                             TAX,
                             NOW,
                         )
@@ -372,9 +385,9 @@ mod tests {
     fn cancelling_or_lapsing_lets_go_and_paying_keeps_the_hold_until_the_catalog_settles() {
         let db = db();
         product(&db, "MUG", 1250, 5);
-        let first = checkout(&db, &cart(&[("MUG", 2)]), "u1", WINDOW, TAX, NOW).unwrap();
-        let second = checkout(&db, &cart(&[("MUG", 1)]), "u1", WINDOW, TAX, NOW + 1).unwrap();
-        let third = checkout(&db, &cart(&[("MUG", 1)]), "u2", WINDOW, TAX, NOW + 2).unwrap();
+        let first = checkout(&db, &cart(&[("MUG", 2)]), "u1", &TERMS, TAX, NOW).unwrap();
+        let second = checkout(&db, &cart(&[("MUG", 1)]), "u1", &TERMS, TAX, NOW + 1).unwrap();
+        let third = checkout(&db, &cart(&[("MUG", 1)]), "u2", &TERMS, TAX, NOW + 2).unwrap();
         assert_eq!(held(&db, "MUG"), (5, 4));
         assert_eq!(
             cancel(&db, &first.id, "u2", NOW),
@@ -447,5 +460,34 @@ mod tests {
             serde_json::json!([{"sku": "MUG", "quantity": 1}])
         );
         assert_eq!(paid(&db, &"f".repeat(24), NOW).unwrap_err().status(), 400);
+    }
+
+    #[test]
+    fn a_buyer_holds_at_most_the_cap_of_live_purchases() {
+        let db = db();
+        product(&db, "MUG", 1250, 10);
+        let two = Terms {
+            window_ms: WINDOW,
+            max_live: 2,
+        };
+        let first = checkout(&db, &cart(&[("MUG", 1)]), "u1", &two, TAX, NOW).unwrap();
+        checkout(&db, &cart(&[("MUG", 1)]), "u1", &two, TAX, NOW).unwrap();
+        assert_eq!(
+            checkout(&db, &cart(&[("MUG", 1)]), "u1", &two, TAX, NOW),
+            Err(holds::over_cap(2))
+        );
+        assert!(checkout(&db, &cart(&[("MUG", 1)]), "u2", &two, TAX, NOW).is_ok());
+        assert!(
+            checkout(
+                &db,
+                &cart(&[("MUG", 1)]),
+                "u1",
+                &two,
+                TAX,
+                first.expires_at_ms
+            )
+            .is_ok(),
+            "a lapsed hold frees a place"
+        );
     }
 }

@@ -6,6 +6,7 @@
 use std::rc::Rc;
 
 use boxoffice_api::cart::{route, Operation, CART_COOKIE};
+use boxoffice_shared::holds::Terms;
 use boxoffice_shared::kv::KeyValue;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::{consume, http, ids, validate, ApiError, ApiRequest};
@@ -24,8 +25,8 @@ pub struct Env {
     pub kv: Rc<dyn KeyValue>,
     /// Where shipping quotes come from.
     pub quotes: Box<dyn Quotes>,
-    /// How long a purchase holds its units, milliseconds.
-    pub reservation_window_ms: i64,
+    /// How long a purchase holds its units, and how many one buyer may hold.
+    pub terms: Terms,
     /// The sales tax on goods, basis points.
     pub tax_basis_points: i64,
 }
@@ -200,7 +201,7 @@ fn checkout(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
         env.ctx.db.get()?,
         &cart,
         user_id,
-        env.reservation_window_ms,
+        &env.terms,
         env.tax_basis_points,
         env.ctx.now_ms,
     )?;
@@ -273,7 +274,10 @@ mod tests {
             ctx: testing::context(storage::migrations()),
             kv: Rc::new(MemoryKv::default()),
             quotes: Box::new(FixedQuotes),
-            reservation_window_ms: 900_000,
+            terms: Terms {
+                window_ms: 900_000,
+                max_live: 10,
+            },
             tax_basis_points: 800,
         }
     }
@@ -288,7 +292,7 @@ mod tests {
             ),
             kv: env.kv.clone(),
             quotes: Box::new(FixedQuotes),
-            reservation_window_ms: env.reservation_window_ms,
+            terms: env.terms,
             tax_basis_points: env.tax_basis_points,
         }
     }

@@ -8,6 +8,7 @@
 //! naming the purchase); its hold is let go then, or when the purchase is cancelled.
 
 use boxoffice_shared::events::OrderStatus;
+use boxoffice_shared::holds;
 use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{Db, Row, SqlError};
 use boxoffice_shared::{consume, outbox};
@@ -59,6 +60,7 @@ pub fn migrations() -> Vec<String> {
             PRIMARY KEY (purchase_id, sku))"
             .to_owned(),
         consume::create_processed_table(SERVICE),
+        holds::create_buyers_table(SERVICE),
     ]
     .into_iter()
     .chain(outbox::migrations(SERVICE))

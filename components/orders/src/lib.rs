@@ -14,7 +14,7 @@ pub mod replica;
 pub mod routes;
 pub mod storage;
 
-use boxoffice_shared::config;
+use boxoffice_shared::holds::Terms;
 use boxoffice_shared::service::{self, Context, Service};
 use boxoffice_shared::ApiError;
 use spin_sdk::http::{IncomingRequest, Response};
@@ -25,9 +25,6 @@ use routes::Env;
 /// The name of this service: its event source and its table prefix.
 pub const SERVICE: &str = "orders";
 
-/// How long an order holds its ticket when `reservation_window_seconds` is unset.
-pub const DEFAULT_RESERVATION_WINDOW_SECONDS: u64 = 900;
-
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     let service = Service::new(SERVICE, storage::migrations());
@@ -36,13 +33,8 @@ async fn handle(request: IncomingRequest) -> Response {
 
 /// This service's environment for one request.
 fn env(ctx: Context) -> Result<Env, ApiError> {
-    let window_seconds = config::number(
-        "reservation_window_seconds",
-        DEFAULT_RESERVATION_WINDOW_SECONDS,
-    )?;
     Ok(Env {
         ctx,
-        reservation_window_ms: i64::try_from(window_seconds.saturating_mul(1000))
-            .unwrap_or(i64::MAX / 2),
+        terms: Terms::from_variables()?,
     })
 }

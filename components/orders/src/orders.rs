@@ -6,26 +6,28 @@
 use boxoffice_shared::consume::{never, not_yet};
 pub use boxoffice_shared::events::Cause;
 use boxoffice_shared::events::OrderStatus;
+use boxoffice_shared::holds::{self, Terms};
 use boxoffice_shared::sql::{transaction, Db, SqlError};
 use boxoffice_shared::{ids, ApiError};
 
 use crate::model::Order;
-use crate::{publish, storage};
+use crate::{publish, storage, SERVICE};
 
 /// The message when a live order holds the ticket already.
 pub const ALREADY_RESERVED: &str = "Ticket is already reserved";
 /// The message when a paid order is cancelled (bug 2 of the old app).
 pub const CANNOT_CANCEL_COMPLETE: &str = "Cannot cancel a completed order";
 
-/// Reserves ticket `ticket_id` for `user_id` for `window_ms`: 404 when the ticket is
-/// unknown, 400 [`ALREADY_RESERVED`] when a live order holds it (the claim's primary key
-/// decides, so exactly one of concurrent orders wins). The order and its `order:created`
-/// commit together.
+/// Reserves ticket `ticket_id` for `user_id` for the window of `terms`: 404 when the
+/// ticket is unknown, 400 [`ALREADY_RESERVED`] when a live order holds it (the claim's
+/// primary key decides, so exactly one of concurrent orders wins), 400
+/// [`holds::over_cap`] when the buyer holds as many live orders as `terms` allow. The order
+/// and its `order:created` commit together.
 pub fn create(
     db: &dyn Db,
     user_id: &str,
     ticket_id: &str,
-    window_ms: i64,
+    terms: &Terms,
     now_ms: i64,
 ) -> Result<Order, ApiError> {
     let ticket = storage::find_ticket(db, ticket_id)?.ok_or(ApiError::NotFound)?;
@@ -33,12 +35,20 @@ pub fn create(
         id: ids::new_id(),
         user_id: user_id.to_owned(),
         status: OrderStatus::Created,
-        expires_at_ms: now_ms + window_ms,
+        expires_at_ms: now_ms + terms.window_ms,
         updated_at_ms: now_ms,
         version: 0,
         ticket,
     };
     transaction(db, |tx| {
+        holds::admit(
+            tx,
+            SERVICE,
+            "orders_orders",
+            user_id,
+            terms.max_live,
+            now_ms,
+        )?;
         storage::claim_ticket(tx, &order.ticket.id, &order.id).map_err(|e| match e {
             SqlError::UniqueViolation(_) => ApiError::bad_request(ALREADY_RESERVED),
             other => other.into(),
@@ -142,6 +152,10 @@ mod tests {
     use boxoffice_shared::testing::migrate;
     use boxoffice_shared::testing::NOW;
     const WINDOW: i64 = 900_000;
+    const TERMS: Terms = Terms {
+        window_ms: WINDOW,
+        max_live: 3,
+    };
 
     fn db() -> NativeSqlite {
         let db = NativeSqlite::open_in_memory().unwrap();
@@ -172,7 +186,7 @@ mod tests {
     fn an_order_reserves_a_known_ticket_and_is_announced() {
         let db = db();
         let ticket_id = ticket(&db);
-        let order = create(&db, "u1", &ticket_id, WINDOW, NOW).unwrap();
+        let order = create(&db, "u1", &ticket_id, &TERMS, NOW).unwrap();
         assert_eq!(order.status, OrderStatus::Created);
         assert_eq!(order.version, 0);
         let json = serde_json::to_value(&order).unwrap();
@@ -191,7 +205,7 @@ mod tests {
             )]
         );
         assert_eq!(
-            create(&db, "u1", &"f".repeat(24), WINDOW, NOW),
+            create(&db, "u1", &"f".repeat(24), &TERMS, NOW),
             Err(ApiError::NotFound)
         );
     }
@@ -200,18 +214,18 @@ mod tests {
     fn a_ticket_has_at_most_one_live_order() {
         let db = db();
         let ticket_id = ticket(&db);
-        let first = create(&db, "u1", &ticket_id, WINDOW, NOW).unwrap();
+        let first = create(&db, "u1", &ticket_id, &TERMS, NOW).unwrap();
         let refused = ApiError::bad_request(ALREADY_RESERVED);
         assert_eq!(
-            create(&db, "u2", &ticket_id, WINDOW, NOW),
+            create(&db, "u2", &ticket_id, &TERMS, NOW),
             Err(refused.clone())
         );
         assert_eq!(outbox(&db).len(), 1, "a refused order publishes nothing");
         cancel(&db, &first.id, "u1", NOW).unwrap();
-        let second = create(&db, "u2", &ticket_id, WINDOW, NOW).unwrap();
+        let second = create(&db, "u2", &ticket_id, &TERMS, NOW).unwrap();
         apply_event(&db, &second.id, Cause::Payment, NOW).unwrap();
         assert_eq!(
-            create(&db, "u3", &ticket_id, WINDOW, NOW),
+            create(&db, "u3", &ticket_id, &TERMS, NOW),
             Err(refused),
             "a complete order keeps its ticket"
         );
@@ -231,7 +245,7 @@ mod tests {
                     let (path, ticket_id) = (&path, &ticket_id);
                     scope.spawn(move || {
                         let db = NativeSqlite::open(path).unwrap();
-                        create(&db, &format!("u{i}"), ticket_id, WINDOW, NOW)
+                        create(&db, &format!("u{i}"), ticket_id, &TERMS, NOW)
                     })
                 })
                 .collect();
@@ -249,20 +263,20 @@ mod tests {
     #[test]
     fn orders_are_shown_to_their_buyer_only() {
         let db = db();
-        let order = create(&db, "u1", &ticket(&db), WINDOW, NOW).unwrap();
+        let order = create(&db, "u1", &ticket(&db), &TERMS, NOW).unwrap();
         assert_eq!(show(&db, &order.id, "u1").unwrap(), order);
         assert_eq!(show(&db, &order.id, "u2"), Err(ApiError::Unauthorized));
         assert_eq!(show(&db, "nope", "u1"), Err(ApiError::NotFound));
         assert_eq!(show(&db, &"f".repeat(24), "u1"), Err(ApiError::NotFound));
-        let second = create(&db, "u1", &ticket(&db), WINDOW, NOW + 1).unwrap();
-        create(&db, "u2", &ticket(&db), WINDOW, NOW).unwrap();
+        let second = create(&db, "u1", &ticket(&db), &TERMS, NOW + 1).unwrap();
+        create(&db, "u2", &ticket(&db), &TERMS, NOW).unwrap();
         assert_eq!(list(&db, "u1").unwrap(), [order, second]);
     }
 
     #[test]
     fn cancelling_bumps_the_version_once_and_frees_the_ticket() {
         let db = db();
-        let order = create(&db, "u1", &ticket(&db), WINDOW, NOW).unwrap();
+        let order = create(&db, "u1", &ticket(&db), &TERMS, NOW).unwrap();
         assert_eq!(
             cancel(&db, &order.id, "u2", NOW),
             Err(ApiError::Unauthorized)
@@ -297,7 +311,7 @@ mod tests {
     #[test]
     fn a_paid_order_cannot_be_cancelled_or_expired() {
         let db = db();
-        let order = create(&db, "u1", &ticket(&db), WINDOW, NOW).unwrap();
+        let order = create(&db, "u1", &ticket(&db), &TERMS, NOW).unwrap();
         let paid = apply_event(&db, &order.id, Cause::Payment, NOW).unwrap();
         assert_eq!((paid.status, paid.version), (OrderStatus::Complete, 1));
         assert_eq!(
@@ -327,7 +341,7 @@ mod tests {
     #[test]
     fn expiry_cancels_unless_complete_and_a_late_payment_leaves_it_cancelled() {
         let db = db();
-        let order = create(&db, "u1", &ticket(&db), WINDOW, NOW).unwrap();
+        let order = create(&db, "u1", &ticket(&db), &TERMS, NOW).unwrap();
         let expired = apply_event(&db, &order.id, Cause::Expiry, NOW + WINDOW).unwrap();
         assert_eq!(
             (expired.status, expired.version),
@@ -373,5 +387,26 @@ mod tests {
         for (from, cause, to) in moves {
             assert_eq!(next_status(from, cause), to, "{from:?} {cause:?}");
         }
+    }
+
+    #[test]
+    fn a_buyer_holds_at_most_the_cap_of_live_orders() {
+        let db = db();
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(create(&db, "u1", &ticket(&db), &TERMS, NOW).unwrap());
+        }
+        assert_eq!(
+            create(&db, "u1", &ticket(&db), &TERMS, NOW),
+            Err(holds::over_cap(3))
+        );
+        assert!(
+            create(&db, "u2", &ticket(&db), &TERMS, NOW).is_ok(),
+            "per buyer"
+        );
+        // One cancelled, or lapsed, frees a place.
+        cancel(&db, &held[0].id, "u1", NOW).unwrap();
+        assert!(create(&db, "u1", &ticket(&db), &TERMS, NOW).is_ok());
+        assert!(create(&db, "u1", &ticket(&db), &TERMS, NOW + WINDOW).is_ok());
     }
 }

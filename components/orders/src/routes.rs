@@ -4,6 +4,7 @@
 
 use boxoffice_api::orders::{route, Operation};
 use boxoffice_shared::consume;
+use boxoffice_shared::holds::Terms;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
 use spin_sdk::http::Response;
@@ -14,8 +15,8 @@ use crate::{listen, orders, SERVICE};
 pub struct Env {
     /// The database, the clock, the session and event keys.
     pub ctx: Context,
-    /// How long a new order holds its ticket, milliseconds.
-    pub reservation_window_ms: i64,
+    /// How long a new order holds its ticket, and how many one buyer may hold.
+    pub terms: Terms,
 }
 
 /// Answers one request: the documented operation of its method and path.
@@ -47,7 +48,7 @@ fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
         env.ctx.db.get()?,
         &session.user.id,
         &ticket_id,
-        env.reservation_window_ms,
+        &env.terms,
         env.ctx.now_ms,
     )?;
     http::json(201, &order)
@@ -82,7 +83,10 @@ mod tests {
     fn env() -> Env {
         Env {
             ctx: testing::context(storage::migrations()),
-            reservation_window_ms: 900_000,
+            terms: Terms {
+                window_ms: 900_000,
+                max_live: 10,
+            },
         }
     }
 

@@ -8,6 +8,7 @@
 //! deletes the row.
 
 use boxoffice_shared::events::OrderStatus;
+use boxoffice_shared::holds;
 use boxoffice_shared::money::Price;
 use boxoffice_shared::sql::{Db, Row, SqlError};
 use boxoffice_shared::{consume, outbox};
@@ -41,6 +42,7 @@ pub fn migrations() -> Vec<String> {
             order_id TEXT NOT NULL)"
             .to_owned(),
         consume::create_processed_table(SERVICE),
+        holds::create_buyers_table(SERVICE),
     ]
     .into_iter()
     .chain(outbox::migrations(SERVICE))

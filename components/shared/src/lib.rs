@@ -14,6 +14,7 @@ pub mod config;
 pub mod consume;
 pub mod error;
 pub mod events;
+pub mod holds;
 pub mod http;
 pub mod ids;
 pub mod kv;
