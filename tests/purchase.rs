@@ -917,6 +917,61 @@ fn payments_survive_what_stripe_does_lost_answers_saved_500s_3ds_and_webhooks() 
     );
 }
 
+/// Fair sharing (issue 33): one buyer holds at most `max_live_reservations` live orders
+/// (a scalper cannot hold the shop), and an order takes at most five refused payment
+/// attempts (card testing), the sixth refused before Stripe is asked.
+#[test]
+fn a_buyer_cannot_hold_the_shop_or_test_cards_on_it() {
+    let stripe = FakeStripe::start();
+    let shop = Shop::start_with(ShopOptions {
+        variables: [("max_live_reservations".to_owned(), "3".to_owned())]
+            .into_iter()
+            .chain(stripe.variables())
+            .collect(),
+        ..Default::default()
+    });
+    let seller = user(&shop);
+    let scalper = user(&shop);
+    let held: Vec<String> = (0..3)
+        .map(|i| payable_order(&shop, &seller, &scalper, json!(10 + i)))
+        .collect();
+    let fourth = sell_id(&shop, &seller, json!(13));
+    let refused = shop.order_when_known(&scalper, &fourth);
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(
+        refused.error_messages(),
+        vec!["You already hold 3 reservations; pay for or cancel one first"]
+    );
+    let other = user(&shop);
+    assert_eq!(shop.order_when_known(&other, &fourth).status, 201);
+    let cancel = shop.request(
+        "DELETE",
+        &format!("/api/orders/{}", held[0]),
+        Some(&scalper),
+        Body::None,
+    );
+    assert_eq!(cancel.status, 204, "{}", cancel.text);
+    let fifth = sell_id(&shop, &seller, json!(14));
+    assert_eq!(shop.order_when_known(&scalper, &fifth).status, 201);
+
+    let tested = &held[1];
+    for _ in 0..5 {
+        let declined = pay(&shop, &scalper, tested, "tok_chargeDeclined");
+        assert_eq!(declined.status, 400, "{}", declined.text);
+    }
+    let asked = stripe.requests();
+    let sixth = pay(&shop, &scalper, tested, "tok_visa");
+    assert_eq!(sixth.status, 429, "{}", sixth.text);
+    assert_eq!(
+        sixth.error_messages(),
+        vec!["Too many refused payment attempts for this order; cancel it and order again"]
+    );
+    assert_eq!(stripe.requests(), asked, "Stripe was asked");
+    assert!(stripe.charges().is_empty());
+    // Another order of the buyer's still pays.
+    assert_eq!(pay(&shop, &scalper, &held[2], "tok_visa").status, 201);
+}
+
 // Every test of the flow above, on both backends.
 boxoffice_testkit::on_both_backends!(
     two_buyers_race_one_wins_the_ticket_leaves_the_listing_and_expiry_relists_it,

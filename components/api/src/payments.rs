@@ -92,6 +92,7 @@ pub struct PaymentsConfig {
         (status = 400, description = "Invalid token or orderId, a declined card, or the order is cancelled, expired or paid.", body = Errors),
         (status = 401, description = "Not signed in (checked before the body), or not the buyer.", body = Errors),
         (status = 404, description = "No such order.", body = Errors),
+        (status = 429, description = "Too many refused attempts: 5 for this order, or 20 of the buyer's in a day (card testing).", body = Errors),
         (status = 503, description = "Payments are not configured, Stripe is down, or a backing service is.", body = Errors),
     ),
     security(("session" = [])),

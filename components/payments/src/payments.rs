@@ -18,6 +18,50 @@ pub const EXPIRED: &str = "Order has expired";
 /// The message for an order paid already.
 pub use boxoffice_api::payments::ALREADY_PAID;
 
+/// How many refused payment attempts one order may have (card testing: trying stolen
+/// cards against one's own cheap listing); the next is refused before Stripe is asked.
+pub const MAX_FAILURES_PER_ORDER: i64 = 5;
+/// How many refused payment attempts one buyer may have in [`FAILURE_WINDOW_MS`].
+pub const MAX_FAILURES_PER_BUYER: i64 = 20;
+/// The window of [`MAX_FAILURES_PER_BUYER`]: a day.
+pub const FAILURE_WINDOW_MS: i64 = 24 * 3_600_000;
+/// The refusal once an order has had [`MAX_FAILURES_PER_ORDER`] refused attempts.
+pub const TOO_MANY_FOR_ORDER: &str =
+    "Too many refused payment attempts for this order; cancel it and order again";
+/// The refusal once a buyer has had [`MAX_FAILURES_PER_BUYER`] refused attempts in a day.
+pub const TOO_MANY_FOR_BUYER: &str = "Too many refused payment attempts; try again tomorrow";
+
+/// 429 when `user_id` may not try to pay order `order_id` again at `now_ms`: too many of
+/// their attempts were refused, for this order or in the last day.
+pub fn may_try(db: &dyn Db, order_id: &str, user_id: &str, now_ms: i64) -> Result<(), ApiError> {
+    let (order, buyer) = storage::failures(db, order_id, user_id, now_ms - FAILURE_WINDOW_MS)?;
+    if order >= MAX_FAILURES_PER_ORDER {
+        return Err(ApiError::TooManyRequests(TOO_MANY_FOR_ORDER.to_owned()));
+    }
+    if buyer >= MAX_FAILURES_PER_BUYER {
+        return Err(ApiError::TooManyRequests(TOO_MANY_FOR_BUYER.to_owned()));
+    }
+    Ok(())
+}
+
+/// Notes the outcome of an attempt to pay: one Stripe refused (a 400 on the payment
+/// method: a decline, a failed authentication, a bad method) counts against the caps of
+/// [`may_try`].
+pub fn note_outcome<T>(
+    db: &dyn Db,
+    order_id: &str,
+    user_id: &str,
+    outcome: &Result<T, ApiError>,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let refused = matches!(outcome, Err(ApiError::Validation(problems))
+        if problems.iter().any(|p| p.field.as_deref() == Some("token")));
+    if refused {
+        storage::note_failure(db, &ids::new_id(), order_id, user_id, now_ms)?;
+    }
+    Ok(())
+}
+
 /// The order `order_id` if `user_id` may pay for it at `now_ms`: 404 unknown (or not
 /// an id), 401 someone else's, 400 [`CANCELLED`], [`ALREADY_PAID`] or [`EXPIRED`].
 pub fn payable(db: &dyn Db, order_id: &str, user_id: &str, now_ms: i64) -> Result<Order, ApiError> {
@@ -239,5 +283,36 @@ mod tests {
         assert!(storage::unrefunded_charges_of_cancelled_orders(&live)
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn refused_attempts_are_capped_per_order_and_per_buyer() {
+        let (db, order) = db_with_order(OrderStatus::Created);
+        let declined: Result<(), ApiError> = Err(ApiError::Validation(vec![
+            boxoffice_shared::FieldError::new("token", "Your card was declined."),
+        ]));
+        let down: Result<(), ApiError> = Err(ApiError::Unavailable("down".into()));
+        for _ in 0..MAX_FAILURES_PER_ORDER {
+            assert_eq!(may_try(&db, &order.id, "u1", NOW), Ok(()));
+            note_outcome(&db, &order.id, "u1", &declined, NOW).unwrap();
+            // Stripe being down is not the buyer's attempt.
+            note_outcome(&db, &order.id, "u1", &down, NOW).unwrap();
+            note_outcome(&db, &order.id, "u1", &Ok(()), NOW).unwrap();
+        }
+        assert_eq!(
+            may_try(&db, &order.id, "u1", NOW),
+            Err(ApiError::TooManyRequests(TOO_MANY_FOR_ORDER.into()))
+        );
+        assert_eq!(may_try(&db, "other", "u1", NOW), Ok(()));
+        for n in MAX_FAILURES_PER_ORDER..MAX_FAILURES_PER_BUYER {
+            note_outcome(&db, &format!("o{n}"), "u1", &declined, NOW + n).unwrap();
+        }
+        assert_eq!(
+            may_try(&db, "other", "u1", NOW + 100),
+            Err(ApiError::TooManyRequests(TOO_MANY_FOR_BUYER.into()))
+        );
+        assert_eq!(may_try(&db, "other", "u2", NOW + 100), Ok(()));
+        let tomorrow = NOW + MAX_FAILURES_PER_BUYER + FAILURE_WINDOW_MS;
+        assert_eq!(may_try(&db, "other", "u1", tomorrow), Ok(()));
     }
 }

@@ -55,8 +55,12 @@ async fn pay(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
     )?;
     env.stripe.require_configured()?;
     let db = env.ctx.db.get()?;
-    let order = payments::payable(db, &order_id, &session.user.id, env.ctx.now_ms)?;
-    match intents::pay(db, &env.stripe, &order, &method, env.ctx.now_ms).await? {
+    let (user_id, now_ms) = (&session.user.id, env.ctx.now_ms);
+    let order = payments::payable(db, &order_id, user_id, now_ms)?;
+    payments::may_try(db, &order.id, user_id, now_ms)?;
+    let paid = intents::pay(db, &env.stripe, &order, &method, now_ms).await;
+    payments::note_outcome(db, &order.id, user_id, &paid, now_ms)?;
+    match paid? {
         Paid::Recorded(payment) => http::json(201, &payment),
         Paid::Authenticate(client_secret) => http::json(
             202,

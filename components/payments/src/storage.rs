@@ -8,7 +8,7 @@
 //! set; a refund still pending at Stripe waits in `payments_refunds_pending`.
 
 use boxoffice_shared::events::OrderStatus;
-use boxoffice_shared::sql::{Db, Row, SqlError};
+use boxoffice_shared::sql::{Db, Row, SqlError, Value};
 use boxoffice_shared::{consume, outbox};
 
 use crate::model::{Order, Payment};
@@ -77,6 +77,18 @@ pub fn migrations() -> Vec<String> {
             order_id TEXT NOT NULL, \
             refund_id TEXT, \
             found_at BIGINT NOT NULL)"
+            .to_owned(),
+        // Payment attempts Stripe refused (declines, failed authentication, bad methods):
+        // the card-testing caps count them.
+        "CREATE TABLE IF NOT EXISTS payments_failures (\
+            id TEXT PRIMARY KEY, \
+            order_id TEXT NOT NULL, \
+            user_id TEXT NOT NULL, \
+            at BIGINT NOT NULL)"
+            .to_owned(),
+        "CREATE INDEX IF NOT EXISTS payments_failures_by_user ON payments_failures (user_id, at)"
+            .to_owned(),
+        "CREATE INDEX IF NOT EXISTS payments_failures_by_order ON payments_failures (order_id)"
             .to_owned(),
         consume::create_processed_table(SERVICE),
     ]
@@ -451,4 +463,43 @@ pub fn record_orphan(
         ],
     )?;
     Ok(())
+}
+
+/// Notes a payment attempt of `user_id` for order `order_id` that Stripe refused.
+pub fn note_failure(
+    db: &dyn Db,
+    id: &str,
+    order_id: &str,
+    user_id: &str,
+    now_ms: i64,
+) -> Result<(), SqlError> {
+    db.execute(
+        "INSERT INTO payments_failures (id, order_id, user_id, at) VALUES ($1, $2, $3, $4)",
+        &[id.into(), order_id.into(), user_id.into(), now_ms.into()],
+    )?;
+    Ok(())
+}
+
+/// How many refused attempts order `order_id` has had, and `user_id` since `since_ms`.
+pub fn failures(
+    db: &dyn Db,
+    order_id: &str,
+    user_id: &str,
+    since_ms: i64,
+) -> Result<(i64, i64), SqlError> {
+    let count = |sql: &str, params: &[Value]| -> Result<i64, SqlError> {
+        db.query(sql, params)?
+            .first()
+            .map_or(Ok(0), |row| row.int("n"))
+    };
+    Ok((
+        count(
+            "SELECT COUNT(*) AS n FROM payments_failures WHERE order_id = $1",
+            &[order_id.into()],
+        )?,
+        count(
+            "SELECT COUNT(*) AS n FROM payments_failures WHERE user_id = $1 AND at > $2",
+            &[user_id.into(), since_ms.into()],
+        )?,
+    ))
 }
