@@ -23,6 +23,9 @@ pub struct Call {
     pub path: String,
     /// The session cookie, if any.
     pub cookie: Option<String>,
+    /// The client address the call stands for (`boxoffice-client-addr`, believed from
+    /// loopback), so that many simulated shoppers are not one address to the throttle.
+    pub client: Option<String>,
     /// A JSON body, if any.
     pub body: Option<Vec<u8>>,
 }
@@ -34,6 +37,7 @@ impl Call {
             method: http::Method::GET,
             path: path.into(),
             cookie: None,
+            client: None,
             body: None,
         }
     }
@@ -44,8 +48,15 @@ impl Call {
             method: http::Method::POST,
             path: path.into(),
             cookie: None,
+            client: None,
             body: Some(body.to_string().into_bytes()),
         }
+    }
+
+    /// The same call standing for the `n`th simulated client.
+    pub fn standing_for(mut self, n: u64) -> Self {
+        self.client = Some(boxoffice_testkit::simulated_client(n));
+        self
     }
 
     /// The same call with the session `cookie`.
@@ -143,6 +154,9 @@ async fn exchange(
         .header("host", host);
     if let Some(cookie) = &call.cookie {
         request = request.header("cookie", cookie);
+    }
+    if let Some(client) = &call.client {
+        request = request.header("boxoffice-client-addr", client);
     }
     let body = match &call.body {
         Some(body) => {

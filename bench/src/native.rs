@@ -254,7 +254,7 @@ fn answer(
         ["api", "users", ..] => {
             let env = auth::routes::Env {
                 ctx: context(auth::SERVICE, auth::storage::migrations()),
-                kv: Box::new(ThreadKeyValue(kv.clone())),
+                trusted_proxies: Vec::new(),
             };
             auth::routes::handle(&request, &env)
         }

@@ -57,6 +57,7 @@ pub fn users(
             "/api/users/signup",
             &json!({"email": format!("{label}-{n}@example.com"), "password": "pass1234"}),
         )
+        .standing_for(n)
     })?
     .into_iter()
     .map(|answer| {

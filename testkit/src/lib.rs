@@ -22,6 +22,14 @@ pub mod stripe;
 pub mod wasmcloud;
 
 pub use backends::{Backend, TestDb};
+
+/// The address of the `n`th simulated shopper (10.0.0.0/8), sent as
+/// `boxoffice-client-addr`, which the shop believes from loopback only: how tests and the
+/// bench stand for many clients on one machine.
+pub fn simulated_client(n: u64) -> String {
+    let n = n % (1 << 24);
+    format!("10.{}.{}.{}", n >> 16, (n >> 8) & 0xff, n & 0xff)
+}
 pub use boxoffice_shared::testing::as_go_writes_it;
 
 /// How long a runtime may take from spawn to its `listening on` line (on a cold compile
@@ -664,12 +672,19 @@ impl Shop {
         self.request("PUT", path, cookie, Body::Json(body))
     }
 
-    /// Signs up a new user and returns its session cookie (`session=...`) and id.
+    /// Signs up a new user, from a client address of its own ([`simulated_client`]: the
+    /// throttle counts sign-ups per address), and returns its session cookie
+    /// (`session=...`) and id.
     pub fn signup(&self, email: &str, password: &str) -> (String, String) {
-        let resp = self.post(
+        static CLIENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let client = simulated_client(CLIENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        let body = serde_json::json!({"email": email, "password": password});
+        let resp = self.request_with(
+            "POST",
             "/api/users/signup",
             None,
-            serde_json::json!({"email": email, "password": password}),
+            Body::Json(body),
+            &[("boxoffice-client-addr", &client)],
         );
         assert_eq!(resp.status, 201, "signup {email}: {}", resp.text);
         let id = resp.json["id"].as_str().expect("id").to_string();

@@ -26,7 +26,7 @@ pub struct Credentials {
     /// A valid email address, at most 254 characters.
     #[schema(format = "email", max_length = 254, example = "buyer@example.com")]
     pub email: String,
-    /// Sign-up: 4 to 20 characters once trimmed. Sign-in: not empty.
+    /// Sign-up: 4 to 128 characters once trimmed. Sign-in: not empty.
     #[schema(min_length = 1, example = "s3cret")]
     pub password: String,
 }
@@ -62,7 +62,7 @@ pub struct CurrentUser {
 /// Sign up
 ///
 /// Creates a user and signs them in. The email must be valid and unused ("Email in use");
-/// the password 4 to 20 characters once trimmed.
+/// the password 4 to 128 characters once trimmed.
 #[utoipa::path(
     post,
     path = "/api/users/signup",
@@ -72,6 +72,7 @@ pub struct CurrentUser {
         (status = 201, description = "Signed up and in.", body = User,
             headers(("set-cookie" = String, description = "`session=...; Path=/; HttpOnly; SameSite=Lax` (and `Secure` over HTTPS)"))),
         (status = 400, description = "Invalid email or password, or email in use.", body = Errors),
+        (status = 429, description = "Too many sign-ins and sign-ups from this address (100 in 15 minutes); try later.", body = Errors),
         (status = 503, response = Unavailable),
     ),
 )]
@@ -81,7 +82,7 @@ fn sign_up() {}
 /// Sign in
 ///
 /// One message for an unknown email and a wrong password: "Invalid credentials".
-/// Repeated failures for one email are throttled.
+/// Attempts are throttled per email and client address, and per address.
 #[utoipa::path(
     post,
     path = "/api/users/signin",
@@ -91,7 +92,7 @@ fn sign_up() {}
         (status = 200, description = "Signed in.", body = User,
             headers(("set-cookie" = String, description = "`session=...; Path=/; HttpOnly; SameSite=Lax` (and `Secure` over HTTPS)"))),
         (status = 400, description = "Invalid email, no password, or invalid credentials.", body = Errors),
-        (status = 429, description = "Too many failed attempts for this email; try later.", body = Errors),
+        (status = 429, description = "Too many attempts: 10 for this email from this address, or 100 from this address, in 15 minutes; try later.", body = Errors),
         (status = 503, response = Unavailable),
     ),
 )]

@@ -72,19 +72,28 @@ pub struct Ticket {
 #[allow(dead_code)]
 fn create() {}
 
+/// The header in which the listing says how many tickets are on sale in all.
+pub const TOTAL_COUNT: &str = "x-total-count";
+
 /// The tickets on sale
 ///
 /// Reserved tickets are left out, unless `ids` names them: then exactly those tickets,
 /// reserved or not, in the order asked (unknown ids left out), so that a client holding
-/// many ids asks once.
+/// many ids asks once. The listing is paged (`limit`, `offset`), and answers the same array
+/// a client of the reference API, which does not page, expects.
 #[utoipa::path(
     get,
     path = "/api/tickets",
     impl_for = List,
-    params(("ids" = Option<String>, Query, description = "At most 100 ticket ids, separated by commas.")),
+    params(
+        ("ids" = Option<String>, Query, description = "At most 100 ticket ids, separated by commas."),
+        ("limit" = Option<i64>, Query, minimum = 1, maximum = 200, description = "How many tickets on sale, 1 to 200 (default 100); not with `ids`."),
+        ("offset" = Option<i64>, Query, minimum = 0, description = "How many to skip, oldest first (default 0); not with `ids`."),
+    ),
     responses(
-        (status = 200, description = "The tickets on sale, or those asked for.", body = Vec<Ticket>),
-        (status = 400, description = "`ids` holds something that is not a ticket id, or more than 100.", body = Errors),
+        (status = 200, description = "A page of the tickets on sale, oldest first, or those asked for.", body = Vec<Ticket>,
+            headers(("x-total-count" = u64, description = "How many tickets are on sale in all (the listing only)."))),
+        (status = 400, description = "`ids` holds something that is not a ticket id, or more than 100; or `limit` or `offset` is out of range.", body = Errors),
         (status = 503, response = Unavailable),
     ),
 )]

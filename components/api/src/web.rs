@@ -223,7 +223,7 @@ macro_rules! post {
                 (status = 400, description = "Refused: the form again, with the API's reasons.", content_type = "text/html", body = String),
                 (status = 403, description = "Not posted from this shop's pages, or not with this session's token: nothing done.", content_type = "text/html", body = String),
                 (status = 404, description = "Nothing here (or not the visitor's).", content_type = "text/html", body = String),
-                (status = 429, description = "Too many failed sign-ins.", content_type = "text/html", body = String),
+                (status = 429, description = "Too many attempts (sign-ins, sign-ups, payments): try later.", content_type = "text/html", body = String),
                 (status = 503, description = "The shop cannot answer right now.", content_type = "text/html", body = String),
             ),
             security((), ("session" = [])),

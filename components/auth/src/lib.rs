@@ -17,7 +17,7 @@ pub const SERVICE: &str = "auth";
 /// crate) there is no component to export from.
 #[cfg(target_arch = "wasm32")]
 mod component {
-    use boxoffice_shared::kv::LazySpinStore;
+    use boxoffice_shared::http::trusted_proxies;
     use boxoffice_shared::service::{self, Context, Service};
     use boxoffice_shared::ApiError;
     use spin_sdk::http::{IncomingRequest, Response};
@@ -35,7 +35,7 @@ mod component {
     fn env(ctx: Context) -> Result<Env, ApiError> {
         Ok(Env {
             ctx,
-            kv: Box::new(LazySpinStore::new("default")),
+            trusted_proxies: trusted_proxies()?,
         })
     }
 }

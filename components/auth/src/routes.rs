@@ -1,8 +1,9 @@
 //! The HTTP routes of the auth service (docs/api.md, "Users"): validation, then the rules of
 //! [`crate::users`], then the JSON answer and the session cookie.
 
+use std::net::IpAddr;
+
 use boxoffice_api::auth::{route, Operation};
-use boxoffice_shared::kv::KeyValue;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::session::{self, SessionUser};
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
@@ -15,8 +16,8 @@ use crate::users;
 pub struct Env {
     /// The database, the clock, the session and event keys.
     pub ctx: Context,
-    /// The key-value store holding sign-in throttling counters.
-    pub kv: Box<dyn KeyValue>,
+    /// The proxies whose `x-forwarded-for` is believed (`trusted_proxies`).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Answers one request: the documented operation of its method and path.
@@ -39,7 +40,8 @@ fn sign_up(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
         validate::email(body.get("email")),
         validate::new_password(body.get("password")),
     )?;
-    let user = users::sign_up(env.ctx.db.get()?, &email, &password, env.ctx.now_ms)?;
+    let client = request.client_address(&env.trusted_proxies);
+    let user = users::sign_up(env.ctx.db.get()?, &email, &password, client, env.ctx.now_ms)?;
     signed_in(request, env, 201, &user)
 }
 
@@ -51,9 +53,9 @@ fn sign_in(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
     )?;
     let user = users::sign_in(
         env.ctx.db.get()?,
-        env.kv.as_ref(),
         &email,
         &password,
+        request.client_address(&env.trusted_proxies),
         env.ctx.now_ms,
     )?;
     signed_in(request, env, 200, &user)
@@ -110,7 +112,7 @@ mod tests {
         let db = testing::memory_db(storage::migrations());
         Env {
             ctx: Context::new(db, NOW, Ok(sessions), Ok(testing::event_keys())),
-            kv: Box::new(MemoryKv::default()),
+            trusted_proxies: Vec::new(),
         }
     }
 

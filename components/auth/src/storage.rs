@@ -5,13 +5,16 @@ use boxoffice_shared::sql::{Db, SqlError};
 
 /// The statements creating the auth service's tables.
 pub fn migrations() -> Vec<String> {
-    vec!["CREATE TABLE IF NOT EXISTS auth_users (\
+    vec![
+        "CREATE TABLE IF NOT EXISTS auth_users (\
             id TEXT PRIMARY KEY, \
             email TEXT NOT NULL, \
             email_key TEXT NOT NULL UNIQUE, \
             password_hash TEXT NOT NULL, \
             created_at BIGINT NOT NULL)"
-        .to_owned()]
+            .to_owned(),
+        crate::throttle::migration(),
+    ]
 }
 
 /// A user as stored.

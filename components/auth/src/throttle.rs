@@ -1,88 +1,178 @@
-//! Sign-in throttling: after [`MAX_FAILURES`] failed sign-ins for one email within
-//! [`WINDOW_MS`], further attempts are refused with a 429 until the window is over.
-//! Counters live in the key-value store (short-lived, naturally keyed).
+//! Throttling of sign-ins and sign-ups, so that password guessing stays slow and cannot be
+//! turned against an account's owner.
+//!
+//! Every attempt takes its place in the counters before the password is hashed or
+//! checked, with one atomic statement per counter (an upsert that counts and reads back in
+//! one step), so a hundred parallel guesses are a hundred counts, not ten. The counters,
+//! per [`WINDOW_MS`] from their first attempt:
+//! - one email from one client address: [`PER_ACCOUNT_AND_ADDRESS`] sign-ins, then 429
+//!   until the window is over (a success starts the count again). Keyed by the address
+//!   too, so a guesser elsewhere cannot lock the owner out: their own address is another
+//!   count;
+//! - one client address: [`PER_ADDRESS`] sign-ins and sign-ups together (a bot trying
+//!   many accounts, or making many: each sign-up is a password hash).
+//!
+//! The client address is the one the host saw, or, through the pages and GraphQL, the one
+//! they act for ([`boxoffice_shared::ApiRequest::client_address`]).
 
-use boxoffice_shared::kv::KeyValue;
+use std::net::IpAddr;
+
+use boxoffice_shared::sql::Db;
 use boxoffice_shared::ApiError;
-use serde::{Deserialize, Serialize};
 
-/// Failed sign-ins allowed per email within a window.
-pub const MAX_FAILURES: u32 = 10;
-/// The window, from the first failure: 15 minutes.
+/// Sign-ins of one email from one address within a window.
+pub const PER_ACCOUNT_AND_ADDRESS: i64 = 10;
+/// Sign-ins and sign-ups from one address within a window.
+pub const PER_ADDRESS: i64 = 100;
+/// The window, from a counter's first attempt: 15 minutes.
 pub const WINDOW_MS: i64 = 15 * 60 * 1000;
 
-#[derive(Debug, Serialize, Deserialize)]
-struct Failures {
-    count: u32,
-    since_ms: i64,
+/// The table of counters.
+pub fn migration() -> String {
+    "CREATE TABLE IF NOT EXISTS auth_attempts (\
+        key TEXT PRIMARY KEY, \
+        count BIGINT NOT NULL, \
+        since BIGINT NOT NULL)"
+        .to_owned()
 }
 
-fn key(email_key: &str) -> String {
-    format!("auth:signin-failures:{email_key}")
+fn address(client: Option<IpAddr>) -> String {
+    client.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
 }
 
-fn current(kv: &dyn KeyValue, email_key: &str, now_ms: i64) -> Result<Option<Failures>, ApiError> {
-    let failures = kv
-        .get(&key(email_key))?
-        .and_then(|bytes| serde_json::from_slice::<Failures>(&bytes).ok());
-    Ok(failures.filter(|f| now_ms - f.since_ms < WINDOW_MS))
+fn account_key(email_key: &str, client: Option<IpAddr>) -> String {
+    format!("account:{email_key}|{}", address(client))
 }
 
-/// 429 if `email_key` has used up its failed sign-ins.
-pub fn check(kv: &dyn KeyValue, email_key: &str, now_ms: i64) -> Result<(), ApiError> {
-    match current(kv, email_key, now_ms)? {
-        Some(f) if f.count >= MAX_FAILURES => Err(ApiError::TooManyRequests(
-            "Too many failed sign-in attempts; try again in 15 minutes".to_owned(),
-        )),
-        _ => Ok(()),
+/// Counts one attempt under `key`; 429 when it is over `limit` in its window.
+fn take(db: &dyn Db, key: &str, limit: i64, now_ms: i64) -> Result<(), ApiError> {
+    let rows = db.query(
+        "INSERT INTO auth_attempts (key, count, since) VALUES ($1, 1, $2) \
+         ON CONFLICT (key) DO UPDATE SET \
+         count = CASE WHEN auth_attempts.since <= $3 THEN 1 ELSE auth_attempts.count + 1 END, \
+         since = CASE WHEN auth_attempts.since <= $3 THEN $2 ELSE auth_attempts.since END \
+         RETURNING count, since",
+        &[key.into(), now_ms.into(), (now_ms - WINDOW_MS).into()],
+    )?;
+    let row = rows
+        .first()
+        .ok_or_else(|| ApiError::internal("the attempt counter answered no row"))?;
+    let (count, since) = (row.int("count")?, row.int("since")?);
+    if count > limit {
+        let minutes = ((since + WINDOW_MS - now_ms).max(0) + 59_999) / 60_000;
+        return Err(ApiError::TooManyRequests(format!(
+            "Too many attempts; try again in {minutes} minute{}",
+            if minutes == 1 { "" } else { "s" }
+        )));
     }
-}
-
-/// Counts a failed sign-in for `email_key`.
-pub fn record_failure(kv: &dyn KeyValue, email_key: &str, now_ms: i64) -> Result<(), ApiError> {
-    let failures = match current(kv, email_key, now_ms)? {
-        Some(f) => Failures {
-            count: f.count + 1,
-            ..f
-        },
-        None => Failures {
-            count: 1,
-            since_ms: now_ms,
-        },
-    };
-    kv.set(&key(email_key), &serde_json::to_vec(&failures)?)?;
     Ok(())
 }
 
-/// Forgets the failures of `email_key` after a successful sign-in.
-pub fn clear(kv: &dyn KeyValue, email_key: &str) -> Result<(), ApiError> {
-    Ok(kv.delete(&key(email_key))?)
+/// Takes the places of a sign-in of `email_key` from `client`, before its password is
+/// checked.
+pub fn sign_in(
+    db: &dyn Db,
+    email_key: &str,
+    client: Option<IpAddr>,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    take(
+        db,
+        &format!("address:{}", address(client)),
+        PER_ADDRESS,
+        now_ms,
+    )?;
+    take(
+        db,
+        &account_key(email_key, client),
+        PER_ACCOUNT_AND_ADDRESS,
+        now_ms,
+    )
+}
+
+/// Takes the place of a sign-up from `client`, before its password is hashed.
+pub fn sign_up(db: &dyn Db, client: Option<IpAddr>, now_ms: i64) -> Result<(), ApiError> {
+    take(
+        db,
+        &format!("address:{}", address(client)),
+        PER_ADDRESS,
+        now_ms,
+    )
+}
+
+/// Starts the count of `email_key` from `client` again after a successful sign-in.
+pub fn succeeded(db: &dyn Db, email_key: &str, client: Option<IpAddr>) -> Result<(), ApiError> {
+    db.execute(
+        "DELETE FROM auth_attempts WHERE key = $1",
+        &[account_key(email_key, client).into()],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use boxoffice_shared::kv::MemoryKv;
+    use boxoffice_shared::sql::native::NativeSqlite;
 
-    #[test]
-    fn the_eleventh_attempt_in_the_window_is_refused() {
-        let kv = MemoryKv::default();
-        for _ in 0..MAX_FAILURES {
-            check(&kv, "a@b.c", 0).unwrap();
-            record_failure(&kv, "a@b.c", 0).unwrap();
-        }
-        assert_eq!(check(&kv, "a@b.c", 1000).unwrap_err().status(), 429);
-        check(&kv, "other@b.c", 1000).unwrap();
-        check(&kv, "a@b.c", WINDOW_MS).unwrap();
+    fn db() -> NativeSqlite {
+        let db = NativeSqlite::open_in_memory().unwrap();
+        db.execute(&migration(), &[]).unwrap();
+        db
+    }
+
+    fn ip(text: &str) -> Option<IpAddr> {
+        Some(text.parse().unwrap())
     }
 
     #[test]
-    fn success_clears_the_count() {
-        let kv = MemoryKv::default();
-        for _ in 0..MAX_FAILURES {
-            record_failure(&kv, "a@b.c", 0).unwrap();
+    fn the_eleventh_sign_in_of_an_account_from_one_address_waits_out_the_window() {
+        let db = db();
+        for _ in 0..PER_ACCOUNT_AND_ADDRESS {
+            sign_in(&db, "a@b.c", ip("198.51.100.1"), 0).unwrap();
         }
-        clear(&kv, "a@b.c").unwrap();
-        check(&kv, "a@b.c", 0).unwrap();
+        let refused = sign_in(&db, "a@b.c", ip("198.51.100.1"), 1_000).unwrap_err();
+        assert_eq!(
+            refused,
+            ApiError::TooManyRequests("Too many attempts; try again in 15 minutes".into())
+        );
+        // The owner, elsewhere, is not locked out; nor is another account.
+        sign_in(&db, "a@b.c", ip("203.0.113.7"), 1_000).unwrap();
+        sign_in(&db, "other@b.c", ip("198.51.100.1"), 1_000).unwrap();
+        // The window passes.
+        sign_in(&db, "a@b.c", ip("198.51.100.1"), WINDOW_MS).unwrap();
+    }
+
+    #[test]
+    fn a_success_starts_the_count_again() {
+        let db = db();
+        for _ in 0..PER_ACCOUNT_AND_ADDRESS {
+            sign_in(&db, "a@b.c", ip("198.51.100.1"), 0).unwrap();
+        }
+        succeeded(&db, "a@b.c", ip("198.51.100.1")).unwrap();
+        sign_in(&db, "a@b.c", ip("198.51.100.1"), 0).unwrap();
+    }
+
+    #[test]
+    fn one_address_makes_at_most_a_hundred_attempts_whatever_the_accounts() {
+        let db = db();
+        for n in 0..PER_ADDRESS {
+            if n % 2 == 0 {
+                sign_up(&db, ip("198.51.100.1"), 0).unwrap();
+            } else {
+                sign_in(&db, &format!("u{n}@b.c"), ip("198.51.100.1"), 0).unwrap();
+            }
+        }
+        assert_eq!(
+            sign_up(&db, ip("198.51.100.1"), 0).unwrap_err().status(),
+            429
+        );
+        assert_eq!(
+            sign_in(&db, "new@b.c", ip("198.51.100.1"), 0)
+                .unwrap_err()
+                .status(),
+            429
+        );
+        sign_up(&db, ip("198.51.100.2"), 0).unwrap();
+        sign_up(&db, None, 0).unwrap();
     }
 }

@@ -195,24 +195,12 @@ pub fn listing(query: &str) -> Result<Listing, ApiError> {
                 );
             }
             "limit" => {
-                listing.limit = value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-                    .ok_or_else(|| {
-                        query_error("limit", "Limit must be a whole number from 1 to 100")
-                    })?;
+                listing.limit = validate::limit(&value, MAX_LIMIT)
+                    .map_err(|e| query_error("limit", &e.message))?;
             }
             "offset" => {
-                listing.offset = value
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|n: &i64| *n >= 0)
-                    .ok_or_else(|| {
-                        query_error("offset", "Offset must be a whole number, 0 or more")
-                    })?;
+                listing.offset =
+                    validate::offset(&value).map_err(|e| query_error("offset", &e.message))?;
             }
             _ => {}
         }

@@ -5,6 +5,7 @@
 //! the page to try it.
 
 pub mod explorer;
+pub mod limits;
 pub mod routes;
 pub mod schema;
 pub mod services;

@@ -11,9 +11,9 @@ use boxoffice_shared::{http, ApiError, ApiRequest};
 use serde_json::Value;
 use spin_sdk::http::Response;
 
-use crate::explorer;
 use crate::schema::{self, Schema};
 use crate::services::Services;
+use crate::{explorer, limits};
 
 /// What the routes work with.
 pub struct Env {
@@ -124,6 +124,7 @@ async fn execute(request: &ApiRequest, env: &Env, graphql: Request) -> Response 
     let services = Services::new(
         request.cookie(COOKIE_NAME).map(str::to_owned),
         request.is_https(),
+        request.client_address(&http::trusted_proxies().unwrap_or_default()),
     );
     let (result, set_cookie) = run(env, graphql, services).await;
     let mut response = http::json(200, &result).unwrap_or_else(|e| e.to_response());
@@ -143,6 +144,10 @@ async fn run(
         let refused = ServerError::new(schema::NO_INTROSPECTION, None);
         return (async_graphql::Response::from_errors(vec![refused]), None);
     }
+    if let Some(why) = limits::refusal(&graphql.query, graphql.operation_name.as_deref()) {
+        let refused = ServerError::new(why, None);
+        return (async_graphql::Response::from_errors(vec![refused]), None);
+    }
     let services = Arc::new(services);
     let result = env.schema.execute(graphql.data(services.clone())).await;
     (result, services.set_cookie())
@@ -156,6 +161,7 @@ async fn explore(request: &ApiRequest, env: &Env) -> Response {
             let services = Services::new(
                 request.cookie(COOKIE_NAME).map(str::to_owned),
                 request.is_https(),
+                request.client_address(&http::trusted_proxies().unwrap_or_default()),
             );
             let (result, _) = run(env, graphql, services).await;
             Some(serde_json::to_string_pretty(&result).unwrap_or_default())

@@ -227,16 +227,13 @@ impl Query {
         #[graphql(default = 20, validator(minimum = 1, maximum = 100))] limit: usize,
         #[graphql(default = 0)] offset: usize,
     ) -> Result<TicketPage, Error> {
-        let all: Vec<Ticket> = services(ctx).read(ctx, Method::Get, TICKETS, None).await?;
-        let total = all.len();
-        let items = all
-            .into_iter()
-            .skip(offset)
-            .take(limit.min(MAX_PAGE))
-            .collect();
+        let url = format!("{TICKETS}?limit={}&offset={offset}", limit.min(MAX_PAGE));
+        let (items, total): (Vec<Ticket>, _) = services(ctx)
+            .read_counted(ctx, Method::Get, &url, None)
+            .await?;
         Ok(TicketPage {
+            total: total.unwrap_or(offset + items.len()),
             items,
-            total,
             offset,
         })
     }

@@ -5,6 +5,7 @@
 //! own messages, its status and the field at fault in `extensions`.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context as TaskContext, Poll};
@@ -25,6 +26,9 @@ pub const ORDERS: &str = "http://orders.spin.internal/api/orders";
 /// The payments service.
 pub const PAYMENTS: &str = "http://payments.spin.internal/api/payments";
 
+/// The header in which a page of a listing says how many there are in all.
+pub use boxoffice_api::tickets::TOTAL_COUNT;
+
 /// The message when a service cannot answer.
 pub const UNAVAILABLE: &str = "The shop cannot answer right now; try again shortly";
 
@@ -32,16 +36,18 @@ pub const UNAVAILABLE: &str = "The shop cannot answer right now; try again short
 pub struct Services {
     session: Mutex<Option<String>>,
     https: bool,
+    client: Option<IpAddr>,
     set_cookie: Mutex<Option<String>>,
 }
 
 impl Services {
     /// The services for a caller with this session cookie (its value as sent, if any), who
-    /// came over HTTPS or not.
-    pub fn new(session: Option<String>, https: bool) -> Self {
+    /// came over HTTPS or not, from `client`.
+    pub fn new(session: Option<String>, https: bool, client: Option<IpAddr>) -> Self {
         Self {
             session: Mutex::new(session),
             https,
+            client,
             set_cookie: Mutex::new(None),
         }
     }
@@ -67,7 +73,15 @@ impl Services {
             .ok()
             .and_then(|session| session.clone())
             .map(|value| format!("{COOKIE_NAME}={value}"));
-        let sent = chain::send("graphql", method, url, cookie, self.https, body);
+        let sent = chain::send(
+            "graphql",
+            method,
+            url,
+            cookie,
+            self.https,
+            self.client,
+            body,
+        );
         let response = SingleThreaded(Box::pin(sent)).await?;
         if let Some(header) = chain::set_cookie(&response).filter(|c| c.starts_with(COOKIE_NAME)) {
             // Later calls of this request act as the new session (or as nobody).
@@ -96,14 +110,33 @@ impl Services {
         url: &str,
         body: Option<Value>,
     ) -> Result<T, Error> {
+        self.read_counted(ctx, method, url, body)
+            .await
+            .map(|(value, _)| value)
+    }
+
+    /// [`Self::read`], with the `x-total-count` the answer came with (a page of a listing
+    /// says how many there are in all).
+    pub async fn read_counted<T: DeserializeOwned>(
+        &self,
+        ctx: &Context<'_>,
+        method: Method,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<(T, Option<usize>), Error> {
         let response = self
             .call(method.clone(), url, body.as_ref())
             .await
             .map_err(|failure| refused(ctx, failure))?;
-        serde_json::from_slice(response.body()).map_err(|e| {
+        let total = response
+            .header(TOTAL_COUNT)
+            .and_then(|v| v.as_str())
+            .and_then(|v| v.trim().parse().ok());
+        let value = serde_json::from_slice(response.body()).map_err(|e| {
             eprintln!("graphql: {method} {url}: an answer it cannot read: {e}");
             unavailable()
-        })
+        })?;
+        Ok((value, total))
     }
 
     /// Calls `method url` with `body` for its effect only (a 2xx with or without a body).

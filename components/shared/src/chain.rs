@@ -1,8 +1,10 @@
 //! Calling another component of the shop through Spin service chaining
 //! (`http://<component>.spin.internal`, in-process on every host that chains, granted in
-//! `spin.toml`), on behalf of the caller: with the cookies it sent and whether it came
-//! over HTTPS, so that each rule stays in its service. The pages and the GraphQL API both
+//! `spin.toml`), on behalf of the caller: with the cookies it sent, whether it came over
+//! HTTPS and its address (for throttling), so that each rule stays in its service. The pages and the GraphQL API both
 //! call the services this way.
+
+use std::net::IpAddr;
 
 use serde_json::Value;
 use spin_sdk::http::{Method, Request, Response};
@@ -51,12 +53,16 @@ pub async fn send(
     url: &str,
     cookie: Option<String>,
     https: bool,
+    client: Option<IpAddr>,
     body: Option<&Value>,
 ) -> Result<Response, Failure> {
     let mut builder = Request::builder();
     builder.method(method.clone()).uri(url);
     if let Some(cookie) = cookie {
         builder.header("cookie", cookie);
+    }
+    if let Some(client) = client {
+        builder.header(crate::http::CLIENT_HEADER, client.to_string());
     }
     if https {
         builder.header("x-forwarded-proto", "https");

@@ -150,14 +150,14 @@ mod tests {
     fn validation_errors_name_their_fields() {
         let e = ApiError::Validation(vec![
             FieldError::new("email", "Email must be valid"),
-            FieldError::new("password", "Password must be between 4 and 20 characters"),
+            FieldError::new("password", "Password must be between 4 and 128 characters"),
         ]);
         assert_eq!(e.status(), 400);
         assert_eq!(
             body(&e),
             serde_json::json!({"errors":[
                 {"message":"Email must be valid","field":"email"},
-                {"message":"Password must be between 4 and 20 characters","field":"password"}]})
+                {"message":"Password must be between 4 and 128 characters","field":"password"}]})
         );
     }
 

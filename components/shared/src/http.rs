@@ -4,6 +4,8 @@
 //! [`ApiRequest::read`], then finds its operation in the component's route table of
 //! `boxoffice-api` ([`ApiRequest::route`]); tests build an `ApiRequest` directly.
 
+use std::net::{IpAddr, SocketAddr};
+
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -125,6 +127,37 @@ impl ApiRequest {
         table(&self.method.to_string(), &self.path)
     }
 
+    /// The address of the client this request acts for, for throttling: the peer the host
+    /// saw (`spin-client-addr`); when that is the host itself (a chained call from the
+    /// pages or GraphQL, which say whom they act for in [`CLIENT_HEADER`]), that header;
+    /// when it is one of the `trusted` proxies, the nearest address of `x-forwarded-for`
+    /// that is not one of them. A header no trusted hop set is never believed.
+    pub fn client_address(&self, trusted: &[IpAddr]) -> Option<IpAddr> {
+        let peer = self.header("spin-client-addr").and_then(parse_address)?;
+        if peer.is_loopback() {
+            if let Some(relayed) = self.header(CLIENT_HEADER).and_then(parse_address) {
+                return Some(relayed);
+            }
+        }
+        if !trusted.contains(&peer) {
+            return Some(peer);
+        }
+        let forwarded: Vec<IpAddr> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+            .flat_map(|(_, value)| value.split(','))
+            .filter_map(parse_address)
+            .collect();
+        Some(
+            forwarded
+                .into_iter()
+                .rev()
+                .find(|hop| !trusted.contains(hop))
+                .unwrap_or(peer),
+        )
+    }
+
     /// Whether the request arrived over HTTPS: the scheme, Spin's `spin-full-url`, or a
     /// proxy's `x-forwarded-proto`.
     pub fn is_https(&self) -> bool {
@@ -220,6 +253,28 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
         .header("content-type", "application/json")
         .body(serde_json::to_vec(body)?)
         .build())
+}
+
+/// The header in which the pages and GraphQL tell a service, on a chained call, the
+/// address of the client they act for ([`ApiRequest::client_address`]).
+pub const CLIENT_HEADER: &str = "boxoffice-client-addr";
+
+/// An address as `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+pub fn parse_address(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|a| a.ip()))
+}
+
+/// The proxies whose `x-forwarded-for` is believed: the variable `trusted_proxies`, IP
+/// addresses separated by commas or spaces (none by default).
+pub fn trusted_proxies() -> Result<Vec<IpAddr>, ApiError> {
+    Ok(crate::config::variable("trusted_proxies")?
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter_map(parse_address)
+        .collect())
 }
 
 /// What an outbound request got back.
@@ -372,5 +427,40 @@ mod tests {
             ok.json_object().unwrap().get("a"),
             Some(&serde_json::json!(1))
         );
+    }
+
+    #[test]
+    fn the_client_address_is_believed_only_from_the_host_or_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let from =
+            |peer: &str| ApiRequest::new(Method::Post, "/").with_header("spin-client-addr", peer);
+        assert_eq!(
+            from("203.0.113.9:5151").client_address(&[]),
+            Some(ip("203.0.113.9"))
+        );
+        // A client cannot claim another address.
+        let spoofed = from("203.0.113.9:5151")
+            .with_header(CLIENT_HEADER, "198.51.100.1")
+            .with_header("x-forwarded-for", "198.51.100.2");
+        assert_eq!(spoofed.client_address(&[]), Some(ip("203.0.113.9")));
+        // A chained call from the pages says whom it acts for.
+        let chained = from("127.0.0.1:0").with_header(CLIENT_HEADER, "198.51.100.1");
+        assert_eq!(chained.client_address(&[]), Some(ip("198.51.100.1")));
+        assert_eq!(
+            from("127.0.0.1:0").client_address(&[]),
+            Some(ip("127.0.0.1"))
+        );
+        // Behind a trusted proxy: the nearest forwarded hop it did not add itself.
+        let proxy = ip("10.0.0.5");
+        let proxied = from("10.0.0.5:80")
+            .with_header("x-forwarded-for", "198.51.100.7, 203.0.113.4, 10.0.0.5");
+        assert_eq!(proxied.client_address(&[proxy]), Some(ip("203.0.113.4")));
+        assert_eq!(
+            proxied.client_address(&[]),
+            Some(proxy),
+            "an untrusted proxy is the client"
+        );
+        assert_eq!(ApiRequest::new(Method::Get, "/").client_address(&[]), None);
+        assert_eq!(parse_address(" [::1]:80 "), Some(ip("::1")));
     }
 }

@@ -2,7 +2,7 @@
 //! `POST /internal/events/tickets` (events.toml). Authentication comes before
 //! validation: an anonymous request with a bad body is a 401.
 
-use boxoffice_api::tickets::{route, Operation};
+use boxoffice_api::tickets::{route, Operation, TOTAL_COUNT};
 use boxoffice_shared::consume;
 use boxoffice_shared::service::Context;
 use boxoffice_shared::{http, validate, ApiError, ApiRequest};
@@ -46,13 +46,24 @@ fn create(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
 }
 
 fn list(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
-    let ids = form_urlencoded::parse(request.query.as_bytes())
-        .find(|(name, _)| name == "ids")
-        .map(|(_, value)| value.into_owned());
-    match ids {
-        Some(ids) => http::json(200, &tickets::by_ids(env.db.get()?, &ids)?),
-        None => http::json(200, &tickets::list_for_sale(env.db.get()?)?),
+    let param = |wanted: &str| {
+        form_urlencoded::parse(request.query.as_bytes())
+            .find(|(name, _)| name == wanted)
+            .map(|(_, value)| value.into_owned())
+    };
+    if let Some(ids) = param("ids") {
+        return http::json(200, &tickets::by_ids(env.db.get()?, &ids)?);
     }
+    let (limit, offset) = validate::both(
+        param("limit").map_or(Ok(tickets::DEFAULT_PAGE), |v| {
+            validate::limit(&v, tickets::MAX_PAGE)
+        }),
+        param("offset").map_or(Ok(0), |v| validate::offset(&v)),
+    )?;
+    let db = env.db.get()?;
+    let mut response = http::json(200, &tickets::list_for_sale(db, limit, offset)?)?;
+    response.set_header(TOTAL_COUNT, tickets::count_for_sale(db)?.to_string());
+    Ok(response)
 }
 
 fn show(env: &Env, id: &str) -> Result<Response, ApiError> {
@@ -154,6 +165,64 @@ mod tests {
         assert_eq!(
             send(&env, Method::Get, "/api/tickets", None, None),
             (200, json!([ticket]))
+        );
+    }
+
+    #[test]
+    fn the_listing_is_paged_and_bounded() {
+        let env = env();
+        let mut ids = Vec::new();
+        for n in 0..5 {
+            let (_, ticket) = send(
+                &env,
+                Method::Post,
+                "/api/tickets",
+                Some("a"),
+                Some(json!({"title": format!("show {n}"), "price": 20})),
+            );
+            ids.push(ticket["id"].clone());
+        }
+        // Oldest first; made at one instant here, so by id.
+        ids.sort_by_key(|id| id.as_str().unwrap_or_default().to_owned());
+        let page = |query: &str| {
+            let mut request = ApiRequest::new(Method::Get, "/api/tickets");
+            request.query = query.to_owned();
+            testing::answer(&handle(&request, &env))
+        };
+        let listed = |answer: (u16, Value)| -> Vec<Value> {
+            assert_eq!(answer.0, 200, "{}", answer.1);
+            answer
+                .1
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t["id"].clone())
+                .collect()
+        };
+        assert_eq!(
+            listed(page("")),
+            ids,
+            "a client that does not page sees them all"
+        );
+        assert_eq!(listed(page("limit=2")), ids[..2]);
+        assert_eq!(listed(page("limit=2&offset=3")), ids[3..]);
+        assert_eq!(listed(page("offset=9")), Vec::<Value>::new());
+        for (query, field) in [
+            ("limit=0", "limit"),
+            ("limit=201", "limit"),
+            ("limit=ten", "limit"),
+            ("offset=-1", "offset"),
+        ] {
+            let (status, body) = page(query);
+            assert_eq!(
+                (status, &body["errors"][0]["field"]),
+                (400, &json!(field)),
+                "{query}"
+            );
+        }
+        assert_eq!(
+            listed(page(&format!("limit={}", tickets::MAX_PAGE))).len(),
+            5
         );
     }
 

@@ -112,11 +112,24 @@ pub fn find_many(db: &dyn Db, ids: &[String]) -> Result<Vec<Ticket>, SqlError> {
 }
 
 /// The tickets that no order holds, oldest first.
-pub fn list_unreserved(db: &dyn Db) -> Result<Vec<Ticket>, SqlError> {
-    db.query(&unreserved_query(), &[])?
-        .iter()
-        .map(ticket)
-        .collect()
+pub fn list_unreserved(db: &dyn Db, limit: i64, offset: i64) -> Result<Vec<Ticket>, SqlError> {
+    db.query(
+        &format!("{} LIMIT $1 OFFSET $2", unreserved_query()),
+        &[limit.into(), offset.into()],
+    )?
+    .iter()
+    .map(ticket)
+    .collect()
+}
+
+/// How many tickets no order holds.
+pub fn count_unreserved(db: &dyn Db) -> Result<i64, SqlError> {
+    db.query(
+        "SELECT COUNT(*) AS n FROM tickets_tickets WHERE order_id IS NULL",
+        &[],
+    )?
+    .first()
+    .map_or(Ok(0), |row| row.int("n"))
 }
 
 /// Stores `ticket` (whose version is already the new one) if the stored version is

@@ -36,9 +36,22 @@ pub fn create(
     Ok(ticket)
 }
 
-/// The tickets on sale: those no order holds.
-pub fn list_for_sale(db: &dyn Db) -> Result<Vec<Ticket>, ApiError> {
-    Ok(storage::list_unreserved(db)?)
+/// How many tickets a page of the listing holds when the client does not say: enough
+/// for a client of the reference API, which does not page, to see a shop's whole listing
+/// while it is small.
+pub const DEFAULT_PAGE: i64 = 100;
+/// The most tickets one page holds.
+pub const MAX_PAGE: i64 = 200;
+
+/// A page of the tickets on sale (those no order holds), oldest first: `limit` of them
+/// from `offset`.
+pub fn list_for_sale(db: &dyn Db, limit: i64, offset: i64) -> Result<Vec<Ticket>, ApiError> {
+    Ok(storage::list_unreserved(db, limit, offset)?)
+}
+
+/// How many tickets are on sale.
+pub fn count_for_sale(db: &dyn Db) -> Result<i64, ApiError> {
+    Ok(storage::count_unreserved(db)?)
 }
 
 /// The most tickets one request may ask for by id.
@@ -303,7 +316,7 @@ mod tests {
         let a = create(&db, "u1", "a".into(), price, 1).unwrap();
         let b = create(&db, "u1", "b".into(), price, 2).unwrap();
         hold(&db, &a.id);
-        let ids: Vec<String> = list_for_sale(&db)
+        let ids: Vec<String> = list_for_sale(&db, DEFAULT_PAGE, 0)
             .unwrap()
             .into_iter()
             .map(|t| t.id)
@@ -333,7 +346,7 @@ mod tests {
         assert_eq!(updates.len(), 1);
         assert_eq!(updates[0]["orderId"], "o1");
         assert_eq!(updates[0]["version"], 1);
-        assert!(list_for_sale(&db).unwrap().is_empty());
+        assert!(list_for_sale(&db, DEFAULT_PAGE, 0).unwrap().is_empty());
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! the shopper's session cookie (and a signed-out visitor's `cart` cookie), so that each
 //! rule stays in its service and the pages only show what the API answers.
 
+use std::net::IpAddr;
+
 use boxoffice_api::cart::CART_COOKIE;
 use boxoffice_shared::chain::{self, set_cookie};
 pub use boxoffice_shared::chain::{Failure, FieldError};
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::session::COOKIE_NAME;
-use boxoffice_shared::{time, ApiRequest};
+use boxoffice_shared::{http, time, ApiRequest};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -368,6 +370,7 @@ pub struct Api {
     session: Option<String>,
     cart: Option<String>,
     https: bool,
+    client: Option<IpAddr>,
 }
 
 impl Api {
@@ -377,6 +380,7 @@ impl Api {
             session: request.cookie(COOKIE_NAME).map(str::to_owned),
             cart: request.cookie(CART_COOKIE).map(str::to_owned),
             https: request.is_https(),
+            client: request.client_address(&http::trusted_proxies().unwrap_or_default()),
         }
     }
 
@@ -392,7 +396,16 @@ impl Api {
             .filter_map(|(name, value)| value.as_ref().map(|value| format!("{name}={value}")))
             .collect();
         let cookie = (!cookies.is_empty()).then(|| cookies.join("; "));
-        chain::send("web", method, url, cookie, self.https, body.as_ref()).await
+        chain::send(
+            "web",
+            method,
+            url,
+            cookie,
+            self.https,
+            self.client,
+            body.as_ref(),
+        )
+        .await
     }
 
     async fn read<T: DeserializeOwned>(

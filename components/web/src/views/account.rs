@@ -39,7 +39,7 @@ pub fn form(
         } else {
             "current-password"
         },
-        hint: new_password.then_some("Between 4 and 20 characters."),
+        hint: new_password.then_some("Between 4 and 128 characters."),
         ..Field::text("password", "Password", "")
     };
     layout(
@@ -93,10 +93,10 @@ mod tests {
     fn sign_up_says_what_a_password_must_be() {
         let problems = [problem(
             Some("password"),
-            "Password must be between 4 and 20 characters",
+            "Password must be between 4 and 128 characters",
         )];
         let page = form(&Visitor::default(), Door::SignUp, "", "/", &problems).into_string();
-        assert!(page.contains("Between 4 and 20 characters."));
+        assert!(page.contains("Between 4 and 128 characters."));
         assert!(page.contains("new-password"));
         assert!(
             page.contains(r#"aria-describedby="field-password-hint field-password-error""#),
