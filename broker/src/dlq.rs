@@ -50,11 +50,11 @@ fn write_table(letters: &[DeadLetter], out: &mut dyn Write) -> std::io::Result<(
         .iter()
         .map(|l| {
             [
-                l.event_id.clone(),
-                l.ty.clone(),
-                l.subscription.clone(),
+                printable(&l.event_id),
+                printable(&l.ty),
+                printable(&l.subscription),
                 l.attempts.to_string(),
-                l.last_error.replace(['\n', '\r'], " "),
+                printable(&l.last_error),
                 timestamp(l.dead_at),
             ]
         })
@@ -82,6 +82,22 @@ fn write_table(letters: &[DeadLetter], out: &mut dyn Write) -> std::io::Result<(
         writeln!(out, "{}", line(&cells))?;
     }
     Ok(())
+}
+
+/// `text` as a terminal may show it: every control character (line breaks, escape
+/// sequences that would move the cursor or recolour the operator's terminal) written as
+/// its escape (`\n`, `\u{1b}`); an event's id and type come from whoever sent it.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
 }
 
 /// Re-queues dead deliveries (all of them, or those of `event_ids`); returns how many.
@@ -141,7 +157,7 @@ pub async fn stats(store: &dyn EventQueue, out: &mut dyn Write) -> anyhow::Resul
         writeln!(
             out,
             "{:<width$}  {:<7}  {}",
-            c.subscription,
+            printable(&c.subscription),
             c.status.as_str(),
             c.count
         )?;
@@ -154,4 +170,31 @@ fn timestamp(ms: Millis) -> String {
         .single()
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
         .unwrap_or_else(|| ms.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_senders_wrote_cannot_drive_the_operators_terminal() {
+        let letter = DeadLetter {
+            event_id: "evil\u{1b}[2J\u{1b}[31mid".into(),
+            source: "/boxoffice/orders".into(),
+            ty: "order:created\r\nforged line".into(),
+            subscription: "payments".into(),
+            attempts: 3,
+            last_error: "HTTP 400: bad\nnews".into(),
+            dead_at: 0,
+        };
+        let mut out = Vec::new();
+        write_table(&[letter], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(!text.contains('\u{1b}') && !text.contains('\r'), "{text:?}");
+        assert_eq!(text.lines().count(), 2, "one line per letter: {text}");
+        assert!(text.contains(r"evil\u{1b}[2J\u{1b}[31mid"), "{text}");
+        assert!(text.contains(r"order:created\r\nforged line"), "{text}");
+        assert!(text.contains(r"HTTP 400: bad\nnews"), "{text}");
+        assert_eq!(printable("plain é ünïcode"), "plain é ünïcode");
+    }
 }

@@ -4,15 +4,12 @@
 //! deliveries are committed; a duplicate (same source and id) is acknowledged and ignored.
 //! `GET /health` answers 200, so that a probe can tell the broker is up.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::sync::Notify;
 
 use boxoffice_telemetry::metrics;
@@ -31,38 +28,22 @@ fn json_error(status: StatusCode, message: &str) -> Response<Body> {
     boxoffice_wire::error::response(status, message).map(Body::from)
 }
 
-/// Serves the ingress on `listener` until the future is dropped; `wake` is notified after
-/// every newly stored event.
+/// Serves the ingress on `listener` until the future is dropped, within the listener
+/// bounds of [`boxoffice_wire::listener`]; `wake` is notified after every newly stored
+/// event.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<dyn EventQueue>,
     subscriptions: Arc<Subscriptions>,
     wake: Arc<Notify>,
 ) -> anyhow::Result<()> {
-    loop {
-        let (stream, client) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("broker: accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    let bounds = boxoffice_wire::listener::Bounds::default();
+    boxoffice_wire::listener::serve(listener, bounds, "broker", move |req, _client| {
         let (store, subscriptions, wake) = (store.clone(), subscriptions.clone(), wake.clone());
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let (store, subscriptions, wake) =
-                    (store.clone(), subscriptions.clone(), wake.clone());
-                async move { Ok::<_, Infallible>(handle(req, &*store, &subscriptions, &wake).await) }
-            });
-            if let Err(e) = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!("broker: connection from {client}: {e}");
-            }
-        });
-    }
+        async move { handle(req, &*store, &subscriptions, &wake).await }
+    })
+    .await;
+    Ok(())
 }
 
 /// The path a `GET` asks whether the broker is up (the shop's `/ready` asks it).

@@ -2,7 +2,6 @@
 //! Spin's request headers, enforces the body limit, turns failures into the API's JSON
 //! errors, and logs one line per request.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -10,8 +9,6 @@ use std::time::Instant;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use wasmtime_wasi_http::WasiBody;
 
 use crate::outbound_http::{Destination, ResponseFuture, ServiceChaining};
@@ -22,49 +19,31 @@ use crate::runtime::{App, InvokeError};
 use boxoffice_telemetry::metrics;
 use boxoffice_telemetry::traces::{self, Attribute, Kind};
 use boxoffice_wire::cloudevent::TICK_TYPE;
+use boxoffice_wire::listener;
 
 pub use boxoffice_wire::limits::{
     MAX_HEADERS, MAX_HEAD_BYTES, MAX_HOST_BODY_BYTES as MAX_BODY_BYTES,
 };
 
-/// What the connection itself reads of a head, so that the JSON answer above covers every
-/// head up to four times the limits; beyond, hyper answers a bare 431 and closes.
-const READ_HEAD_BYTES: usize = 4 * MAX_HEAD_BYTES;
-const READ_HEADERS: usize = 4 * MAX_HEADERS;
-
-/// Serves `app` on `listener` until the process ends.
-pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+/// Serves `app` on `listener` until the process ends, within the listener bounds of
+/// [`boxoffice_wire::listener`] (a head within 10 s, at most `max_connections` at once);
+/// what a request may carry once its head is read, `handle` holds to the real limits.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    max_connections: usize,
+) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
-    loop {
-        let (stream, client) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+    let bounds = listener::Bounds {
+        max_connections: max_connections.max(1),
+        ..listener::Bounds::default()
+    };
+    listener::serve(listener, bounds, "runtime", move |request, client| {
         let app = app.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(&app, req, client, local).await) }
-            });
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            // What the connection reads of a head; `handle` holds it to the real limits.
-            builder
-                .http1()
-                .max_buf_size(READ_HEAD_BYTES)
-                .max_headers(READ_HEADERS);
-            builder.http2().max_header_list_size(READ_HEAD_BYTES as u32);
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!("connection from {client}: {e}");
-            }
-        });
-    }
+        async move { handle(&app, request, client, local).await }
+    })
+    .await;
+    Ok(())
 }
 
 /// Handles one request from the network.
@@ -90,7 +69,7 @@ pub async fn handle(
             Err(response) => response,
             Ok(request) => {
                 let request = with_spin_headers(request, route, &client.to_string(), local);
-                invoke(app, &route.component, request).await
+                invoke(app, &route.component, request, 0).await
             }
         },
     };
@@ -158,20 +137,26 @@ impl InProcessChaining {
 }
 
 impl ServiceChaining for InProcessChaining {
-    fn dispatch(&self, target: Destination, request: Request<WasiBody>) -> ResponseFuture {
+    fn dispatch(
+        &self,
+        target: Destination,
+        request: Request<WasiBody>,
+        depth: usize,
+    ) -> ResponseFuture {
         let app = self.0.upgrade();
         Box::pin(async move {
             let app = app.ok_or(wasmtime_wasi_http::Error::ConnectionRefused)?;
-            handle_chained(&app, target, request).await
+            handle_chained(&app, target, request, depth).await
         })
     }
 }
 
-/// Handles a request a component sent to `<id>.spin.internal` or `self`.
+/// Handles a request a component sent to `<id>.spin.internal` or `self`, at chain `depth`.
 pub async fn handle_chained(
     app: &App,
     target: Destination,
     mut request: Request<WasiBody>,
+    depth: usize,
 ) -> Result<Response<WasiBody>, wasmtime_wasi_http::Error> {
     let start = Instant::now();
     let path = request.uri().path().to_owned();
@@ -201,7 +186,7 @@ pub async fn handle_chained(
         Ok(route) => {
             let local = SocketAddr::from(([127, 0, 0, 1], 0));
             let request = with_spin_headers(request, route, "127.0.0.1:0", local);
-            invoke(app, &route.component, request).await
+            invoke(app, &route.component, request, depth).await
         }
     };
     record(
@@ -216,9 +201,21 @@ pub async fn handle_chained(
     Ok(response)
 }
 
-async fn invoke(app: &App, component: &str, request: Request<WasiBody>) -> Response<WasiBody> {
-    match app.invoke(component, request).await {
+async fn invoke(
+    app: &App,
+    component: &str,
+    request: Request<WasiBody>,
+    depth: usize,
+) -> Response<WasiBody> {
+    match app.invoke(component, request, depth).await {
         Ok(response) => response,
+        Err(e @ InvokeError::TooDeep { .. }) => {
+            tracing::warn!("{e}");
+            json_error(
+                StatusCode::LOOP_DETECTED,
+                "Too deep a chain of calls between the shop's services",
+            )
+        }
         Err(e @ InvokeError::Timeout { .. }) => {
             tracing::warn!("{e}");
             json_error(

@@ -119,6 +119,10 @@ struct UpArgs {
     /// `tick_interval_ms` of the events file.
     #[arg(long)]
     tick_interval_ms: Option<u64>,
+    /// How many connections the front door serves at once; beyond, new ones are closed at
+    /// once (shed, not queued).
+    #[arg(long, env = "BOXOFFICE_MAX_CONNECTIONS", default_value_t = boxoffice_wire::listener::MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 #[derive(clap::Args)]
@@ -325,7 +329,7 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
             format!("boxoffice: listening on http://{app_addr}"),
         ])?;
         tokio::select! {
-            served = boxoffice::http_server::serve(app, listener) => served,
+            served = boxoffice::http_server::serve(app, listener, options.max_connections) => served,
             served = broker.serve(broker_listener) => served,
             served = admin.serve(admin_listener) => served,
             () = shutdown_signal() => {

@@ -214,8 +214,14 @@ pub type ResponseFuture = Pin<
 
 /// Serves chained requests in-process; implemented by the runtime.
 pub trait ServiceChaining: Send + Sync {
-    /// Runs `request` against this app: a named component, or the router for `self`.
-    fn dispatch(&self, target: Destination, request: http::Request<WasiBody>) -> ResponseFuture;
+    /// Runs `request` against this app, at chain `depth`: a named component, or the router
+    /// for `self`.
+    fn dispatch(
+        &self,
+        target: Destination,
+        request: http::Request<WasiBody>,
+        depth: usize,
+    ) -> ResponseFuture;
 }
 
 /// The per-instance `wasi:http` hooks: policy check, chaining, or the network.
@@ -230,6 +236,9 @@ pub struct OutboundHttp {
     pub client: HttpClient,
     /// The trace of the request the instance answers: outbound calls are its children.
     pub trace: boxoffice_telemetry::traces::Context,
+    /// The chain depth of the request the instance answers (0 from the network); its
+    /// chained calls run one deeper.
+    pub depth: usize,
 }
 
 /// How long a plain-HTTP request may wait for its answer's head unless the component
@@ -365,7 +374,7 @@ impl OutboundHttp {
                 ))
             }),
             target => {
-                let response = self.chaining.dispatch(target, request);
+                let response = self.chaining.dispatch(target, request, self.depth + 1);
                 Box::new(async move { Ok((response.await?, done())) })
             }
         }

@@ -29,16 +29,55 @@ use crate::variables::{self, AppVariables};
 /// Linear memory allowed per instance (components hash passwords with argon2 at ~19 MiB).
 pub const MAX_MEMORY_SIZE: usize = 128 << 20;
 
-/// Instances that may exist at once.
+/// Instances that may exist at once, unless `BOXOFFICE_INSTANCES` says fewer.
 const MAX_INSTANCES: u32 = 1000;
 
-/// Instances requests may hold at once: a few below [`MAX_INSTANCES`], since a request
-/// stopped at its timeout may give its turn back a moment before its instance's slot.
-const INSTANCE_TURNS: usize = MAX_INSTANCES as usize - 8;
+/// The fewest instances `BOXOFFICE_INSTANCES` may set.
+const MIN_INSTANCES: u32 = 20;
+
+/// Instances that may exist at once: `BOXOFFICE_INSTANCES` (for a small machine, or a
+/// test of the pool under load), between [`MIN_INSTANCES`] and [`MAX_INSTANCES`].
+pub fn instances() -> u32 {
+    std::env::var("BOXOFFICE_INSTANCES")
+        .ok()
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .map_or(MAX_INSTANCES, |n| n.clamp(MIN_INSTANCES, MAX_INSTANCES))
+}
+
+/// The deepest chain of calls the runtime runs: a request from the network is at depth
+/// 0, a call it makes to another component (service chaining) at 1, a call that one makes
+/// at 2 (the shop's deepest: the pages, the cart, shipping). Deeper is refused.
+pub const MAX_CHAIN_DEPTH: usize = 2;
+
+/// The turns of each depth out of `instances`: a few below the instances (a request
+/// stopped at its timeout may give its turn back a moment before its instance's slot), a
+/// fifth of them for each depth of chained calls, the rest for requests from the network.
+/// A request at depth `d` waits only for a turn of depth `d`, and holds it while its
+/// chained calls wait for turns of depth `d + 1`, which no one waiting for a turn of depth
+/// `d` or less holds. So a thousand page requests at once cannot take every instance and
+/// then wait on each other's chained calls (a deadlock that answered every route 503
+/// until the timeout): the excess waits at the front door.
+fn turns_by_depth(instances: u32) -> Vec<Arc<tokio::sync::Semaphore>> {
+    let turns = instances as usize - 8;
+    let chained = turns / 5;
+    let front = turns - chained * MAX_CHAIN_DEPTH;
+    std::iter::once(front)
+        .chain(std::iter::repeat_n(chained, MAX_CHAIN_DEPTH))
+        .map(|n| Arc::new(tokio::sync::Semaphore::new(n)))
+        .collect()
+}
 
 /// Why a request got no answer from its component.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
+    /// A chained call deeper than [`MAX_CHAIN_DEPTH`]: a loop of calls, most likely.
+    #[error("component `{component}` called at depth {depth}, deeper than {MAX_CHAIN_DEPTH}")]
+    TooDeep {
+        /// The component called.
+        component: String,
+        /// The depth of the call.
+        depth: usize,
+    },
     /// Every instance was in use for the whole request timeout: the runtime is overloaded.
     #[error("no instance of `{component}` became free within {} ms", .timeout.as_millis())]
     Busy {
@@ -76,24 +115,26 @@ pub struct App {
     /// The Postgres pools and the SQLite databases, for their gauges.
     pools: Arc<PostgresPools>,
     sql: Arc<SqlDatabases>,
-    /// Turns at an instance: a request past the pool's size waits for one instead of
-    /// failing to instantiate (a 500 for 1,000 buyers at once on Postgres, before).
-    turns: Arc<tokio::sync::Semaphore>,
+    /// Turns at an instance, by depth of call ([`turns_by_depth`]): a request past the
+    /// pool's size waits for one instead of failing to instantiate (a 500 for 1,000 buyers
+    /// at once on Postgres, before).
+    turns: Vec<Arc<tokio::sync::Semaphore>>,
 }
 
 /// Builds the engine: async support, component model, and the pooling allocator sized
-/// for [`MAX_INSTANCES`] concurrent instances of [`MAX_MEMORY_SIZE`] each.
+/// for [`instances`] concurrent instances of [`MAX_MEMORY_SIZE`] each.
 pub fn engine() -> anyhow::Result<Engine> {
+    let instances = instances();
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_component_instances(MAX_INSTANCES)
-        .total_core_instances(MAX_INSTANCES * 4)
-        .total_memories(MAX_INSTANCES)
-        .total_tables(MAX_INSTANCES * 4)
-        .total_stacks(MAX_INSTANCES)
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * 4)
+        .total_memories(instances)
+        .total_tables(instances * 4)
+        .total_stacks(instances)
         .max_memory_size(MAX_MEMORY_SIZE)
         .max_component_instance_size(10 << 20)
         .max_core_instance_size(10 << 20)
-        .max_unused_warm_slots(100)
+        .max_unused_warm_slots(100.min(instances))
         .linear_memory_keep_resident(1 << 20)
         .table_keep_resident(1 << 16)
         // Reset only the pages an instance wrote, as the kernel's PAGEMAP_SCAN lists them
@@ -156,7 +197,15 @@ pub fn resolve_variables(
                 .flatten()
         })
     };
-    Ok(AppVariables::resolve(&manifest.variables, env, &fallbacks)?)
+    let variables = AppVariables::resolve(&manifest.variables, env, &fallbacks)?;
+    if production {
+        for name in [secrets::JWT_KEY, secrets::EVENTS_KEY] {
+            if manifest.variables.contains_key(name) {
+                secrets::check_production_keys(name, variables.get(name).unwrap_or_default())?;
+            }
+        }
+    }
+    Ok(variables)
 }
 
 impl App {
@@ -257,7 +306,7 @@ impl App {
             chaining: chaining(me.clone()),
             pools,
             sql,
-            turns: Arc::new(tokio::sync::Semaphore::new(INSTANCE_TURNS)),
+            turns: turns_by_depth(instances()),
         }))
     }
 
@@ -276,20 +325,26 @@ impl App {
         self.components.contains_key(id)
     }
 
-    /// Runs one request in a fresh instance of `component` and returns its response once
-    /// the headers are set (the body may still be streaming). An error means the
+    /// Runs one request at chain `depth` (0 from the network) in a fresh instance of
+    /// `component` and returns its response once the headers are set (the body may still
+    /// be streaming). An error means the
     /// component trapped, or did not answer within the request timeout (its instance is
     /// then stopped), or no instance became free within it.
     pub async fn invoke(
         &self,
         component: &str,
         request: http::Request<WasiBody>,
+        depth: usize,
     ) -> Result<http::Response<WasiBody>, InvokeError> {
         let loaded = self
             .components
             .get(component)
             .ok_or_else(|| anyhow!("no component `{component}`"))?;
-        let turn = tokio::time::timeout(self.request_timeout, self.turns.clone().acquire_owned())
+        let turns = self.turns.get(depth).ok_or_else(|| InvokeError::TooDeep {
+            component: component.to_owned(),
+            depth,
+        })?;
+        let turn = tokio::time::timeout(self.request_timeout, turns.clone().acquire_owned())
             .await
             .ok()
             .and_then(Result::ok)
@@ -301,7 +356,7 @@ impl App {
         let trace = traces::parent(request.headers());
         let mut store = Store::new(
             &self.engine,
-            InstanceState::new(loaded.ctx.clone(), self.chaining.clone(), trace),
+            InstanceState::new(loaded.ctx.clone(), self.chaining.clone(), trace, depth),
         );
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
@@ -410,6 +465,20 @@ fn prepare(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn every_depth_of_chained_calls_has_turns_of_its_own() {
+        let permits = |instances| -> Vec<usize> {
+            turns_by_depth(instances)
+                .iter()
+                .map(|t| t.available_permits())
+                .collect()
+        };
+        assert_eq!(permits(1000), [596, 198, 198]);
+        assert_eq!(permits(MIN_INSTANCES), [8, 2, 2]);
+        assert_eq!(permits(1000).len(), MAX_CHAIN_DEPTH + 1);
+    }
+
     use super::*;
 
     fn manifest() -> (tempfile::TempDir, Manifest) {

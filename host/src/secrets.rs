@@ -2,7 +2,7 @@
 //! (and `boxoffice broker`, for `events_key`) use a random key made once per state dir and
 //! kept there in a file only the owner can read, so that no two shops share a key and no
 //! key is written in the source. `--production` uses none of these: it requires the keys
-//! to be set.
+//! to be set, each at least [`PRODUCTION_KEY_BYTES`] long ([`check_production_keys`]).
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
@@ -19,6 +19,33 @@ pub const EVENTS_KEY: &str = "events_key";
 const KEY_BYTES: usize = 32;
 /// The shortest kept key accepted (what the services accept for `events_key`).
 const MIN_KEY_CHARS: usize = 16;
+
+/// The shortest key `--production` accepts in `jwt_key` and `events_key`: 256 bits, as
+/// much as the HMAC-SHA256 they sign with can use (the services alone accept 12 and 16).
+pub const PRODUCTION_KEY_BYTES: usize = 32;
+
+/// Checks that every key of `variable`'s comma-separated `value` is at least
+/// [`PRODUCTION_KEY_BYTES`] long: an error naming the variable and the key's position,
+/// never the key.
+pub fn check_production_keys(variable: &str, value: &str) -> anyhow::Result<()> {
+    let keys: Vec<&str> = value
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .collect();
+    if keys.is_empty() {
+        anyhow::bail!("{variable} holds no key; --production requires one");
+    }
+    if let Some(short) = keys.iter().position(|k| k.len() < PRODUCTION_KEY_BYTES) {
+        anyhow::bail!(
+            "key {} of {variable} is {} bytes; --production requires at least \
+             {PRODUCTION_KEY_BYTES} (e.g. `openssl rand -hex 32`)",
+            short + 1,
+            keys[short].len()
+        );
+    }
+    Ok(())
+}
 
 /// The file under the state dir that keeps the generated value of `variable`.
 pub fn key_file(state_dir: &Path, variable: &str) -> PathBuf {
@@ -123,5 +150,27 @@ mod tests {
         std::fs::write(&file, "short\n").unwrap();
         let err = state_key(dir.path(), JWT_KEY).unwrap_err().to_string();
         assert!(err.contains("no usable key"), "{err}");
+    }
+
+    #[test]
+    fn production_keys_are_256_bits_or_refused_without_showing_them() {
+        let strong = "0123456789abcdef0123456789abcdef";
+        assert!(check_production_keys(JWT_KEY, strong).is_ok());
+        assert!(check_production_keys(JWT_KEY, &format!("{strong}, {strong}")).is_ok());
+        let weak = check_production_keys(JWT_KEY, "twelve-bytes")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            weak,
+            "key 1 of jwt_key is 12 bytes; --production requires at least 32 (e.g. `openssl rand -hex 32`)"
+        );
+        let second = check_production_keys(EVENTS_KEY, &format!("{strong},short-one")).unwrap_err();
+        assert!(
+            second
+                .to_string()
+                .starts_with("key 2 of events_key is 9 bytes"),
+            "{second}"
+        );
+        assert!(check_production_keys(EVENTS_KEY, " , ").is_err());
     }
 }

@@ -50,6 +50,7 @@ impl InstanceState {
         component: Arc<ComponentContext>,
         chaining: Arc<dyn ServiceChaining>,
         trace: boxoffice_telemetry::traces::Context,
+        depth: usize,
     ) -> Self {
         let wasi = WasiCtx::builder()
             .stdout(GuestLog::new(component.id.clone(), Stream::Stdout))
@@ -65,6 +66,7 @@ impl InstanceState {
                 chaining,
                 client: component.http_client.clone(),
                 trace,
+                depth,
             },
             component,
         }

@@ -6,6 +6,7 @@
 //!   attribute and type names of this shop (the broker's tick, the signature).
 //! - [`error`]: the JSON error body every 4xx and 5xx carries.
 //! - [`limits`]: the bounds on what a request may carry.
+//! - [`listener`] (feature `server`): the accept loop of the native servers, bounded.
 //! - [`router`]: Spin's route matching, for the runtime and for the wasmCloud gateway.
 //! - [`url`]: the authority of a URL.
 
@@ -14,5 +15,7 @@
 pub mod cloudevent;
 pub mod error;
 pub mod limits;
+#[cfg(feature = "server")]
+pub mod listener;
 pub mod router;
 pub mod url;
