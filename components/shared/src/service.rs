@@ -94,8 +94,10 @@ pub async fn serve<E>(
     env: impl FnOnce(Context) -> Result<E, ApiError>,
     answer: impl AsyncFnOnce(&ApiRequest, &E) -> Response,
 ) -> Response {
+    let mut https = false;
     let served = async {
         let request = ApiRequest::read(request).await?;
+        https = request.is_https();
         outbox::trace_request(&request);
         let database_url = config::database_url()?;
         let db = Rc::new(LazyDb::new(
@@ -115,5 +117,50 @@ pub async fn serve<E>(
         }
         Ok::<_, ApiError>(response)
     };
-    served.await.unwrap_or_else(|e| e.to_response())
+    let response = served.await.unwrap_or_else(|e| e.to_response());
+    hardened(response, https)
+}
+
+/// How long browsers keep to HTTPS after an answer over HTTPS (a year).
+pub const HSTS: &str = "max-age=31536000";
+
+/// `response` with the headers every answer of the shop carries: `nosniff` (a JSON body is
+/// never taken for a script or a page), and over HTTPS `Strict-Transport-Security`, so a
+/// browser that saw the shop over HTTPS never falls back to plain HTTP.
+pub fn hardened(mut response: Response, https: bool) -> Response {
+    response.set_header("x-content-type-options", "nosniff");
+    if https {
+        response.set_header("strict-transport-security", HSTS);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_answer_is_nosniff_and_https_ones_keep_browsers_on_https() {
+        let header = |response: &Response, name: &str| {
+            response
+                .headers()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .and_then(|(_, v)| v.as_str().map(str::to_owned))
+        };
+        let plain = hardened(ApiError::NotFound.to_response(), false);
+        assert_eq!(
+            header(&plain, "x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+        assert_eq!(header(&plain, "strict-transport-security"), None);
+        let secure = hardened(Response::builder().status(204).build(), true);
+        assert_eq!(
+            header(&secure, "strict-transport-security").as_deref(),
+            Some(HSTS)
+        );
+        assert_eq!(
+            header(&secure, "x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+    }
 }

@@ -22,7 +22,10 @@ use spin_sdk::http_component;
 #[http_component]
 async fn handle(request: IncomingRequest) -> Response {
     match ApiRequest::read(request).await {
-        Ok(request) => handlers::handle(&request).await,
-        Err(e) => e.to_response(),
+        Ok(request) => {
+            let response = handlers::handle(&request).await;
+            boxoffice_shared::service::hardened(response, request.is_https())
+        }
+        Err(e) => boxoffice_shared::service::hardened(e.to_response(), false),
     }
 }
