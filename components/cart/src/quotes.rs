@@ -73,7 +73,7 @@ impl Quotes for ShippingService {
         Box::pin(async move {
             let url = format!("{QUOTES}/{city}");
             let method = spin_sdk::http::Method::Get;
-            match chain::send("cart", method, &url, None, false, None, None).await {
+            match chain::send("cart", method, &url, None, false, &Default::default(), None).await {
                 Ok(response) => serde_json::from_slice(response.body())
                     .map(Some)
                     .map_err(|e| format!("GET {url}: unreadable quote: {e}")),

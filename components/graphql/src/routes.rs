@@ -124,7 +124,7 @@ async fn execute(request: &ApiRequest, env: &Env, graphql: Request) -> Response 
     let services = Services::new(
         request.cookie(COOKIE_NAME).map(str::to_owned),
         request.is_https(),
-        request.client_address(&http::trusted_proxies().unwrap_or_default()),
+        request.origin(),
     );
     let (result, set_cookie) = run(env, graphql, services).await;
     let mut response = http::json(200, &result).unwrap_or_else(|e| e.to_response());
@@ -161,7 +161,7 @@ async fn explore(request: &ApiRequest, env: &Env) -> Response {
             let services = Services::new(
                 request.cookie(COOKIE_NAME).map(str::to_owned),
                 request.is_https(),
-                request.client_address(&http::trusted_proxies().unwrap_or_default()),
+                request.origin(),
             );
             let (result, _) = run(env, graphql, services).await;
             Some(serde_json::to_string_pretty(&result).unwrap_or_default())

@@ -5,13 +5,13 @@
 //! own messages, its status and the field at fault in `extensions`.
 
 use std::future::Future;
-use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context as TaskContext, Poll};
 
 use async_graphql::{Context, Error, ErrorExtensions, PathSegment};
 use boxoffice_shared::chain::{self, Failure, FieldError};
+use boxoffice_shared::http::Origin;
 use boxoffice_shared::session::COOKIE_NAME;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -36,18 +36,18 @@ pub const UNAVAILABLE: &str = "The shop cannot answer right now; try again short
 pub struct Services {
     session: Mutex<Option<String>>,
     https: bool,
-    client: Option<IpAddr>,
+    origin: Origin,
     set_cookie: Mutex<Option<String>>,
 }
 
 impl Services {
     /// The services for a caller with this session cookie (its value as sent, if any), who
-    /// came over HTTPS or not, from `client`.
-    pub fn new(session: Option<String>, https: bool, client: Option<IpAddr>) -> Self {
+    /// came over HTTPS or not, from `origin`.
+    pub fn new(session: Option<String>, https: bool, origin: Origin) -> Self {
         Self {
             session: Mutex::new(session),
             https,
-            client,
+            origin,
             set_cookie: Mutex::new(None),
         }
     }
@@ -79,7 +79,7 @@ impl Services {
             url,
             cookie,
             self.https,
-            self.client,
+            &self.origin,
             body,
         );
         let response = SingleThreaded(Box::pin(sent)).await?;

@@ -4,9 +4,9 @@
 //! HTTPS and its address (for throttling), so that each rule stays in its service. The pages and the GraphQL API both
 //! call the services this way.
 
-use std::net::IpAddr;
-
 use serde_json::Value;
+
+use crate::http::Origin;
 use spin_sdk::http::{Method, Request, Response};
 
 pub use boxoffice_wire::error::FieldError;
@@ -53,7 +53,7 @@ pub async fn send(
     url: &str,
     cookie: Option<String>,
     https: bool,
-    client: Option<IpAddr>,
+    origin: &Origin,
     body: Option<&Value>,
 ) -> Result<Response, Failure> {
     let mut builder = Request::builder();
@@ -61,8 +61,8 @@ pub async fn send(
     if let Some(cookie) = cookie {
         builder.header("cookie", cookie);
     }
-    if let Some(client) = client {
-        builder.header(crate::http::CLIENT_HEADER, client.to_string());
+    for (name, value) in origin.headers() {
+        builder.header(name, value);
     }
     if https {
         builder.header("x-forwarded-proto", "https");

@@ -127,35 +127,30 @@ impl ApiRequest {
         table(&self.method.to_string(), &self.path)
     }
 
-    /// The address of the client this request acts for, for throttling: the peer the host
-    /// saw (`spin-client-addr`); when that is the host itself (a chained call from the
-    /// pages or GraphQL, which say whom they act for in [`CLIENT_HEADER`]), that header;
-    /// when it is one of the `trusted` proxies, the nearest address of `x-forwarded-for`
-    /// that is not one of them. A header no trusted hop set is never believed.
+    /// Where the request came from: the peer the host saw (`spin-client-addr`), or, when
+    /// that is the host itself (a chained call from the pages or GraphQL), the peer they
+    /// say they act for ([`CLIENT_HEADER`]); and the `x-forwarded-for` hops.
+    pub fn origin(&self) -> Origin {
+        let seen = self.header("spin-client-addr").and_then(parse_address);
+        let relayed = seen
+            .filter(IpAddr::is_loopback)
+            .and_then(|_| self.header(CLIENT_HEADER).and_then(parse_address));
+        Origin {
+            peer: relayed.or(seen),
+            forwarded_for: self
+                .headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+                .flat_map(|(_, value)| value.split(','))
+                .filter_map(parse_address)
+                .collect(),
+        }
+    }
+
+    /// The address of the client this request acts for, for throttling
+    /// ([`Origin::client`]).
     pub fn client_address(&self, trusted: &[IpAddr]) -> Option<IpAddr> {
-        let peer = self.header("spin-client-addr").and_then(parse_address)?;
-        if peer.is_loopback() {
-            if let Some(relayed) = self.header(CLIENT_HEADER).and_then(parse_address) {
-                return Some(relayed);
-            }
-        }
-        if !trusted.contains(&peer) {
-            return Some(peer);
-        }
-        let forwarded: Vec<IpAddr> = self
-            .headers
-            .iter()
-            .filter(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
-            .flat_map(|(_, value)| value.split(','))
-            .filter_map(parse_address)
-            .collect();
-        Some(
-            forwarded
-                .into_iter()
-                .rev()
-                .find(|hop| !trusted.contains(hop))
-                .unwrap_or(peer),
-        )
+        self.origin().client(trusted)
     }
 
     /// Whether the request arrived over HTTPS: the scheme, Spin's `spin-full-url`, or a
@@ -258,6 +253,49 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Result<Response, ApiError> {
 /// The header in which the pages and GraphQL tell a service, on a chained call, the
 /// address of the client they act for ([`ApiRequest::client_address`]).
 pub const CLIENT_HEADER: &str = "boxoffice-client-addr";
+
+/// Where a request came from, as the host and the proxies before it told.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The peer the host saw, or the one the pages or GraphQL acted for.
+    pub peer: Option<IpAddr>,
+    /// The hops of `x-forwarded-for`, nearest last.
+    pub forwarded_for: Vec<IpAddr>,
+}
+
+impl Origin {
+    /// The client's address: the peer; when the peer is one of the `trusted` proxies, the
+    /// nearest hop of `x-forwarded-for` that is not one of them. A header no trusted hop
+    /// set is never believed.
+    pub fn client(&self, trusted: &[IpAddr]) -> Option<IpAddr> {
+        let peer = self.peer?;
+        if !trusted.contains(&peer) {
+            return Some(peer);
+        }
+        Some(
+            self.forwarded_for
+                .iter()
+                .rev()
+                .find(|hop| !trusted.contains(hop))
+                .copied()
+                .unwrap_or(peer),
+        )
+    }
+
+    /// The headers that carry this origin on a chained call, for the called service to
+    /// judge with its own trusted proxies.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut headers = Vec::new();
+        if let Some(peer) = self.peer {
+            headers.push((CLIENT_HEADER, peer.to_string()));
+        }
+        if !self.forwarded_for.is_empty() {
+            let hops: Vec<String> = self.forwarded_for.iter().map(IpAddr::to_string).collect();
+            headers.push(("x-forwarded-for", hops.join(", ")));
+        }
+        headers
+    }
+}
 
 /// An address as `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
 pub fn parse_address(text: &str) -> Option<IpAddr> {
@@ -461,6 +499,13 @@ mod tests {
             "an untrusted proxy is the client"
         );
         assert_eq!(ApiRequest::new(Method::Get, "/").client_address(&[]), None);
+        // The pages relay what they saw, and auth judges it with its own proxies.
+        let mut relayed = from("127.0.0.1:0");
+        for (name, value) in proxied.origin().headers() {
+            relayed = relayed.with_header(name, &value);
+        }
+        assert_eq!(relayed.client_address(&[proxy]), Some(ip("203.0.113.4")));
+        assert_eq!(relayed.client_address(&[]), Some(proxy));
         assert_eq!(parse_address(" [::1]:80 "), Some(ip("::1")));
     }
 }

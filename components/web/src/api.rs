@@ -3,14 +3,13 @@
 //! the shopper's session cookie (and a signed-out visitor's `cart` cookie), so that each
 //! rule stays in its service and the pages only show what the API answers.
 
-use std::net::IpAddr;
-
 use boxoffice_api::cart::CART_COOKIE;
 use boxoffice_shared::chain::{self, set_cookie};
 pub use boxoffice_shared::chain::{Failure, FieldError};
 use boxoffice_shared::events::OrderStatus;
+use boxoffice_shared::http::Origin;
 use boxoffice_shared::session::COOKIE_NAME;
-use boxoffice_shared::{http, time, ApiRequest};
+use boxoffice_shared::{time, ApiRequest};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -370,7 +369,7 @@ pub struct Api {
     session: Option<String>,
     cart: Option<String>,
     https: bool,
-    client: Option<IpAddr>,
+    origin: Origin,
 }
 
 impl Api {
@@ -380,7 +379,7 @@ impl Api {
             session: request.cookie(COOKIE_NAME).map(str::to_owned),
             cart: request.cookie(CART_COOKIE).map(str::to_owned),
             https: request.is_https(),
-            client: request.client_address(&http::trusted_proxies().unwrap_or_default()),
+            origin: request.origin(),
         }
     }
 
@@ -402,7 +401,7 @@ impl Api {
             url,
             cookie,
             self.https,
-            self.client,
+            &self.origin,
             body.as_ref(),
         )
         .await
