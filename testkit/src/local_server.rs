@@ -25,6 +25,20 @@ impl LocalServer {
         H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
         F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
     {
+        Self::start_fallible(move |req| {
+            let answer = handle(req);
+            async move { Ok::<_, Infallible>(answer.await) }
+        })
+    }
+
+    /// Serves every request with `handle` until dropped; an `Err` from it ends the
+    /// connection without an answer (what a client sees when an answer is lost).
+    pub fn start_fallible<H, F, E>(handle: H) -> LocalServer
+    where
+        H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
+        F: Future<Output = Result<Response<Full<Bytes>>, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
+    {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -42,10 +56,7 @@ impl LocalServer {
                             let Ok((stream, _)) = accepted else { continue };
                             let handle = handle.clone();
                             tokio::spawn(async move {
-                                let service = hyper::service::service_fn(move |req| {
-                                    let answer = handle(req);
-                                    async move { Ok::<_, Infallible>(answer.await) }
-                                });
+                                let service = hyper::service::service_fn(handle);
                                 let _ = hyper::server::conn::http1::Builder::new()
                                     .serve_connection(TokioIo::new(stream), service)
                                     .await;

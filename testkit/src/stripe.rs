@@ -155,7 +155,7 @@ impl Shared {
 /// A running fake Stripe; stops (its server and its webhook thread) when dropped.
 pub struct FakeStripe {
     shared: Arc<Shared>,
-    server: Option<http::Server>,
+    server: Option<crate::local_server::LocalServer>,
     delivery: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -165,7 +165,7 @@ impl FakeStripe {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
         });
-        let server = http::Server::start(shared.clone());
+        let server = http::start(shared.clone());
         let delivery = webhooks::start_delivery(shared.clone());
         FakeStripe {
             shared,

@@ -1,29 +1,21 @@
-//! The fake's HTTP side: a hyper server on 127.0.0.1 (like [`crate::local_server`], but
-//! whose handler may drop a connection without answering, for [`Fault::LoseAnswer`]),
-//! authentication, routing, CORS, idempotency keys and faults.
+//! The fake's HTTP side: the server ([`LocalServer`], whose handler may drop a connection
+//! without answering, for [`Fault::LoseAnswer`]), authentication, routing, CORS,
+//! idempotency keys and faults.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+
+use crate::local_server::LocalServer;
 
 use super::{
     error, intents, refunds, Answer, Endpoint, Fault, Params, Remembered, Shared, SECRET_KEY,
     STRIPE_JS,
 };
-
-/// The server; stops when dropped.
-pub(super) struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
 
 /// The handler's error: the connection closes without an answer.
 #[derive(Debug)]
@@ -39,64 +31,10 @@ impl std::error::Error for AnswerLost {}
 
 type Reply = Result<Response<Full<Bytes>>, AnswerLost>;
 
-impl Server {
-    pub(super) fn start(shared: Arc<Shared>) -> Server {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind 127.0.0.1");
-                let _ = addr_tx.send(listener.local_addr().expect("a local address"));
-                loop {
-                    tokio::select! {
-                        _ = &mut stop_rx => break,
-                        accepted = listener.accept() => {
-                            let Ok((stream, _)) = accepted else { continue };
-                            let shared = shared.clone();
-                            tokio::spawn(async move {
-                                let service = hyper::service::service_fn(move |req| {
-                                    handle(shared.clone(), req)
-                                });
-                                // An `Err` from the service ends the connection unanswered.
-                                let _ = hyper::server::conn::http1::Builder::new()
-                                    .serve_connection(TokioIo::new(stream), service)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-            });
-        });
-        let addr = addr_rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the fake Stripe starts");
-        Server {
-            addr,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
-    }
-
-    pub(super) fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+/// Serves the fake until dropped ([`LocalServer::start_fallible`]: a lost answer closes
+/// the connection unanswered).
+pub(super) fn start(shared: Arc<Shared>) -> LocalServer {
+    LocalServer::start_fallible(move |req| handle(shared.clone(), req))
 }
 
 /// Every answer carries CORS headers, so that a page can call the fake as Stripe.

@@ -74,27 +74,42 @@ pub(super) async fn payment_page(
     }
 }
 
-/// Pays with the posted card token, then shows the order being confirmed; a refusal (a
-/// declined card, an expired order) shows on the order's page.
-pub async fn pay(visit: &Visit, id: &str, posted: &Form) -> Response {
-    let token = posted.text("token");
-    let paid = format!("/orders/{id}/paid");
+/// What a payment form's post came to, for the page of an order or a purchase.
+pub(super) enum Paying {
+    /// Paid, being confirmed, or paid before (by the webhook while the buyer
+    /// authenticated, or from a second tab): on to the page that says so.
+    Paid,
+    /// The buyer's bank asks them to authenticate (3-D Secure): the page again, with this
+    /// client secret for Stripe.js.
+    Authenticate(String),
+    /// Refused: the page again with the API's reasons, or the failure's own page.
+    Refused(Failure),
+}
+
+/// Pays order or purchase `id` with the posted `token`, and says what comes next.
+pub(super) async fn paying(visit: &Visit, id: &str, token: &str) -> Paying {
     match visit.api.pay(id, token).await {
-        Ok(Payment::Paid | Payment::Processing) => respond::see_other(&paid, None),
-        Ok(Payment::Authenticate(secret)) => {
-            let notes = OrderNotes {
-                token: Some(token),
-                authenticate: Some(&secret),
-                ..Default::default()
-            };
-            show(visit, id, 200, &notes).await
-        }
-        // Paid already: by the webhook after the buyer authenticated, or a second tab.
+        Ok(Payment::Paid | Payment::Processing) => Paying::Paid,
+        Ok(Payment::Authenticate(secret)) => Paying::Authenticate(secret),
         Err(Failure::Refused {
             status: 400,
             problems,
-        }) if problems.iter().any(|p| p.message == ALREADY_PAID) => respond::see_other(&paid, None),
-        Err(failure) => refused(visit, id, failure, Some(token)).await,
+        }) if problems.iter().any(|p| p.message == ALREADY_PAID) => Paying::Paid,
+        Err(failure) => Paying::Refused(failure),
+    }
+}
+
+/// Pays with the posted card token, then shows the order being confirmed; a refusal (a
+/// declined card, an expired order) shows on the order's page, and a card to
+/// authenticate brings the page back for Stripe.js.
+pub async fn pay(visit: &Visit, id: &str, posted: &Form) -> Response {
+    let token = posted.text("token");
+    match paying(visit, id, token).await {
+        Paying::Paid => respond::see_other(&format!("/orders/{id}/paid"), None),
+        Paying::Authenticate(secret) => {
+            show(visit, id, 200, &OrderNotes::authenticating(token, &secret)).await
+        }
+        Paying::Refused(failure) => refused(visit, id, failure, Some(token)).await,
     }
 }
 

@@ -4,14 +4,13 @@
 use boxoffice_shared::time;
 use spin_sdk::http::Response;
 
-use super::orders::payment_page;
+use super::orders::{paying, payment_page, Paying};
 use super::Visit;
-use crate::api::{Failure, Payment};
+use crate::api::Failure;
 use crate::form::Form;
 use crate::respond;
 use crate::views::orders::OrderNotes;
 use crate::views::purchases as views;
-use boxoffice_api::payments::ALREADY_PAID;
 
 /// The shopper's purchases.
 pub async fn my_purchases(visit: &Visit) -> Response {
@@ -52,26 +51,16 @@ async fn show(visit: &Visit, id: &str, status: u16, notes: &OrderNotes<'_>) -> R
 }
 
 /// Pays with the posted card token, then shows the purchase being confirmed; a refusal (a
-/// declined card, a lapsed hold) shows on the purchase's page.
+/// declined card, a lapsed hold) shows on the purchase's page, and a card to authenticate
+/// brings the page back for Stripe.js.
 pub async fn pay(visit: &Visit, id: &str, posted: &Form) -> Response {
     let token = posted.text("token");
-    let paid = format!("/purchases/{id}/paid");
-    match visit.api.pay(id, token).await {
-        Ok(Payment::Paid | Payment::Processing) => respond::see_other(&paid, None),
-        Ok(Payment::Authenticate(secret)) => {
-            let notes = OrderNotes {
-                token: Some(token),
-                authenticate: Some(&secret),
-                ..Default::default()
-            };
-            show(visit, id, 200, &notes).await
+    match paying(visit, id, token).await {
+        Paying::Paid => respond::see_other(&format!("/purchases/{id}/paid"), None),
+        Paying::Authenticate(secret) => {
+            show(visit, id, 200, &OrderNotes::authenticating(token, &secret)).await
         }
-        // Paid already: by the webhook after the buyer authenticated, or a second tab.
-        Err(Failure::Refused {
-            status: 400,
-            problems,
-        }) if problems.iter().any(|p| p.message == ALREADY_PAID) => respond::see_other(&paid, None),
-        Err(failure) => refused(visit, id, failure, Some(token)).await,
+        Paying::Refused(failure) => refused(visit, id, failure, Some(token)).await,
     }
 }
 

@@ -80,6 +80,18 @@ pub struct OrderNotes<'a> {
     pub authenticate: Option<&'a str>,
 }
 
+impl<'a> OrderNotes<'a> {
+    /// The notes of a payment of `token` the buyer's bank asks them to authenticate, with
+    /// the payment's client `secret`.
+    pub fn authenticating(token: &'a str, secret: &'a str) -> Self {
+        OrderNotes {
+            token: Some(token),
+            authenticate: Some(secret),
+            ..Default::default()
+        }
+    }
+}
+
 /// Whether the page of what `hold` holds shows the payment form: it is open and was not
 /// just paid.
 pub fn takes_payment(hold: &Hold, now_ms: i64, notes: &OrderNotes) -> bool {
@@ -316,11 +328,7 @@ mod tests {
 
     #[test]
     fn a_payment_to_authenticate_hands_stripe_js_its_client_secret_and_method() {
-        let notes = OrderNotes {
-            token: Some("pm_card_authenticationRequired"),
-            authenticate: Some("pi_1_secret_2"),
-            ..Default::default()
-        };
+        let notes = OrderNotes::authenticating("pm_card_authenticationRequired", "pi_1_secret_2");
         let render = |cards: &CardEntry| {
             super::order(
                 &Visitor::default(),
