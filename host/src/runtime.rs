@@ -151,14 +151,44 @@ pub fn engine() -> anyhow::Result<Engine> {
     if std::env::var("BOXOFFICE_PROFILER").as_deref() == Ok("perfmap") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
+    // A guest that computes (a password hash, a loop) yields to the other requests at
+    // every epoch tick instead of holding a runtime thread until it is done, and can be
+    // stopped there by its request timeout (see [`tick_epochs`]).
+    config.epoch_interruption(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    match Engine::new(&config) {
-        Ok(engine) => Ok(engine),
+    let engine = match Engine::new(&config) {
+        Ok(engine) => engine,
         Err(e) => {
             tracing::warn!("pooling allocator unavailable ({e}); allocating instances on demand");
             config.allocation_strategy(InstanceAllocationStrategy::OnDemand);
-            Ok(Engine::new(&config)?)
+            Engine::new(&config)?
         }
+    };
+    tick_epochs(&engine);
+    Ok(engine)
+}
+
+/// How often a running guest yields to the runtime's other tasks.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] on a thread of its own, for as long as
+/// the engine lives: each tick, a guest running on a runtime thread yields at its next
+/// check (its store asks so, in `invoke`), so that two guests hashing passwords on a
+/// 2-core machine no longer stall every other request, and a request's timeout (which
+/// aborts its task) stops a guest that computes at the next tick, not when it is done.
+fn tick_epochs(engine: &Engine) {
+    let engine = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("no epoch ticker ({e}): a computing guest holds its thread until done");
     }
 }
 
@@ -358,6 +388,8 @@ impl App {
             &self.engine,
             InstanceState::new(loaded.ctx.clone(), self.chaining.clone(), trace, depth),
         );
+        // Yield at every epoch tick (see [`tick_epochs`]).
+        store.epoch_deadline_async_yield_and_update(1);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let req = store
             .data_mut()

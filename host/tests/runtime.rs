@@ -398,6 +398,49 @@ fn a_runtime_config_moves_the_default_store() {
     assert!(!dir.path().join("state/sqlite_key_value.db").exists());
 }
 
+/// A guest that computes for ever is stopped at its request's deadline (an epoch tick
+/// after it), answered 503, and the runtime goes on serving: before, it held a runtime
+/// thread until the process ended.
+#[test]
+fn a_guest_that_computes_for_ever_is_stopped_at_its_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("runtime-config.toml");
+    std::fs::write(&config, "[boxoffice.timeouts]\nrequest_ms = 2000\n").unwrap();
+    let config = config.to_string_lossy().into_owned();
+    let rt = start_with(
+        &probe_manifest(),
+        &dir.path().join("state"),
+        &["--runtime-config", &config],
+        &[],
+    );
+    let stuck: Vec<_> = (0..3)
+        .map(|_| {
+            let url = rt.url("/probe/spin");
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                (send("GET", &url, b"").0, start.elapsed())
+            })
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    assert_eq!(send("GET", &rt.url("/probe/echo"), b"hi").0, 200);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(1),
+        "the spinning guests held the runtime: {:?}",
+        start.elapsed()
+    );
+    for guest in stuck {
+        let (status, took) = guest.join().unwrap();
+        assert_eq!(status, 503);
+        assert!(
+            took < std::time::Duration::from_secs(4),
+            "stopped after {took:?}"
+        );
+    }
+    assert_eq!(send("GET", &rt.url("/probe/echo"), b"again").0, 200);
+}
+
 #[test]
 fn a_component_importing_an_unprovided_interface_fails_at_startup() {
     build_fixtures();
