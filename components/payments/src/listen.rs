@@ -94,8 +94,7 @@ fn note_refund(
         }
         Refunded::Now(refund) => match &refund.status {
             RefundStatus::Succeeded => {
-                storage::mark_refunded(db, order_id, Some(&refund.id), now_ms)?;
-                storage::clear_pending_refund(db, paid)?;
+                storage::mark_paid_refunded(db, paid, &refund.id, now_ms)?;
             }
             RefundStatus::Pending => {
                 storage::note_pending_refund(db, paid, order_id, &refund.id, now_ms)?;
