@@ -377,21 +377,25 @@ fn unknown_runtime_config_type_is_a_one_line_error() {
     assert_one_line_error(code, &stderr, &["unsupported type `dynamo`"]);
 }
 
+/// The probe app started with a runtime config file holding `config`, in `dir`.
+fn start_with_runtime_config(dir: &Path, config: &str) -> Runtime {
+    let file = dir.join("runtime-config.toml");
+    std::fs::write(&file, config).unwrap();
+    let file = file.to_string_lossy().into_owned();
+    start_with(
+        &probe_manifest(),
+        &dir.join("state"),
+        &["--runtime-config", &file],
+        &[],
+    )
+}
+
 #[test]
 fn a_runtime_config_moves_the_default_store() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("runtime-config.toml");
-    std::fs::write(
-        &config,
+    let rt = start_with_runtime_config(
+        dir.path(),
         "[key_value_store.default]\ntype = \"spin\"\npath = \"elsewhere/kv.db\"\n",
-    )
-    .unwrap();
-    let config = config.to_string_lossy().into_owned();
-    let rt = start_with(
-        &probe_manifest(),
-        &dir.path().join("state"),
-        &["--runtime-config", &config],
-        &[],
     );
     assert_eq!(send("PUT", &rt.url("/probe/kv?k"), b"v").0, 204);
     assert!(dir.path().join("elsewhere/kv.db").is_file());
@@ -404,15 +408,7 @@ fn a_runtime_config_moves_the_default_store() {
 #[test]
 fn a_guest_that_computes_for_ever_is_stopped_at_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("runtime-config.toml");
-    std::fs::write(&config, "[boxoffice.timeouts]\nrequest_ms = 2000\n").unwrap();
-    let config = config.to_string_lossy().into_owned();
-    let rt = start_with(
-        &probe_manifest(),
-        &dir.path().join("state"),
-        &["--runtime-config", &config],
-        &[],
-    );
+    let rt = start_with_runtime_config(dir.path(), "[boxoffice.timeouts]\nrequest_ms = 2000\n");
     let stuck: Vec<_> = (0..3)
         .map(|_| {
             let url = rt.url("/probe/spin");
