@@ -186,7 +186,7 @@ fn no_secret_value_is_in_git() {
     assert!(files.len() > 10, "{files:?}");
     let secret_names = [
         "jwt_key",
-        "events_key",
+        "_events_key",
         "stripe_secret_key",
         "stripe_webhook_secret",
         "database_url",
@@ -534,8 +534,8 @@ fn every_delivery_is_answered_as_knatives_broker_requires() {
             } else {
                 let data = sample_payload(event_type);
                 let id = format!("k8s-{event_type}-{route}");
-                let mut headers =
-                    support::event_headers(event_type, &id, &data, Some(support::TEST_EVENTS_KEY));
+                let publisher = support::test_publisher_key(event_type);
+                let mut headers = support::event_headers(event_type, &id, &data, Some(&publisher));
                 for (name, value) in &mut headers {
                     if name == "ce-time" {
                         *value = support::as_go_writes_it(value);

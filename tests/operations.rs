@@ -13,10 +13,7 @@ use serde_json::{json, Value};
 use support::metrics::{sample, scrape};
 use support::otlp::{OtlpReceiver, ReceivedSpan};
 use support::stripe::{FakeStripe, SECRET_KEY};
-use support::{
-    send, unique_email, wait_until, Backend, Shop, ShopOptions, EVENTUAL, TEST_EVENTS_KEY,
-    TEST_JWT_KEY,
-};
+use support::{send, unique_email, wait_until, Backend, Shop, ShopOptions, EVENTUAL, TEST_JWT_KEY};
 
 /// The client's trace in [`one_purchase_is_one_trace_across_every_service`]: a W3C
 /// `traceparent` as a traced browser or API client sends it.
@@ -230,8 +227,13 @@ fn metrics_are_prometheus_text_and_count_the_requests_made(backend: Backend) {
     let broker = shop.runtime().broker.clone().expect("up runs a broker");
     for n in 0..2 {
         let odd = format!("made:up-{n}");
-        let resp =
-            support::post_event(&broker, &odd, &format!("odd-{n}"), "/elsewhere", &json!({}));
+        let resp = support::post_event(
+            &broker,
+            &odd,
+            &format!("odd-{n}"),
+            "/boxoffice/orders",
+            &json!({}),
+        );
         assert_eq!(resp.status, 202, "{}", resp.text);
     }
     assert!(raw_request(&shop.runtime().addr(), "BREW /api/tickets").starts_with("HTTP/1.1 404"));
@@ -297,12 +299,16 @@ fn assert_no_secret(log: &str, purchase: &Purchase) {
     let mut secrets = vec![
         purchase.password.clone(),
         TEST_JWT_KEY.to_owned(),
-        TEST_EVENTS_KEY.to_owned(),
         SECRET_KEY.to_owned(),
         "tok_visa".to_owned(),
         // The database password, in any URL (the test servers' user is `boxoffice`).
         ":boxoffice@".to_owned(),
     ];
+    secrets.extend(
+        support::test_event_variables(true)
+            .into_iter()
+            .map(|(_, seed)| seed),
+    );
     secrets.extend(purchase.cookies.iter().cloned());
     // Any part of a session token is as good as the token.
     secrets.extend(

@@ -3,6 +3,13 @@
 //! (Knative-style URLs work). An event is acknowledged with 202 only once it and its
 //! deliveries are committed; a duplicate (same source and id) is acknowledged and ignored.
 //! `GET /health` answers 200, so that a probe can tell the broker is up.
+//!
+//! Given the publishers' public keys (what `boxoffice up` and `boxoffice broker` always
+//! give it), the ingress is authenticated: an event is accepted only from a source
+//! `/boxoffice/<service>` whose public key verifies its signature, so that no one who can
+//! reach the port fills the queue, the dead-letter list or the services' clocks (a tick
+//! is no service's to publish: the broker's own clock sends them). The refusal is a 403
+//! with the reason, and nothing is stored. The broker holds no secret for this.
 
 use std::sync::Arc;
 
@@ -19,6 +26,7 @@ use crate::subscriptions::Subscriptions;
 use crate::QueuedEvent;
 use boxoffice_wire::cloudevent::{CloudEvent, HEADER_PREFIX};
 use boxoffice_wire::limits::MAX_HOST_BODY_BYTES as MAX_BODY_BYTES;
+use boxoffice_wire::signature::{self, PublicKeys};
 
 /// The body of the ingress's answers.
 type Body = Full<Bytes>;
@@ -28,22 +36,31 @@ fn json_error(status: StatusCode, message: &str) -> Response<Body> {
     boxoffice_wire::error::response(status, message).map(Body::from)
 }
 
-/// Serves the ingress on `listener` until the future is dropped, within the listener
-/// bounds of [`boxoffice_wire::listener`]; `wake` is notified after every newly stored
-/// event.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    store: Arc<dyn EventQueue>,
-    subscriptions: Arc<Subscriptions>,
-    wake: Arc<Notify>,
-) -> anyhow::Result<()> {
-    let bounds = boxoffice_wire::listener::Bounds::default();
-    boxoffice_wire::listener::serve(listener, bounds, "broker", move |req, _client| {
-        let (store, subscriptions, wake) = (store.clone(), subscriptions.clone(), wake.clone());
-        async move { handle(req, &*store, &subscriptions, &wake).await }
-    })
-    .await;
-    Ok(())
+/// The ingress: where it stores events, for whom, and whose signatures it requires.
+pub struct Ingress {
+    /// The queue.
+    pub store: Arc<dyn EventQueue>,
+    /// Which subscriptions each type goes to.
+    pub subscriptions: Arc<Subscriptions>,
+    /// The publishers' public keys; `None` accepts any CloudEvent.
+    pub publishers: Option<Arc<PublicKeys>>,
+    /// Notified after every newly stored event.
+    pub wake: Arc<Notify>,
+}
+
+impl Ingress {
+    /// Serves the ingress on `listener` until the future is dropped, within the listener
+    /// bounds of [`boxoffice_wire::listener`].
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+        let bounds = boxoffice_wire::listener::Bounds::default();
+        let ingress = Arc::new(self);
+        boxoffice_wire::listener::serve(listener, bounds, "broker", move |req, _client| {
+            let ingress = ingress.clone();
+            async move { ingress.handle(req).await }
+        })
+        .await;
+        Ok(())
+    }
 }
 
 /// The path a `GET` asks whether the broker is up (the shop's `/ready` asks it).
@@ -59,76 +76,111 @@ fn health() -> Response<Body> {
     response
 }
 
-async fn handle(
-    request: Request<Incoming>,
-    store: &dyn EventQueue,
-    subscriptions: &Subscriptions,
-    wake: &Notify,
-) -> Response<Body> {
-    if request.method() == Method::GET && request.uri().path() == HEALTH_PATH {
-        return health();
-    }
-    if request.method() != Method::POST {
-        let mut response = json_error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "The broker accepts CloudEvents with POST",
-        );
-        response
-            .headers_mut()
-            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "Event too large");
+impl Ingress {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let (store, subscriptions, wake) = (&*self.store, &*self.subscriptions, &*self.wake);
+        if request.method() == Method::GET && request.uri().path() == HEALTH_PATH {
+            return health();
         }
-        Err(e) => {
-            tracing::debug!("broker: reading an event: {e}");
-            return json_error(StatusCode::BAD_REQUEST, "Invalid request body");
-        }
-    };
-    let event = match parse(&parts.headers, body) {
-        Ok(event) => event,
-        Err(message) => {
-            tracing::debug!("broker: refused an event: {message}");
-            return json_error(StatusCode::BAD_REQUEST, &message);
-        }
-    };
-    let targets: Vec<String> = subscriptions
-        .matching(&event.ty)
-        .map(str::to_owned)
-        .collect();
-    let (id, ty) = (event.id.clone(), event.ty.clone());
-    // Anyone who reaches the ingress names the type: only subscribed types get their own
-    // series, so that the metrics stay bounded.
-    let label = if targets.is_empty() {
-        "(unsubscribed)"
-    } else {
-        ty.as_str()
-    };
-    match store.accept(event, targets, now_ms()).await {
-        Ok(Accepted::New(n)) => {
-            metrics::event_accepted(label, true);
-            tracing::debug!("broker: accepted event {id} ({ty}) for {n} subscription(s)");
-            wake.notify_one();
-        }
-        Ok(Accepted::Duplicate) => {
-            metrics::event_accepted(label, false);
-            tracing::debug!("broker: event {id} ({ty}) is a duplicate; acknowledged");
-        }
-        Err(e) => {
-            tracing::error!("broker: cannot store event {id} ({ty}): {e}");
-            return json_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "The event could not be stored",
+        if request.method() != Method::POST {
+            let mut response = json_error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "The broker accepts CloudEvents with POST",
             );
+            response
+                .headers_mut()
+                .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
         }
+        let (parts, body) = request.into_parts();
+        let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return json_error(StatusCode::PAYLOAD_TOO_LARGE, "Event too large");
+            }
+            Err(e) => {
+                tracing::debug!("broker: reading an event: {e}");
+                return json_error(StatusCode::BAD_REQUEST, "Invalid request body");
+            }
+        };
+        let event = match parse(&parts.headers, body) {
+            Ok(event) => event,
+            Err(message) => {
+                tracing::debug!("broker: refused an event: {message}");
+                return json_error(StatusCode::BAD_REQUEST, &message);
+            }
+        };
+        if let Some(keys) = &self.publishers {
+            if let Err(why) = authenticate(&event, keys) {
+                tracing::warn!(
+                    "broker: refused event {:?} ({}) from {:?}: {why}",
+                    event.id,
+                    event.ty,
+                    event.source
+                );
+                return json_error(StatusCode::FORBIDDEN, &format!("Event refused: {why}"));
+            }
+        }
+        let targets: Vec<String> = subscriptions
+            .matching(&event.ty)
+            .map(str::to_owned)
+            .collect();
+        let (id, ty) = (event.id.clone(), event.ty.clone());
+        // Anyone who reaches the ingress names the type: only subscribed types get their own
+        // series, so that the metrics stay bounded.
+        let label = if targets.is_empty() {
+            "(unsubscribed)"
+        } else {
+            ty.as_str()
+        };
+        match store.accept(event, targets, now_ms()).await {
+            Ok(Accepted::New(n)) => {
+                metrics::event_accepted(label, true);
+                tracing::debug!("broker: accepted event {id} ({ty}) for {n} subscription(s)");
+                wake.notify_one();
+            }
+            Ok(Accepted::Duplicate) => {
+                metrics::event_accepted(label, false);
+                tracing::debug!("broker: event {id} ({ty}) is a duplicate; acknowledged");
+            }
+            Err(e) => {
+                tracing::error!("broker: cannot store event {id} ({ty}): {e}");
+                return json_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The event could not be stored",
+                );
+            }
+        }
+        let mut response = Response::new(Body::default());
+        *response.status_mut() = StatusCode::ACCEPTED;
+        response
     }
-    let mut response = Response::new(Body::default());
-    *response.status_mut() = StatusCode::ACCEPTED;
-    response
+}
+
+/// Checks that `event` is signed by the publisher its source names, with one of `keys`.
+pub fn authenticate(event: &QueuedEvent, keys: &PublicKeys) -> Result<(), String> {
+    let publisher = signature::service_of(&event.source)
+        .ok_or_else(|| format!("{:?} is not a service of this shop", event.source))?;
+    let attribute = |name: &str| {
+        event
+            .attributes
+            .get(&format!("{HEADER_PREFIX}{name}"))
+            .map_or("", String::as_str)
+    };
+    let attributes = signature::Attributes {
+        id: &event.id,
+        event_type: &event.ty,
+        source: &event.source,
+        subject: attribute("subject"),
+        time: attribute("time"),
+    };
+    keys.verify(
+        publisher,
+        &attributes,
+        &event.data,
+        Some(attribute(signature::ATTRIBUTE)),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Reads one event from a request's headers and body; the error is the client's message.

@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use boxoffice_telemetry::metrics::Gauges;
+use boxoffice_wire::signature::PublicKeys;
 use bytes::Bytes;
 use tokio::sync::Notify;
 
@@ -106,6 +107,7 @@ pub struct Broker {
     app_base: String,
     deliver_to: Vec<Subscription>,
     tick_interval: Duration,
+    publishers: Option<Arc<PublicKeys>>,
 }
 
 impl Broker {
@@ -118,7 +120,15 @@ impl Broker {
             tick_interval: subscriptions.broker.tick_interval(),
             subscriptions: Arc::new(subscriptions),
             app_base: app_base.trim_end_matches('/').to_owned(),
+            publishers: None,
         }
+    }
+
+    /// Accepts at its ingress only events signed by the publisher their source names,
+    /// with one of `keys` (see [`ingress`]); without, it accepts any CloudEvent.
+    pub fn accepting_only_signed(mut self, keys: PublicKeys) -> Broker {
+        self.publishers = Some(Arc::new(keys));
+        self
     }
 
     /// Overrides the tick period of `[broker]`.
@@ -168,7 +178,13 @@ impl Broker {
         };
         let clock = ticks::Clock::new(client, &self.app_base, &self.deliver_to, self.tick_interval);
         let _tasks = AbortOnDrop(vec![dispatcher, tokio::spawn(clock.run())]);
-        ingress::serve(listener, self.queue.events(), self.subscriptions, wake).await
+        let ingress = ingress::Ingress {
+            store: self.queue.events(),
+            subscriptions: self.subscriptions,
+            publishers: self.publishers,
+            wake,
+        };
+        ingress.serve(listener).await
     }
 }
 

@@ -25,6 +25,7 @@ use boxoffice::runtime::{self, App};
 use boxoffice::runtime_config::{BrokerBackend, RuntimeConfig};
 use boxoffice::secrets;
 use boxoffice_telemetry::logs::LogFormat;
+use boxoffice_wire::signature::{signing_variable, PublicKeys, PUBLISHERS};
 
 /// The environment variable that, when set, keeps `up` from pointing `broker_url` at its
 /// own broker.
@@ -100,8 +101,9 @@ struct UpArgs {
     /// The Spin manifest.
     #[arg(long, default_value = "spin.toml")]
     manifest: PathBuf,
-    /// Production mode: `jwt_key` and `events_key` must be set (SPIN_VARIABLE_JWT_KEY,
-    /// SPIN_VARIABLE_EVENTS_KEY); no key is made under the state dir.
+    /// Production mode: `jwt_key` (SPIN_VARIABLE_JWT_KEY, 32 bytes or more) and every
+    /// publisher's `<service>_events_key` (SPIN_VARIABLE_ORDERS_EVENTS_KEY, ...) must be
+    /// set; no key is made under the state dir.
     #[arg(long)]
     production: bool,
     /// The address the in-process event broker listens on (port 0 picks a free port);
@@ -165,6 +167,11 @@ enum EventsCommand {
         #[command(flatten)]
         queue: QueueArgs,
     },
+    /// Print a new set of event keys as environment lines: each publishing service's
+    /// signing key (SPIN_VARIABLE_<SERVICE>_EVENTS_KEY; one given in the environment is
+    /// kept) and the public keys of them all (SPIN_VARIABLE_EVENTS_PUBLIC_KEYS), for a
+    /// Secret or `spin up`.
+    Keys,
 }
 
 /// Which broker queue the `events` commands work on.
@@ -312,6 +319,16 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
     }
     let mut broker =
         Broker::new(queue, subscriptions, &format!("http://{app_addr}")).deliver_only_to(served);
+    match variables.get(secrets::EVENTS_PUBLIC_KEYS) {
+        Some(list) => {
+            broker = broker
+                .accepting_only_signed(PublicKeys::parse(list).map_err(|e| anyhow::anyhow!("{e}"))?)
+        }
+        None => tracing::warn!(
+            "broker: the manifest declares no {}: its ingress accepts unsigned events",
+            secrets::EVENTS_PUBLIC_KEYS
+        ),
+    }
     if let Some(ms) = options.tick_interval_ms {
         broker = broker.with_tick_interval(tick_interval(ms)?);
     }
@@ -340,6 +357,27 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The public keys the broker alone accepts events by: `events_public_keys` as the
+/// environment sets it (SPIN_VARIABLE_EVENTS_PUBLIC_KEYS), or else those of the
+/// publishers' signing keys, each from the environment or kept under `state_dir`; then the
+/// keys the app beside it needs are written to `<state_dir>/app.env` (mode 0600), for
+/// `spin up` to be started with.
+fn broker_publishers(state_dir: &std::path::Path) -> anyhow::Result<PublicKeys> {
+    let env_name = boxoffice::variables::env_name(secrets::EVENTS_PUBLIC_KEYS);
+    if let Ok(list) = std::env::var(&env_name) {
+        return PublicKeys::parse(&list).map_err(|e| anyhow::anyhow!("{env_name}: {e}"));
+    }
+    let signing = secrets::signing_keys(PUBLISHERS, Some(state_dir), |k| std::env::var(k).ok())?;
+    let public = secrets::public_keys(&signing)?;
+    let file = state_dir.join("app.env");
+    secrets::write_private(&file, &(secrets::env_lines(&signing)? + "\n"))?;
+    tracing::info!(
+        "broker: the app's services need their event keys: start them with `set -a; . {}; set +a; spin up ...`",
+        file.display()
+    );
+    Ok(public)
+}
+
 fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     let app = app_base_url(&args.app)?;
     let listener = bind(args.listen)?;
@@ -351,19 +389,10 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     let subscriptions =
         load_subscriptions(args.events.as_deref(), std::path::Path::new("events.toml"))?;
     let runtime_config = RuntimeConfig::load(&args.state_dir, args.runtime_config.as_deref())?;
-    // The services of the app it delivers to sign their events with `events_key`: make
-    // the local one here, so that `spin up` beside this broker can be given the same.
-    let events_key_env = boxoffice::variables::env_name(secrets::EVENTS_KEY);
-    if std::env::var_os(&events_key_env).is_none() {
-        secrets::state_key(&args.state_dir, secrets::EVENTS_KEY)?;
-        tracing::info!(
-            "broker: the app's services need the same events_key: start them with {events_key_env}=$(cat {})",
-            secrets::key_file(&args.state_dir, secrets::EVENTS_KEY).display()
-        );
-    }
+    let publishers = broker_publishers(&args.state_dir)?;
     let rt = runtime()?;
     let queue = rt.block_on(open_queue(&args.state_dir, &runtime_config, &subscriptions))?;
-    let mut broker = Broker::new(queue, subscriptions, &app);
+    let mut broker = Broker::new(queue, subscriptions, &app).accepting_only_signed(publishers);
     if let Some(ms) = args.tick_interval_ms {
         broker = broker.with_tick_interval(tick_interval(ms)?);
     }
@@ -394,6 +423,21 @@ fn events(command: EventsCommand) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let mut stdout = std::io::stdout().lock();
     match command {
+        EventsCommand::Keys => {
+            let signing = PUBLISHERS
+                .iter()
+                .map(|service| {
+                    let name = boxoffice::variables::env_name(&signing_variable(service));
+                    let seed = match std::env::var(&name) {
+                        Ok(seed) => seed,
+                        Err(_) => secrets::random_key()?,
+                    };
+                    Ok((service.to_string(), seed))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            writeln!(stdout, "{}", secrets::env_lines(&signing)?)?;
+            Ok(())
+        }
         EventsCommand::Stats { queue } => rt.block_on(async {
             let queue = open_existing_queue(&queue).await?;
             dlq::stats(&*queue, &mut stdout).await

@@ -25,6 +25,7 @@ use crate::secrets;
 use crate::sqlite::{SqlDatabases, SqliteCtx};
 use crate::state::{self, ComponentContext, InstanceState};
 use crate::variables::{self, AppVariables};
+use boxoffice_wire::signature::{signing_service, signing_variable, PublicKeys};
 
 /// Linear memory allowed per instance (components hash passwords with argon2 at ~19 MiB).
 pub const MAX_MEMORY_SIZE: usize = 128 << 20;
@@ -192,10 +193,12 @@ fn tick_epochs(engine: &Engine) {
     }
 }
 
-/// Resolves the app's variables. Outside production, a declared `jwt_key` or `events_key`
-/// that the environment does not set gets the key kept for it under `state_dir` (made on
-/// first use); in production it must be set. `broker_host`, unless set, is the origin of a
-/// `broker_url` the environment sets.
+/// Resolves the app's variables. Outside production, a declared `jwt_key` or
+/// `<service>_events_key` that the environment does not set gets the key kept for it under
+/// `state_dir` (made on first use); in production it must be set. A declared
+/// `events_public_keys` that the environment does not set is derived from the signing
+/// keys; either way it must list each of them. `broker_host`, unless set, is the origin of
+/// a `broker_url` the environment sets.
 pub fn resolve_variables(
     manifest: &Manifest,
     production: bool,
@@ -203,18 +206,41 @@ pub fn resolve_variables(
     env: impl Fn(&str) -> Option<String>,
 ) -> anyhow::Result<AppVariables> {
     let mut fallbacks = HashMap::new();
-    if !production {
-        for name in [secrets::JWT_KEY, secrets::EVENTS_KEY] {
-            let env_name = variables::env_name(name);
-            if manifest.variables.contains_key(name) && env(&env_name).is_none() {
-                let key = secrets::state_key(state_dir, name)?;
-                tracing::info!(
-                    "{name}: using the key kept in {} (set {env_name} to choose one; --production requires it)",
-                    secrets::key_file(state_dir, name).display()
-                );
-                fallbacks.insert(name.to_owned(), key);
-            }
-        }
+    let jwt_env = variables::env_name(secrets::JWT_KEY);
+    if !production && manifest.variables.contains_key(secrets::JWT_KEY) && env(&jwt_env).is_none() {
+        let key = secrets::state_key(state_dir, secrets::JWT_KEY)?;
+        tracing::info!(
+            "{}: using the key kept in {} (set {jwt_env} to choose one; --production requires it)",
+            secrets::JWT_KEY,
+            secrets::key_file(state_dir, secrets::JWT_KEY).display()
+        );
+        fallbacks.insert(secrets::JWT_KEY.to_owned(), key);
+    }
+    let publishers: Vec<&str> = manifest
+        .variables
+        .keys()
+        .filter_map(|name| signing_service(name))
+        .collect();
+    let signing = secrets::signing_keys(
+        publishers.iter().copied(),
+        (!production).then_some(state_dir),
+        &env,
+    )?;
+    if !production && !signing.is_empty() {
+        tracing::info!(
+            "event signing keys: those the environment does not set are kept in {} (--production requires them)",
+            state_dir.display()
+        );
+    }
+    for (service, seed) in &signing {
+        fallbacks.insert(signing_variable(service), seed.clone());
+    }
+    let public_env = variables::env_name(secrets::EVENTS_PUBLIC_KEYS);
+    if manifest.variables.contains_key(secrets::EVENTS_PUBLIC_KEYS) && env(&public_env).is_none() {
+        fallbacks.insert(
+            secrets::EVENTS_PUBLIC_KEYS.to_owned(),
+            secrets::public_keys(&signing)?.to_string(),
+        );
     }
     // The broker's grant follows its URL unless set: a URL may carry a path (Knative's
     // does), which no allowed-hosts entry may.
@@ -228,12 +254,15 @@ pub fn resolve_variables(
         })
     };
     let variables = AppVariables::resolve(&manifest.variables, env, &fallbacks)?;
-    if production {
-        for name in [secrets::JWT_KEY, secrets::EVENTS_KEY] {
-            if manifest.variables.contains_key(name) {
-                secrets::check_production_keys(name, variables.get(name).unwrap_or_default())?;
-            }
-        }
+    if let Some(list) = variables.get(secrets::EVENTS_PUBLIC_KEYS) {
+        let public = PublicKeys::parse(list).map_err(|e| anyhow::anyhow!("{e}"))?;
+        secrets::check_public_keys(&public, &signing)?;
+    }
+    if production && manifest.variables.contains_key(secrets::JWT_KEY) {
+        secrets::check_production_keys(
+            secrets::JWT_KEY,
+            variables.get(secrets::JWT_KEY).unwrap_or_default(),
+        )?;
     }
     Ok(variables)
 }

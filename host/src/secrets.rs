@@ -1,27 +1,30 @@
-//! The secrets of a local shop: when `jwt_key` or `events_key` is not set, `boxoffice up`
-//! (and `boxoffice broker`, for `events_key`) use a random key made once per state dir and
-//! kept there in a file only the owner can read, so that no two shops share a key and no
-//! key is written in the source. `--production` uses none of these: it requires the keys
-//! to be set, each at least [`PRODUCTION_KEY_BYTES`] long ([`check_production_keys`]).
+//! The secrets of a local shop: when `jwt_key` or a publisher's `<service>_events_key` is
+//! not set, `boxoffice up` (and `boxoffice broker`, for the event keys) use a random key
+//! made once per state dir and kept there in a file only the owner can read, so that no
+//! two shops share a key and no key is written in the source. The public keys of the
+//! publishers (`events_public_keys`), unless set, are derived from their signing keys
+//! ([`public_keys`]). `--production` makes no key: it requires them to be set, `jwt_key`
+//! at least [`PRODUCTION_KEY_BYTES`] long ([`check_production_keys`]).
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 
 /// The variable holding the session signing keys.
 pub const JWT_KEY: &str = "jwt_key";
-/// The variable holding the event signing keys.
-pub const EVENTS_KEY: &str = "events_key";
+pub use boxoffice_wire::signature::PUBLIC_KEYS_VARIABLE as EVENTS_PUBLIC_KEYS;
+use boxoffice_wire::signature::{signing_variable, PublicKeys, SigningKey};
 
 /// The random bytes of a generated key (256 bits), written as hex.
 const KEY_BYTES: usize = 32;
-/// The shortest kept key accepted (what the services accept for `events_key`).
+/// The shortest kept key accepted.
 const MIN_KEY_CHARS: usize = 16;
 
-/// The shortest key `--production` accepts in `jwt_key` and `events_key`: 256 bits, as
-/// much as the HMAC-SHA256 they sign with can use (the services alone accept 12 and 16).
+/// The shortest key `--production` accepts in `jwt_key`: 256 bits, as much as the
+/// HMAC-SHA256 it signs with can use (the services alone accept 12). Event signing keys
+/// are Ed25519 seeds, 32 bytes by their form.
 pub const PRODUCTION_KEY_BYTES: usize = 32;
 
 /// Checks that every key of `variable`'s comma-separated `value` is at least
@@ -42,6 +45,83 @@ pub fn check_production_keys(variable: &str, value: &str) -> anyhow::Result<()> 
              {PRODUCTION_KEY_BYTES} (e.g. `openssl rand -hex 32`)",
             short + 1,
             keys[short].len()
+        );
+    }
+    Ok(())
+}
+
+/// The signing key of each of `services` (`<service>_events_key`, by the variable's env
+/// name through `env`), or, when `env` has none and `keep` is set, the key kept for it
+/// under that state dir (made on first use). Each is checked to be a signing key; the
+/// error names the variable, never the key.
+pub fn signing_keys<'a>(
+    services: impl IntoIterator<Item = &'a str>,
+    keep: Option<&Path>,
+    env: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut keys = Vec::new();
+    for service in services {
+        let name = signing_variable(service);
+        let seed = match (env(&crate::variables::env_name(&name)), keep) {
+            (Some(seed), _) => seed,
+            (None, Some(state_dir)) => state_key(state_dir, &name)?,
+            (None, None) => bail!(
+                "{name} is not set ({}); --production makes no key",
+                crate::variables::env_name(&name)
+            ),
+        };
+        SigningKey::parse(&seed).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        keys.push((service.to_owned(), seed));
+    }
+    Ok(keys)
+}
+
+/// The public keys of `signing` (service and seed, as [`signing_keys`] gives them).
+pub fn public_keys(signing: &[(String, String)]) -> anyhow::Result<PublicKeys> {
+    let keys = signing
+        .iter()
+        .map(|(service, seed)| {
+            SigningKey::parse(seed)
+                .map(|key| (service.as_str(), key))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", signing_variable(service)))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(PublicKeys::of(keys.iter().map(|(s, k)| (*s, k))))
+}
+
+/// The environment lines that give an app `signing` (service and seed each) and the public
+/// keys of them all: `SPIN_VARIABLE_ORDERS_EVENTS_KEY=...`, then
+/// `SPIN_VARIABLE_EVENTS_PUBLIC_KEYS=...`.
+pub fn env_lines(signing: &[(String, String)]) -> anyhow::Result<String> {
+    let mut lines: Vec<String> = signing
+        .iter()
+        .map(|(service, seed)| {
+            format!(
+                "{}={seed}",
+                crate::variables::env_name(&signing_variable(service))
+            )
+        })
+        .collect();
+    lines.push(format!(
+        "{}={}",
+        crate::variables::env_name(EVENTS_PUBLIC_KEYS),
+        public_keys(signing)?
+    ));
+    Ok(lines.join("\n"))
+}
+
+/// Checks that `public` lists the public key of every one of `signing`: a publisher whose
+/// key is not listed would have every event refused.
+pub fn check_public_keys(public: &PublicKeys, signing: &[(String, String)]) -> anyhow::Result<()> {
+    for (service, seed) in signing {
+        let key = SigningKey::parse(seed)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", signing_variable(service)))?;
+        anyhow::ensure!(
+            public.lists(service, &key),
+            "{EVENTS_PUBLIC_KEYS} does not list the public key of {} ({service}:{}): \
+             every event of {service} would be refused",
+            signing_variable(service),
+            key.public_hex()
         );
     }
     Ok(())
@@ -84,23 +164,8 @@ pub fn state_key(state_dir: &Path, variable: &str) -> anyhow::Result<String> {
 /// Writes a fresh key to a private temporary file, then links it into place, so that a
 /// concurrent start never reads a half-written key: the first link wins, the others read it.
 fn create(path: &Path) -> anyhow::Result<()> {
-    let mut bytes = [0u8; KEY_BYTES];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
-    let key: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    let temp = path.with_extension(format!("tmp{}", std::process::id()));
-    let written = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&temp)
-        .and_then(|mut file| {
-            file.write_all(format!("{key}\n").as_bytes())?;
-            file.sync_all()
-        });
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(e).with_context(|| format!("cannot write {}", temp.display()));
-    }
+    let key = random_key()?;
+    let temp = private_temp(path, &format!("{key}\n"))?;
     let linked = std::fs::hard_link(&temp, path);
     let _ = std::fs::remove_file(&temp);
     match linked {
@@ -113,6 +178,41 @@ fn create(path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// A fresh random key: 256 bits, written as 64 hex digits (also an Ed25519 seed).
+pub fn random_key() -> anyhow::Result<String> {
+    let mut bytes = [0u8; KEY_BYTES];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a key: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Writes `contents` to `path` with mode 0600, replacing it at once (a reader sees the old
+/// file or the new one, never half of it).
+pub fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let temp = private_temp(path, contents)?;
+    std::fs::rename(&temp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A new file beside `path`, mode 0600, holding `contents`, synced.
+fn private_temp(path: &Path, contents: &str) -> anyhow::Result<PathBuf> {
+    let temp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&temp)
+        .and_then(|mut file| {
+            file.write_all(contents.as_bytes())?;
+            file.sync_all()
+        });
+    match written {
+        Ok(()) => Ok(temp),
+        Err(e) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(e).with_context(|| format!("cannot write {}", temp.display()))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,13 +221,17 @@ mod tests {
     fn a_key_is_made_once_per_state_dir_and_kept_private() {
         let one = tempfile::tempdir().unwrap();
         let two = tempfile::tempdir().unwrap();
-        let first = state_key(one.path(), EVENTS_KEY).unwrap();
+        let first = state_key(one.path(), "orders_events_key").unwrap();
         assert_eq!(first.len(), 64);
         assert!(first.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(state_key(one.path(), EVENTS_KEY).unwrap(), first, "kept");
-        assert_ne!(state_key(two.path(), EVENTS_KEY).unwrap(), first);
+        assert_eq!(
+            state_key(one.path(), "orders_events_key").unwrap(),
+            first,
+            "kept"
+        );
+        assert_ne!(state_key(two.path(), "orders_events_key").unwrap(), first);
         assert_ne!(state_key(one.path(), JWT_KEY).unwrap(), first);
-        let file = key_file(one.path(), EVENTS_KEY);
+        let file = key_file(one.path(), "orders_events_key");
         let mode = std::fs::metadata(&file).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         let leftovers: Vec<_> = std::fs::read_dir(one.path())
@@ -164,13 +268,52 @@ mod tests {
             weak,
             "key 1 of jwt_key is 12 bytes; --production requires at least 32 (e.g. `openssl rand -hex 32`)"
         );
-        let second = check_production_keys(EVENTS_KEY, &format!("{strong},short-one")).unwrap_err();
+        let second = check_production_keys(JWT_KEY, &format!("{strong},short-one")).unwrap_err();
         assert!(
             second
                 .to_string()
-                .starts_with("key 2 of events_key is 9 bytes"),
+                .starts_with("key 2 of jwt_key is 9 bytes"),
             "{second}"
         );
-        assert!(check_production_keys(EVENTS_KEY, " , ").is_err());
+        assert!(check_production_keys(JWT_KEY, " , ").is_err());
+    }
+
+    #[test]
+    fn each_publisher_has_its_own_key_and_the_public_list_must_name_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let given = "0f".repeat(32);
+        let env = |name: &str| (name == "SPIN_VARIABLE_ORDERS_EVENTS_KEY").then(|| given.clone());
+        let keys = signing_keys(["orders", "payments"], Some(dir.path()), env).unwrap();
+        assert_eq!(
+            keys[0],
+            ("orders".to_owned(), given.clone()),
+            "the environment's key"
+        );
+        assert!(
+            key_file(dir.path(), "payments_events_key").exists(),
+            "a kept one"
+        );
+        assert!(!key_file(dir.path(), "orders_events_key").exists());
+        assert_ne!(keys[0].1, keys[1].1);
+        let public = public_keys(&keys).unwrap();
+        assert!(check_public_keys(&public, &keys).is_ok());
+        let only_orders = public_keys(&keys[..1]).unwrap();
+        let missing = check_public_keys(&only_orders, &keys)
+            .unwrap_err()
+            .to_string();
+        assert!(missing.contains("payments_events_key"), "{missing}");
+        // Production: nothing is made, and a key that is not a seed is named, not shown.
+        let none = signing_keys(["orders"], None, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(none.contains("SPIN_VARIABLE_ORDERS_EVENTS_KEY"), "{none}");
+        let bad = "not-a-seed-but-a-secret";
+        let weak = signing_keys(["orders"], None, |_| Some(bad.to_owned()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            weak.contains("orders_events_key") && !weak.contains(bad),
+            "{weak}"
+        );
     }
 }

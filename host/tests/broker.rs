@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::{
-    assert_one_line_error, boxoffice, post_event, run_to_exit, send, spawn_tied, Runtime,
-    EXIT_TIMEOUT,
+    assert_one_line_error, boxoffice, post_event, publish_signed_with, run_to_exit, send,
+    spawn_tied, test_broker_env, test_signing_key, Runtime, EXIT_TIMEOUT,
 };
 
 /// How long the broker may take to start or to deliver something.
@@ -142,8 +142,10 @@ fn serve_one(stream: TcpStream, received: &Mutex<Vec<Received>>, answer: &Mutex<
 }
 
 /// Starts `boxoffice broker` on a free port (debug logging), delivering to `app`.
+/// It accepts what the tests sign ([`test_public_keys`]).
 fn start_broker(state: &Path, events: &Path, app: &str, args: &[&str]) -> Runtime {
-    let env = [("RUST_LOG", "debug")];
+    let (name, keys) = test_broker_env();
+    let env = [("RUST_LOG", "debug"), (name.as_str(), keys.as_str())];
     Runtime::start_broker(state, app, "127.0.0.1:0", events, args, &env)
 }
 
@@ -221,16 +223,27 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
     );
     let broker = start_broker(&dir.path().join("state"), &events, &app.base, &[]);
 
+    let body = br#"{"id":"ticket-7","version":0}"#.to_vec();
+    let signature = test_signing_key("tickets").sign(
+        &support::SignedAttributes {
+            id: "evt-1",
+            event_type: "ticket:created",
+            source: "/boxoffice/tickets",
+            subject: "ticket-7",
+            time: "2025-05-01T12:00:00Z",
+        },
+        &body,
+    );
     let headers = [
         ("ce-specversion", "1.0"),
         ("ce-id", "evt-1"),
         ("ce-type", "ticket:created"),
-        ("ce-source", "/tickets"),
+        ("ce-source", "/boxoffice/tickets"),
         ("ce-time", "2025-05-01T12:00:00Z"),
         ("ce-subject", "ticket-7"),
+        ("ce-boxofficesig", &signature),
         ("content-type", "application/json"),
     ];
-    let body = br#"{"id":"ticket-7","version":0}"#.to_vec();
     let accepted = send(
         "POST",
         &format!("{}/", broker.base),
@@ -266,9 +279,20 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
     );
 
     // Structured mode arrives in binary mode.
+    let data = json!({"id": "order-1"});
+    let signature = test_signing_key("orders").sign(
+        &support::SignedAttributes {
+            id: "evt-2",
+            event_type: "order:created",
+            source: "/boxoffice/orders",
+            subject: "",
+            time: "",
+        },
+        data.to_string().as_bytes(),
+    );
     let structured = json!({
-        "specversion": "1.0", "id": "evt-2", "type": "order:created", "source": "/orders",
-        "data": {"id": "order-1"}
+        "specversion": "1.0", "id": "evt-2", "type": "order:created", "source": "/boxoffice/orders",
+        "data": data, "boxofficesig": signature
     });
     let resp = send(
         "POST",
@@ -287,7 +311,13 @@ fn an_event_reaches_its_subscribers_intact_and_once() {
     );
 
     // An event nobody subscribes to is still acknowledged.
-    let resp = post_event(&broker.base, "nobody:cares", "evt-3", "/x", &json!({}));
+    let resp = post_event(
+        &broker.base,
+        "nobody:cares",
+        "evt-3",
+        "/boxoffice/tests",
+        &json!({}),
+    );
     assert_eq!(resp.status, 202);
 }
 
@@ -325,7 +355,55 @@ fn malformed_events_and_other_methods_are_refused() {
     let get = send("GET", &broker.base, &[], None);
     assert_eq!(get.status, 405);
     assert_eq!(get.error_messages().len(), 1, "{}", get.text);
+
+    // The ingress is authenticated: unsigned, signed by a stranger, signed by another
+    // publisher than the source names, from no service, or a tick (the broker's own clock
+    // sends those): 403, and nothing is stored or delivered.
+    let order = json!({"id": "o1"});
+    let forged = [
+        publish_signed_with(&broker.base, "order:created", "f1", &order, None),
+        publish_signed_with(
+            &broker.base,
+            "order:created",
+            "f2",
+            &order,
+            Some(&support::SigningKey::from_seed([9; 32])),
+        ),
+        publish_signed_with(
+            &broker.base,
+            "order:created",
+            "f3",
+            &order,
+            Some(&test_signing_key("payments")),
+        ),
+        post_event(&broker.base, "order:created", "f4", "/elsewhere", &order),
+        post_event(
+            &broker.base,
+            "boxoffice:tick",
+            "f5",
+            "/boxoffice/broker",
+            &order,
+        ),
+    ];
+    for (n, refused) in forged.iter().enumerate() {
+        assert_eq!(refused.status, 403, "forgery {n}: {}", refused.text);
+        assert!(
+            refused.error_messages()[0].starts_with("Event refused: "),
+            "{}",
+            refused.text
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
     assert!(app.received.lock().unwrap().is_empty());
+    let genuine = publish_signed_with(
+        &broker.base,
+        "order:created",
+        "g1",
+        &order,
+        Some(&test_signing_key("orders")),
+    );
+    assert_eq!(genuine.status, 202, "{}", genuine.text);
+    app.wait_for("/tickets", 1);
 }
 
 #[test]
@@ -340,7 +418,7 @@ fn transient_failures_are_retried_until_done() {
         &broker.base,
         "ticket:updated",
         "evt-1",
-        "/tickets",
+        "/boxoffice/tickets",
         &json!({"v": 1}),
     );
     assert_eq!(resp.status, 202);
@@ -375,7 +453,7 @@ fn strict_and_flaky(dir: &Path) -> (Subscriber, std::path::PathBuf) {
 fn publish_to_strict_and_flaky(broker: &str) {
     for (ty, id) in [("order:created", "evt-400"), ("order:cancelled", "evt-503")] {
         assert_eq!(
-            post_event(broker, ty, id, "/orders", &json!({})).status,
+            post_event(broker, ty, id, "/boxoffice/orders", &json!({})).status,
             202
         );
     }
@@ -486,7 +564,7 @@ fn on_nats_failures_end_in_the_dead_letter_stream_and_replay_redelivers() {
             &broker.base,
             "order:created",
             "evt-400",
-            "/orders",
+            "/boxoffice/orders",
             &json!({})
         )
         .status,
@@ -577,7 +655,7 @@ fn a_pending_delivery_survives_a_sigkill() {
             &broker.base,
             "ticket:created",
             "evt-k",
-            "/tickets",
+            "/boxoffice/tickets",
             &json!({})
         )
         .status,

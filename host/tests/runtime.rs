@@ -345,7 +345,7 @@ fn a_required_variable_without_value_is_named() {
 fn keys_are_kept_in_the_state_dir_except_in_production() {
     build_fixtures();
     let manifest = probe_app_with_variables(
-        "jwt_key = { required = true, secret = true }\nevents_key = { required = true, secret = true }",
+        "jwt_key = { required = true, secret = true }\norders_events_key = { required = true, secret = true }\nevents_public_keys = { required = true }",
     );
     let (code, stderr) = run_manifest(&manifest, &["--production"]);
     assert_one_line_error(code, &stderr, &["SPIN_VARIABLE_"]);
@@ -356,8 +356,7 @@ fn keys_are_kept_in_the_state_dir_except_in_production() {
     let state = dir.path().join("state");
     let rt = start(&path, &state);
     rt.wait_for_log("jwt_key.secret");
-    rt.wait_for_log("events_key.secret");
-    for file in ["jwt_key.secret", "events_key.secret"] {
+    for file in ["jwt_key.secret", "orders_events_key.secret"] {
         assert!(state.join(file).is_file(), "{file}");
     }
 }

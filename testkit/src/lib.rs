@@ -10,6 +10,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use boxoffice_shared::events::{self, Attributes, EventType};
+use boxoffice_shared::signature::{self, signing_variable, PUBLIC_KEYS_VARIABLE, PUBLISHERS};
+pub use boxoffice_shared::signature::{Attributes as SignedAttributes, PublicKeys, SigningKey};
 use serde_json::Value;
 
 pub mod backends;
@@ -44,8 +47,63 @@ pub const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The signing key the tests give the shop, so that they can forge sessions.
 pub const TEST_JWT_KEY: &str = "e2e-test-signing-key-0123456789abcdef";
-/// The events key the tests give the shop, so that they can sign events as a service would.
-pub const TEST_EVENTS_KEY: &str = "e2e-test-events-key-0123456789abcdef";
+/// The publisher the tests sign their own events as, beside the shop's (whose public key
+/// [`test_public_keys`] lists, so that a broker accepts what they publish).
+pub const TEST_PUBLISHER: &str = "tests";
+
+/// The signing key the tests give `service`, so that they can sign events as it would.
+pub fn test_signing_key(service: &str) -> SigningKey {
+    boxoffice_shared::testing::signing_key(service)
+}
+
+/// The [`test_signing_key`] of the service that publishes `event_type` ([`TEST_PUBLISHER`]'s
+/// for a type of no service).
+pub fn test_publisher_key(event_type: &str) -> SigningKey {
+    test_signing_key(EventType::parse(event_type).map_or(TEST_PUBLISHER, EventType::publisher))
+}
+
+/// The seed of [`test_signing_key`], as the `<service>_events_key` variable holds it.
+pub fn test_signing_seed(service: &str) -> String {
+    boxoffice_shared::testing::signing_seed(service)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The public keys of every publisher's [`test_signing_key`] and of [`TEST_PUBLISHER`].
+pub fn test_public_keys() -> PublicKeys {
+    let keys: Vec<(&str, SigningKey)> = PUBLISHERS
+        .iter()
+        .chain([&TEST_PUBLISHER])
+        .map(|service| (*service, test_signing_key(service)))
+        .collect();
+    PublicKeys::of(keys.iter().map(|(service, key)| (*service, key)))
+}
+
+/// The test event keys as the app's variables: each publisher's `<service>_events_key`
+/// and, unless `derived` (what `boxoffice up` makes of the signing keys), the
+/// `events_public_keys` that list them.
+pub fn test_event_variables(derived: bool) -> Vec<(String, String)> {
+    let mut variables: Vec<(String, String)> = PUBLISHERS
+        .iter()
+        .map(|service| (signing_variable(service), test_signing_seed(service)))
+        .collect();
+    if !derived {
+        variables.push((
+            PUBLIC_KEYS_VARIABLE.to_owned(),
+            test_public_keys().to_string(),
+        ));
+    }
+    variables
+}
+
+/// `SPIN_VARIABLE_EVENTS_PUBLIC_KEYS` for a broker started alone: [`test_public_keys`].
+pub fn test_broker_env() -> (String, String) {
+    (
+        format!("SPIN_VARIABLE_{}", PUBLIC_KEYS_VARIABLE.to_uppercase()),
+        test_public_keys().to_string(),
+    )
+}
 
 /// Whether a test can run, given why it cannot (`None`: it can): a missing tool or server
 /// skips the test with a message (`skipped <what>: <why>`), or fails it when `CI=true`.
@@ -489,8 +547,8 @@ pub struct ShopOptions {
     pub state_dir: Option<PathBuf>,
     /// The backends: embedded unless said.
     pub backend: Backend,
-    /// Leave `jwt_key` and `events_key` unset, so that the shop uses the keys it keeps in
-    /// its state dir, instead of [`TEST_JWT_KEY`] and [`TEST_EVENTS_KEY`].
+    /// Leave `jwt_key` and the event keys unset, so that the shop uses the keys it keeps in
+    /// its state dir, instead of [`TEST_JWT_KEY`] and [`test_signing_key`]s.
     pub kept_keys: bool,
     /// Listen here instead of on a free port.
     pub listen: Option<String>,
@@ -532,11 +590,10 @@ impl Shop {
                 (Some(temp), dir)
             }
         };
-        let test_keys = [("jwt_key", TEST_JWT_KEY), ("events_key", TEST_EVENTS_KEY)];
+        let test_keys = std::iter::once(("jwt_key".to_owned(), TEST_JWT_KEY.to_owned()))
+            .chain(test_event_variables(true));
         let env: Vec<(String, String)> = test_keys
-            .into_iter()
             .filter(|_| !options.kept_keys)
-            .map(|(name, value)| (name.to_string(), value.to_string()))
             .chain(options.variables)
             .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value))
             .collect();
@@ -596,21 +653,20 @@ impl Shop {
         let mut host = wasmcloud::WasmCloud::start();
         let temp = tempfile::tempdir().expect("temp dir");
         let state_dir = temp.path().join("broker");
-        let events_key = format!("SPIN_VARIABLE_EVENTS_KEY={TEST_EVENTS_KEY}");
-        let (name, value) = events_key.split_once('=').unwrap();
+        let (name, value) = test_broker_env();
         let broker = Runtime::start_broker(
             &state_dir,
             &host.base,
             "127.0.0.1:0",
             &workspace_root().join("events.toml"),
             &[],
-            &[(name, value)],
+            &[(&name, &value)],
         );
         let mut variables = vec![
             ("jwt_key".to_owned(), TEST_JWT_KEY.to_owned()),
-            ("events_key".to_owned(), TEST_EVENTS_KEY.to_owned()),
             ("broker_url".to_owned(), broker.base.clone()),
         ];
+        variables.extend(test_event_variables(false));
         variables.extend(options.variables);
         host.deploy(&variables);
         Shop {
@@ -899,27 +955,25 @@ pub fn forge_session(key: &str, id: &str, email: &str, valid_for_secs: u64) -> S
     )
 }
 
-/// POSTs a plain binary-mode CloudEvent (any type, any source, unsigned) to a broker
-/// ingress: what the broker's own tests carry.
+/// POSTs a binary-mode CloudEvent of any type to a broker ingress, from `source`, signed
+/// with the test key of the service `source` names (`/boxoffice/tests` is
+/// [`TEST_PUBLISHER`]; any other source goes unsigned): what the broker's own tests carry.
 pub fn post_event(broker: &str, event_type: &str, id: &str, source: &str, data: &Value) -> Resp {
-    send(
-        "POST",
-        broker,
-        &[
-            ("ce-specversion", "1.0"),
-            ("ce-id", id),
-            ("ce-type", event_type),
-            ("ce-source", source),
-            ("content-type", "application/json"),
-        ],
-        Some(data.to_string().into_bytes()),
-    )
+    let key = signature::service_of(source).map(test_signing_key);
+    let headers = headers_as(source, event_type, id, data, key.as_ref());
+    send_event(broker, &headers, data)
 }
 
 /// POSTs a binary-mode CloudEvent to a broker ingress as the service that publishes
-/// `event_type` would: from its source, signed with [`TEST_EVENTS_KEY`].
+/// `event_type` would: from its source, signed with its [`test_signing_key`].
 pub fn publish(broker: &str, event_type: &str, id: &str, data: &Value) -> Resp {
-    publish_signed_with(broker, event_type, id, data, Some(TEST_EVENTS_KEY))
+    publish_signed_with(
+        broker,
+        event_type,
+        id,
+        data,
+        Some(&test_publisher_key(event_type)),
+    )
 }
 
 /// [`publish`], signed with `key` instead (`None`: unsigned), as a forger would.
@@ -928,19 +982,17 @@ pub fn publish_signed_with(
     event_type: &str,
     id: &str,
     data: &Value,
-    key: Option<&str>,
+    key: Option<&SigningKey>,
 ) -> Resp {
-    let headers = event_headers(event_type, id, data, key);
+    send_event(broker, &event_headers(event_type, id, data, key), data)
+}
+
+fn send_event(url: &str, headers: &[(String, String)], data: &Value) -> Resp {
     let headers: Vec<(&str, &str)> = headers
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    send(
-        "POST",
-        broker,
-        &headers,
-        Some(data.to_string().into_bytes()),
-    )
+    send("POST", url, &headers, Some(data.to_string().into_bytes()))
 }
 
 /// The binary-mode headers of an event from the publisher of `event_type`, signed with
@@ -949,22 +1001,34 @@ pub fn event_headers(
     event_type: &str,
     id: &str,
     data: &Value,
-    key: Option<&str>,
+    key: Option<&SigningKey>,
 ) -> Vec<(String, String)> {
-    use boxoffice_shared::events::{self, Attributes, EventType};
-    use boxoffice_shared::signature::{self, EventKeys};
-    let publisher = EventType::parse(event_type).map_or("tests", EventType::publisher);
-    let source = events::source(publisher);
+    let publisher = EventType::parse(event_type).map_or(TEST_PUBLISHER, EventType::publisher);
+    headers_as(&events::source(publisher), event_type, id, data, key)
+}
+
+/// The binary-mode headers of an event from `source`, signed with `key` (none without).
+fn headers_as(
+    source: &str,
+    event_type: &str,
+    id: &str,
+    data: &Value,
+    key: Option<&SigningKey>,
+) -> Vec<(String, String)> {
     let attributes = Attributes {
         id,
         event_type,
-        source: &source,
+        source,
         time: "2026-01-01T00:00:00.000Z",
         subject: data["id"].as_str().unwrap_or_default(),
     };
-    // Signed with a throwaway key, then the signature replaced or dropped.
-    let throwaway = EventKeys::parse(key.unwrap_or("unsigned-unsigned-unsigned")).unwrap();
-    let mut headers = events::binary_headers(&attributes, data.to_string().as_bytes(), &throwaway);
+    // Unsigned: signed with a throwaway key, then the signature dropped.
+    let throwaway = SigningKey::from_seed([1; 32]);
+    let mut headers = events::binary_headers(
+        &attributes,
+        data.to_string().as_bytes(),
+        key.unwrap_or(&throwaway),
+    );
     if key.is_none() {
         headers.retain(|(name, _)| name != signature::HEADER);
     }

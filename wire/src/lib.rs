@@ -8,6 +8,7 @@
 //! - [`limits`]: the bounds on what a request may carry.
 //! - [`listener`] (feature `server`): the accept loop of the native servers, bounded.
 //! - [`router`]: Spin's route matching, for the runtime and for the wasmCloud gateway.
+//! - [`signature`]: events signed by their publisher (Ed25519), verified by public key.
 //! - [`url`]: the authority of a URL.
 
 #![warn(missing_docs)]
@@ -18,4 +19,5 @@ pub mod limits;
 #[cfg(feature = "server")]
 pub mod listener;
 pub mod router;
+pub mod signature;
 pub mod url;

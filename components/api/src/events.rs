@@ -7,8 +7,8 @@ use utoipa::{IntoParams, IntoResponses, ToSchema};
 
 use crate::schemas::Errors;
 
-/// The security scheme of a signed event: the HMAC-SHA256 signature `v2=<hex>` under
-/// `events_key`, in the CloudEvents extension attribute `boxofficesig`.
+/// The security scheme of a signed event: the publisher's Ed25519 signature `v3=<hex>`, in
+/// the CloudEvents extension attribute `boxofficesig`.
 pub const SIGNATURE_SCHEME: &str = "eventSignature";
 
 /// The binary-mode CloudEvent attributes, as `ce-*` headers (structured mode carries

@@ -102,9 +102,9 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme("session", SecurityScheme::ApiKey(ApiKey::Cookie(session)));
         let signature = ApiKeyValue::with_description(
             "ce-boxofficesig",
-            "HMAC-SHA256 under `events_key` by the publishing service, over the event's id, \
-             type, source, subject, time and canonical JSON data: `v2=<hex>` \
-             (`boxofficesig` in structured mode).",
+            "Ed25519 by the publishing service with its own `<service>_events_key`, over the \
+             event's id, type, source, subject, time and canonical JSON data: `v3=<hex>`, \
+             verified with `events_public_keys` (`boxofficesig` in structured mode).",
         );
         components.add_security_scheme(
             events::SIGNATURE_SCHEME,

@@ -77,8 +77,9 @@ pub fn verify(
     for part in header.ok_or(Refusal::Malformed)?.split(',') {
         match part.trim().split_once('=') {
             Some(("t", t)) => timestamp = Some(t.parse::<i64>().map_err(|_| Refusal::Malformed)?),
-            Some(("v1", hex)) => signatures
-                .push(boxoffice_shared::signature::decode_hex(hex).ok_or(Refusal::Malformed)?),
+            Some(("v1", hex)) => signatures.push(
+                boxoffice_shared::signature::decode_hex::<32>(hex).ok_or(Refusal::Malformed)?,
+            ),
             _ => {}
         }
     }

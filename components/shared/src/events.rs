@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::Price;
 pub use crate::signature::Attributes;
-use crate::signature::{self, EventKeys};
+use crate::signature::{self, PublicKeys, SigningKey};
 use crate::sql::{Row, SqlError};
 use crate::{ids, time, ApiError, ApiRequest};
 
@@ -576,8 +576,8 @@ impl Envelope {
     }
 
     /// The HTTP headers of the binary-mode envelope of `body` (see [`Self::body`]),
-    /// signed with `keys`.
-    pub fn headers(&self, body: &[u8], keys: &EventKeys) -> Vec<(String, String)> {
+    /// signed with `key`.
+    pub fn headers(&self, body: &[u8], key: &SigningKey) -> Vec<(String, String)> {
         binary_headers(
             &Attributes {
                 id: &self.id,
@@ -587,7 +587,7 @@ impl Envelope {
                 subject: self.event.entity_id(),
             },
             body,
-            keys,
+            key,
         )
     }
 }
@@ -611,10 +611,11 @@ impl Inbound {
     /// A tick (`boxoffice:tick`, or a Knative PingSource's `dev.knative.sources.ping` in
     /// Kubernetes) needs no id, source, data or signature: it carries nothing a handler
     /// trusts, only "timed work may be due", which each handler judges by its own clock.
-    /// An event must be signed with one of `keys` by the service that publishes its type;
-    /// otherwise it is a 403. An event that can never be applied (not a CloudEvent,
-    /// unknown type, bad payload) is a 400. Either 4xx sends it to the dead-letter queue.
-    pub fn read(request: &ApiRequest, keys: &EventKeys) -> Result<Self, ApiError> {
+    /// An event must come from the service that publishes its type, signed with that
+    /// service's key (one of its `keys`); otherwise it is a 403. An event that can never
+    /// be applied (not a CloudEvent, unknown type, bad payload) is a 400. Either 4xx sends
+    /// it to the dead-letter queue.
+    pub fn read(request: &ApiRequest, keys: &PublicKeys) -> Result<Self, ApiError> {
         let envelope = Unverified::read(request)?;
         if boxoffice_wire::cloudevent::is_tick(&envelope.event_type) {
             return Ok(Self::Tick);
@@ -667,19 +668,18 @@ impl Unverified {
         })
     }
 
-    /// Checks the signature, then that the source is the type's publisher; logs why an
-    /// event is refused, since a forged event is something an operator must hear about.
-    fn verify(&self, keys: &EventKeys) -> Result<(), ApiError> {
+    /// Checks that the source is the type's publisher, then the signature against that
+    /// publisher's public keys; logs why an event is refused, since a forged event is
+    /// something an operator must hear about.
+    fn verify(&self, keys: &PublicKeys) -> Result<(), ApiError> {
         let (Some(id), Some(from)) = (&self.id, &self.source) else {
             return Err(missing(if self.id.is_none() { "id" } else { "source" }));
         };
-        let attributes = Attributes {
-            id,
-            event_type: &self.event_type,
-            source: from,
-            subject: &self.subject,
-            time: &self.time,
-        };
+        let publisher = EventType::parse(&self.event_type)
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("Unknown event type {}", self.event_type))
+            })?
+            .publisher();
         let refused = |why: String| {
             eprintln!(
                 "refused event {id:?} ({}) from {from:?}: {why}",
@@ -687,18 +687,27 @@ impl Unverified {
             );
             ApiError::Forbidden(format!("Event refused: {why}"))
         };
-        keys.verify(&attributes, &self.data, self.signature.as_deref())
-            .map_err(|e| refused(e.to_string()))?;
-        if let Some(publisher) = EventType::parse(&self.event_type).map(EventType::publisher) {
-            let expected = source(publisher);
-            if *from != expected {
-                return Err(refused(format!(
-                    "{} events come only from {expected}",
-                    self.event_type
-                )));
-            }
+        let expected = source(publisher);
+        if *from != expected {
+            return Err(refused(format!(
+                "{} events come only from {expected}",
+                self.event_type
+            )));
         }
-        Ok(())
+        let attributes = Attributes {
+            id,
+            event_type: &self.event_type,
+            source: from,
+            subject: &self.subject,
+            time: &self.time,
+        };
+        keys.verify(
+            publisher,
+            &attributes,
+            &self.data,
+            self.signature.as_deref(),
+        )
+        .map_err(|e| refused(e.to_string()))
     }
 
     fn into_event(self) -> Result<Envelope, ApiError> {
@@ -717,13 +726,13 @@ impl Unverified {
 }
 
 /// The HTTP headers of a binary-mode CloudEvent with the JSON body `data`, signed with
-/// the first of `keys`.
+/// `key`.
 pub fn binary_headers(
     attributes: &Attributes<'_>,
     data: &[u8],
-    keys: &EventKeys,
+    key: &SigningKey,
 ) -> Vec<(String, String)> {
-    let signature = keys.sign(attributes, data);
+    let signature = key.sign(attributes, data);
     let event = WireEvent {
         attributes: [
             ("specversion", SPEC_VERSION),
@@ -791,7 +800,10 @@ mod tests {
     fn signed(event: &Envelope) -> ApiRequest {
         let body = event.body().unwrap();
         let mut request = ApiRequest::new(Method::Post, "/events");
-        for (name, value) in event.headers(&body, &testing::event_keys()) {
+        for (name, value) in event.headers(
+            &body,
+            &testing::signing_key(event.event.event_type().publisher()),
+        ) {
             request = request.with_header(&name, &value);
         }
         request.body = body;
@@ -799,7 +811,7 @@ mod tests {
     }
 
     fn read(request: &ApiRequest) -> Result<Envelope, ApiError> {
-        match Inbound::read(request, &testing::event_keys())? {
+        match Inbound::read(request, &testing::public_keys())? {
             Inbound::Event(event) => Ok(event),
             Inbound::Tick => panic!("not an event"),
         }
@@ -814,7 +826,7 @@ mod tests {
         assert_eq!(get("ce-source"), "/boxoffice/tickets");
         assert_eq!(get("ce-subject"), "t1");
         assert_eq!(get("ce-time"), "1970-01-01T00:00:00.000Z");
-        assert!(get("ce-boxofficesig").starts_with("v2="));
+        assert!(get("ce-boxofficesig").starts_with("v3="));
         assert_eq!(read(&request).unwrap(), event);
 
         let untyped = ApiRequest::new(Method::Post, "/events").with_header("ce-specversion", "1.0");
@@ -833,22 +845,27 @@ mod tests {
         let mut tampered = good.clone();
         tampered.body =
             br#"{"id":"t1","version":2,"title":"free","price":0.5,"userId":"u1"}"#.to_vec();
-        let mut other_key = good.clone();
-        let foreign = crate::signature::EventKeys::parse("a-key-the-shop-never-had").unwrap();
-        other_key
-            .headers
-            .retain(|(name, _)| name != "ce-boxofficesig");
-        for (name, value) in event.headers(&event.body().unwrap(), &foreign) {
-            if name == "ce-boxofficesig" {
-                other_key = other_key.with_header(&name, &value);
+        // Signed by a key the shop never had, and by another publisher of the shop (payments
+        // holds its own key, and can sign with it, but not speak for tickets).
+        let resigned = |key: &SigningKey| {
+            let mut forged = good.clone();
+            forged.headers.retain(|(name, _)| name != "ce-boxofficesig");
+            for (name, value) in event.headers(&event.body().unwrap(), key) {
+                if name == "ce-boxofficesig" {
+                    forged = forged.with_header(&name, &value);
+                }
             }
-        }
-        for forged in [unsigned, tampered, other_key] {
+            forged
+        };
+        let stranger = resigned(&SigningKey::from_seed([7; 32]));
+        let by_payments = resigned(&testing::signing_key("payments"));
+        for forged in [unsigned, tampered, stranger, by_payments] {
             let refused = read(&forged).unwrap_err();
             assert_eq!(refused.status(), 403, "{refused}");
         }
 
-        // Signed with the shop's key, but not by the service that publishes the type.
+        // Signed by payments with its own key, as from itself, but of a type it does not
+        // publish.
         let misattributed = Envelope::new("payments", ticket_updated(), 0);
         let refused = read(&signed(&misattributed)).unwrap_err();
         assert_eq!(refused.status(), 403);
@@ -1084,13 +1101,15 @@ mod tests {
             subject: "",
             time: "",
         };
-        let signature = testing::event_keys().sign(&attributes, br#"{"orderId":"o1"}"#);
+        let signature =
+            testing::signing_key("expiration").sign(&attributes, br#"{"orderId":"o1"}"#);
         request.body = json!({"specversion": "1.0", "id": "e1", "type": "expiration:complete",
                               "source": "/boxoffice/expiration", "data": {"orderId": "o1"},
                               "boxofficesig": signature})
         .to_string()
         .into_bytes();
-        let Inbound::Event(event) = Inbound::read(&request, &testing::event_keys()).unwrap() else {
+        let Inbound::Event(event) = Inbound::read(&request, &testing::public_keys()).unwrap()
+        else {
             panic!("not an event")
         };
         assert_eq!(event.id, "e1");
@@ -1105,34 +1124,34 @@ mod tests {
             .with_header("ce-specversion", "1.0")
             .with_header("ce-type", "boxoffice:tick");
         assert_eq!(
-            Inbound::read(&binary_tick, &testing::event_keys()).unwrap(),
+            Inbound::read(&binary_tick, &testing::public_keys()).unwrap(),
             Inbound::Tick
         );
         let mut structured_tick = structured.clone();
         structured_tick.body = br#"{"specversion":"1.0","type":"boxoffice:tick"}"#.to_vec();
         assert_eq!(
-            Inbound::read(&structured_tick, &testing::event_keys()).unwrap(),
+            Inbound::read(&structured_tick, &testing::public_keys()).unwrap(),
             Inbound::Tick
         );
         // Knative's PingSource, unsigned, with its own type and payload.
         let mut ping = structured.clone();
         ping.body = br#"{"specversion":"1.0","id":"p1","source":"/apis/v1/namespaces/shop/pingsources/tick","type":"dev.knative.sources.ping","data":{}}"#.to_vec();
         assert_eq!(
-            Inbound::read(&ping, &testing::event_keys()).unwrap(),
+            Inbound::read(&ping, &testing::public_keys()).unwrap(),
             Inbound::Tick
         );
 
         let mut unsigned = structured;
         unsigned.body =
-            br#"{"specversion":"1.0","id":"e2","source":"x","type":"order:lost"}"#.to_vec();
+            br#"{"specversion":"1.0","id":"e2","source":"/boxoffice/orders","type":"order:cancelled"}"#.to_vec();
         assert_eq!(
-            Inbound::read(&unsigned, &testing::event_keys())
+            Inbound::read(&unsigned, &testing::public_keys())
                 .unwrap_err()
                 .status(),
             403
         );
         let unknown = testing::delivery("/", "e2", "order:lost", &json!({}));
-        let refused = Inbound::read(&unknown, &testing::event_keys()).unwrap_err();
+        let refused = Inbound::read(&unknown, &testing::public_keys()).unwrap_err();
         assert_eq!(refused.status(), 400, "{refused}");
         let no_id = ApiRequest::new(Method::Post, "/")
             .with_header("ce-specversion", "1.0")
@@ -1140,7 +1159,7 @@ mod tests {
             .with_header("ce-source", "x")
             .with_json(&json!({"orderId": "o1"}));
         assert_eq!(
-            Inbound::read(&no_id, &testing::event_keys())
+            Inbound::read(&no_id, &testing::public_keys())
                 .unwrap_err()
                 .status(),
             400

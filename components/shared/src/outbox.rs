@@ -20,7 +20,7 @@ use spin_sdk::http::{Method, Response};
 
 use crate::events::{self, Attributes, Event, Inbound};
 use crate::http::{self, OutboundResponse};
-use crate::signature::EventKeys;
+use crate::signature::{EventKeys, SigningKey};
 use crate::sql::{Db, LazyDb, SqlError, Value};
 use crate::{config, ids, time, ApiRequest};
 
@@ -260,14 +260,14 @@ pub fn ingress_url(broker_url: &str) -> String {
 }
 
 /// Sends `service`'s unsent events in `scope`, oldest first, to the broker at `broker_url`
-/// as binary-mode CloudEvents signed with `keys` through `post`, marking each sent on a
+/// as binary-mode CloudEvents signed with `key` through `post`, marking each sent on a
 /// 2xx; stops at the first failure. Returns how many were sent.
 pub async fn relay_with<P, F>(
     db: &dyn Db,
     service: &str,
     scope: &Scope,
     broker_url: &str,
-    keys: &EventKeys,
+    key: &SigningKey,
     post: P,
 ) -> Result<usize, RelayError>
 where
@@ -288,7 +288,7 @@ where
                 subject: &row.entity_id,
             },
             row.data.as_bytes(),
-            keys,
+            key,
         );
         // Not signed: tracing is not something a consumer decides anything by, and the
         // CloudEvents extension lets intermediaries update it.
@@ -328,14 +328,14 @@ pub async fn relay(
     service: &str,
     scope: &Scope,
     broker_url: &str,
-    keys: &EventKeys,
+    key: &SigningKey,
 ) -> Result<usize, RelayError> {
     relay_with(
         db,
         service,
         scope,
         broker_url,
-        keys,
+        key,
         |url, headers, body| async move { http::post(&url, &headers, body).await },
     )
     .await
@@ -362,8 +362,13 @@ pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb,
     let Some(scope) = scope_after(request, response, take_written()) else {
         return;
     };
-    let outcome = match (config::broker_url(), EventKeys::from_variables(), db.get()) {
-        (Ok(url), Ok(keys), Ok(db)) => relay(db, service, &scope, &url, &keys).await.map(drop),
+    let keys = EventKeys::from_variables(service);
+    let signer = keys
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(EventKeys::signer);
+    let outcome = match (config::broker_url(), signer, db.get()) {
+        (Ok(url), Ok(key), Ok(db)) => relay(db, service, &scope, &url, key).await.map(drop),
         (Err(e), _, _) | (_, Err(e), _) => Err(RelayError::Broker {
             event_id: String::new(),
             reason: e.to_string(),
@@ -379,6 +384,7 @@ pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb,
 mod tests {
     use super::*;
     use crate::events::{Event, ExpirationComplete};
+    use crate::signature::PublicKeys;
     use crate::sql::native::NativeSqlite;
     use crate::testing;
     use crate::testing::migrate;
@@ -428,7 +434,7 @@ mod tests {
             "test",
             &Scope::Oldest,
             "http://broker:3001",
-            &testing::event_keys(),
+            &testing::signing_key("test"),
             |url, headers, body| {
                 received
                     .borrow_mut()
@@ -489,7 +495,12 @@ mod tests {
             time: "2024-05-01T12:00:00.000Z",
         };
         assert_eq!(
-            testing::event_keys().verify(&attributes, body.as_bytes(), header("ce-boxofficesig")),
+            PublicKeys::of([("test", &testing::signing_key("test"))]).verify(
+                "test",
+                &attributes,
+                body.as_bytes(),
+                header("ce-boxofficesig")
+            ),
             Ok(()),
             "every relayed event is signed"
         );

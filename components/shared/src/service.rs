@@ -46,7 +46,8 @@ impl Context {
         self.sessions.as_ref().map_err(Clone::clone)
     }
 
-    /// The accepted event keys (`events_key`).
+    /// The event keys: every publisher's public key (`events_public_keys`) and this
+    /// service's signing key (`<service>_events_key`) if it publishes.
     pub fn event_keys(&self) -> Result<&EventKeys, ApiError> {
         self.event_keys.as_ref().map_err(Clone::clone)
     }
@@ -109,7 +110,7 @@ pub async fn serve<E>(
             db.clone(),
             time::now_ms(),
             SessionConfig::from_variables(),
-            EventKeys::from_variables(),
+            EventKeys::from_variables(service.name),
         ))?;
         let response = answer(&request, &env).await;
         if service.outbox {

@@ -12,7 +12,7 @@ use crate::money::Price;
 #[cfg(feature = "native-sqlite")]
 use crate::service::Context;
 use crate::session::{set_cookie, SessionConfig, SessionUser};
-use crate::signature::EventKeys;
+use crate::signature::{EventKeys, PublicKeys, SigningKey, PUBLISHERS};
 use crate::sql::Db;
 use crate::{http, time, ApiRequest};
 
@@ -158,19 +158,37 @@ pub fn answer(response: &Response) -> (u16, Value) {
     (*response.status(), body)
 }
 
-/// The events key of the unit tests.
-pub const EVENTS_KEY: &str = "unit-test-events-key-0123456789";
+/// The seed of `service`'s signing key in the tests, derived from its name.
+pub fn signing_seed(service: &str) -> [u8; 32] {
+    hmac_sha256::Hash::hash(format!("test-events-key {service}").as_bytes())
+}
 
-/// [`EVENTS_KEY`] as the accepted keys.
+/// The signing key of `service` in the tests (see [`signing_seed`]).
+pub fn signing_key(service: &str) -> SigningKey {
+    SigningKey::from_seed(signing_seed(service))
+}
+
+/// The public keys of every publisher's [`signing_key`].
+pub fn public_keys() -> PublicKeys {
+    let keys: Vec<(&str, SigningKey)> = PUBLISHERS
+        .iter()
+        .map(|service| (*service, signing_key(service)))
+        .collect();
+    PublicKeys::of(keys.iter().map(|(service, key)| (*service, key)))
+}
+
+/// The keys of a service in the unit tests: every publisher's public key, and the
+/// signing key of `test` (a publisher no consumer knows of).
 pub fn event_keys() -> EventKeys {
-    EventKeys::parse(EVENTS_KEY).expect("the test key is valid")
+    EventKeys::new("test", Some(signing_key("test")), public_keys())
 }
 
 /// A binary-mode CloudEvent of `event_type` (such as `ticket:created`) with id `id` and
-/// payload `data`, from the type's publisher, signed with [`EVENTS_KEY`], POSTed to `path`.
+/// payload `data`, from the type's publisher, signed with its [`signing_key`], POSTed to
+/// `path`.
 pub fn delivery(path: &str, id: &str, event_type: &str, data: &Value) -> ApiRequest {
-    let source = EventType::parse(event_type)
-        .map_or_else(|| events::source("test"), |t| events::source(t.publisher()));
+    let publisher = EventType::parse(event_type).map_or("test", EventType::publisher);
+    let source = events::source(publisher);
     let body = data.to_string().into_bytes();
     let subject = ["id", "orderId"]
         .iter()
@@ -184,7 +202,7 @@ pub fn delivery(path: &str, id: &str, event_type: &str, data: &Value) -> ApiRequ
         subject,
     };
     let mut request = ApiRequest::new(Method::Post, path);
-    for (name, value) in events::binary_headers(&attributes, &body, &event_keys()) {
+    for (name, value) in events::binary_headers(&attributes, &body, &signing_key(publisher)) {
         request = request.with_header(&name, &value);
     }
     request.body = body;
