@@ -49,7 +49,7 @@ fn every_script_is_run_by_a_test() {
         .filter(|path| path.extension().is_some_and(|x| x == "rs"))
         .map(|path| std::fs::read_to_string(path).unwrap_or_default())
         .collect();
-    let scripts_run_by_scripts_test = ["test", "setup", "services"];
+    let scripts_run_by_scripts_test = ["test", "setup", "deny", "services"];
     let mut untested = Vec::new();
     for entry in std::fs::read_dir(root().join("scripts")).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -122,6 +122,66 @@ fn every_tool_setup_installs_is_pinned() {
             "crates.io {tool} is not one version"
         );
     }
+}
+
+/// The release workflow holds a write token and the registry's secret, so what it runs is
+/// pinned as the tools are: every action by a full commit SHA (a tag can be moved to other
+/// code) with its tag in a comment, and no download piped into a shell. The token may do
+/// nothing unless a job asks (docs/supply-chain.md).
+#[test]
+fn the_release_workflow_runs_only_pinned_code() {
+    let text = std::fs::read_to_string(root().join(".github/workflows/release.yaml")).unwrap();
+    let workflow: serde_json::Value = serde_norway::from_str(&text).expect("release.yaml");
+    assert!(
+        workflow["permissions"]
+            .as_object()
+            .is_some_and(|p| p.is_empty()),
+        "the workflow's default permissions must be none: `permissions: {{}}`"
+    );
+    let mut actions = 0;
+    for (name, job) in workflow["jobs"].as_object().expect("jobs") {
+        assert!(
+            job["permissions"].is_object(),
+            "job {name} must say which permissions it needs"
+        );
+        for step in job["steps"].as_array().expect("steps") {
+            if let Some(action) = step["uses"].as_str() {
+                actions += 1;
+                let sha = action.split_once('@').map_or("", |(_, r)| r);
+                assert!(
+                    sha.len() == 40 && sha.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')),
+                    "{action} is not pinned to a full commit SHA"
+                );
+                let line = text.lines().find(|l| l.contains(action)).unwrap();
+                assert!(
+                    line.contains(" # v"),
+                    "{action}: name the tag it stands for in a comment: {line}"
+                );
+            }
+            // A download in the same command as a shell: `curl … | bash`, `bash <(curl …)`.
+            let run = step["run"]
+                .as_str()
+                .unwrap_or_default()
+                .replace("\\\n", " ");
+            for line in run.lines() {
+                let words: Vec<&str> = line
+                    .split(|c: char| c.is_whitespace() || "|()<>\"'$;&".contains(c))
+                    .collect();
+                let downloads = words.iter().any(|w| matches!(*w, "curl" | "wget"));
+                let shell = words
+                    .iter()
+                    .any(|w| matches!(*w, "sh" | "bash" | "zsh" | "dash"));
+                assert!(
+                    !(downloads && shell),
+                    "{name} pipes a download into a shell: {line}"
+                );
+            }
+        }
+    }
+    assert!(
+        actions > 0,
+        "no action found: has the workflow's shape changed?"
+    );
 }
 
 #[test]
