@@ -19,7 +19,7 @@ fn genuine() -> ApiRequest {
 }
 
 fn event(request: &ApiRequest) -> Option<Envelope> {
-    match Inbound::read(request, &testing::event_keys()) {
+    match Inbound::read(request, &testing::public_keys()) {
         Ok(Inbound::Event(event)) => Some(event),
         _ => None,
     }
