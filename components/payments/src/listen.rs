@@ -33,6 +33,7 @@ pub async fn receive(
     now_ms: i64,
 ) -> Result<(), ApiError> {
     match delivery {
+        Inbound::Tick if !consume::tick_due(db, SERVICE, now_ms)? => Ok(()),
         Inbound::Tick => {
             let swept = refund_cancelled(db, stripe, now_ms).await;
             follow_pending(db, stripe, now_ms).await?;

@@ -7,6 +7,7 @@
 use spin_sdk::http::Response;
 
 use crate::events::{Event, Inbound};
+use crate::outbox;
 use crate::service::Context;
 use crate::sql::{transaction, Db, SqlError};
 use crate::{ApiError, ApiRequest};
@@ -122,9 +123,43 @@ pub fn apply_once(
     }
 }
 
-/// Applies what the broker delivered to `service`: a tick runs `on_tick` (its timed work,
-/// if any; the relay after every tick sends the oldest unsent events); an event runs
-/// `apply` once, in the transaction that records its id.
+/// The shortest time between two ticks a service acts on. Ticks are unsigned (Knative's
+/// PingSource cannot sign), and a service's event route may be reached by others: a flood
+/// of ticks then does no more timed work and no more outbox sweeps than the broker's clock
+/// (1 s; a minute in Kubernetes).
+pub const MIN_TICK_INTERVAL_MS: i64 = 500;
+
+/// The row of `<service>_processed` that holds when `service` last acted on a tick.
+const TICK_ROW: &str = "boxoffice:tick";
+
+/// Whether `service` acts on a tick at `now_ms` (its own clock): at most once per
+/// [`MIN_TICK_INTERVAL_MS`], decided in one statement so that concurrent ticks agree. A
+/// tick acted on is noted for the relay that follows ([`outbox::note_tick`]).
+pub fn tick_due(db: &dyn Db, service: &str, now_ms: i64) -> Result<bool, ApiError> {
+    let table = processed_table(service);
+    let rows = db.query(
+        &format!(
+            "INSERT INTO {table} (event_id, processed_at) VALUES ($1, $2) \
+             ON CONFLICT (event_id) DO UPDATE SET processed_at = excluded.processed_at \
+             WHERE {table}.processed_at <= $3 \
+             RETURNING processed_at"
+        ),
+        &[
+            TICK_ROW.into(),
+            now_ms.into(),
+            (now_ms - MIN_TICK_INTERVAL_MS).into(),
+        ],
+    )?;
+    let due = !rows.is_empty();
+    if due {
+        outbox::note_tick();
+    }
+    Ok(due)
+}
+
+/// Applies what the broker delivered to `service`: a tick, when due ([`tick_due`]), runs
+/// `on_tick` (its timed work, if any; the relay after it sends the oldest unsent events);
+/// an event runs `apply` once, in the transaction that records its id.
 pub fn receive(
     db: &dyn Db,
     service: &str,
@@ -134,7 +169,8 @@ pub fn receive(
     apply: impl Fn(&dyn Db, &Event) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
     match delivery {
-        Inbound::Tick => on_tick(),
+        Inbound::Tick if tick_due(db, service, now_ms)? => on_tick(),
+        Inbound::Tick => Ok(()),
         Inbound::Event(event) => {
             apply_once(db, service, &event.id, now_ms, |tx| apply(tx, &event.event)).map(drop)
         }
@@ -222,6 +258,36 @@ mod tests {
     fn effect(tx: &dyn Db) -> Result<(), ApiError> {
         tx.execute("INSERT INTO test_effects (n) VALUES (1)", &[])?;
         Ok(())
+    }
+
+    #[test]
+    fn a_flood_of_ticks_does_the_timed_work_no_more_often_than_the_clock() {
+        let db = db();
+        let ticks = std::cell::Cell::new(0);
+        let tick = |now_ms| {
+            receive(
+                &db,
+                "test",
+                &Inbound::Tick,
+                now_ms,
+                || {
+                    ticks.set(ticks.get() + 1);
+                    Ok(())
+                },
+                |_, _| Ok(()),
+            )
+        };
+        // A hundred ticks within one interval: one acted on, every one answered.
+        for n in 0..100 {
+            assert_eq!(tick(1_000 + n), Ok(()));
+        }
+        assert_eq!(ticks.get(), 1);
+        tick(1_000 + MIN_TICK_INTERVAL_MS).unwrap();
+        assert_eq!(ticks.get(), 2, "the next interval's tick is acted on");
+        // A clock set back acts on nothing until it passes the last tick again.
+        tick(10).unwrap();
+        assert_eq!(ticks.get(), 2);
+        assert!(!was_processed(&db, "test", "e1").unwrap());
     }
 
     #[test]

@@ -38,6 +38,18 @@ thread_local! {
     /// The trace context of the request (its `traceparent`), which the events it writes
     /// carry on as the CloudEvents distributed tracing extension (`ce-traceparent`).
     static TRACEPARENT: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether this request was a tick the service acted on (`consume::tick_due`).
+    static TICKED: RefCell<bool> = const { RefCell::new(false) };
+}
+
+/// Notes that this request is a tick the service acts on: the relay after it sweeps the
+/// oldest unsent events. A tick not acted on sweeps nothing.
+pub fn note_tick() {
+    TICKED.with(|ticked| *ticked.borrow_mut() = true);
+}
+
+fn take_tick() -> bool {
+    TICKED.with(|ticked| ticked.take())
 }
 
 /// Remembers the trace context of the request being answered, if it has a well-formed
@@ -341,16 +353,16 @@ pub async fn relay(
     .await
 }
 
-/// What the relay after `request` sends, given the events it `written`: after a tick, the
-/// oldest unsent (whoever wrote them); after anything else, what it wrote. Nothing after a
-/// read or a failure.
+/// What the relay after `request` sends, given the events it `written`: after a tick acted
+/// on, the oldest unsent (whoever wrote them); after anything else, what it wrote. Nothing
+/// after a read, a failure, or a tick that came too soon after the last.
 fn scope_after(request: &ApiRequest, response: &Response, written: Vec<String>) -> Option<Scope> {
     let success = (200..300).contains(response.status());
     if request.method == Method::Get || request.method == Method::Head || !success {
         return None;
     }
     if Inbound::is_tick(request) {
-        return Some(Scope::Oldest);
+        return take_tick().then_some(Scope::Oldest);
     }
     (!written.is_empty()).then_some(Scope::Only(written))
 }
@@ -598,8 +610,12 @@ mod tests {
         let ok = http::json(200, &serde_json::json!({})).unwrap();
         let mine = || vec!["e1".to_owned()];
         let tick = testing::tick("/internal/events/payments");
+        note_tick();
         assert_eq!(scope_after(&tick, &ok, Vec::new()), Some(Scope::Oldest));
+        note_tick();
         assert_eq!(scope_after(&tick, &ok, mine()), Some(Scope::Oldest));
+        // A tick that came too soon after the last sweeps nothing.
+        assert_eq!(scope_after(&tick, &ok, Vec::new()), None);
         let order = ApiRequest::new(Method::Post, "/api/orders");
         assert_eq!(scope_after(&order, &ok, mine()), Some(Scope::Only(mine())));
         assert_eq!(scope_after(&order, &ok, Vec::new()), None, "wrote nothing");
