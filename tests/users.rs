@@ -2,7 +2,7 @@
 
 use boxoffice_testkit as support;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use support::{forge_session, unique_email, Body, Shop, ShopOptions, TEST_JWT_KEY};
 
 #[test]
@@ -50,21 +50,105 @@ fn session_cookie_is_secure_behind_an_https_proxy() {
         "POST",
         "/api/users/signup",
         None,
-        Body::Json(body),
+        Body::Json(body.clone()),
         &[("x-forwarded-proto", "https")],
     );
     assert_eq!(resp.status, 201, "{}", resp.text);
     let cookie = resp
         .set_cookies()
         .into_iter()
-        .find(|c| c.starts_with("session="))
-        .unwrap();
+        .find(|c| c.starts_with("__Host-session="))
+        .expect("over HTTPS the cookie is __Host- prefixed");
     assert!(
         cookie
             .split(';')
             .any(|a| a.trim().eq_ignore_ascii_case("secure")),
         "{cookie}"
     );
+    // Replayed as a browser would, it is the session; a plain `session` cookie over
+    // HTTPS, which another origin could have set, is not.
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let https = [("x-forwarded-proto", "https")];
+    let me = |cookie: &str| {
+        shop.request_with(
+            "GET",
+            "/api/users/currentuser",
+            Some(cookie),
+            Body::None,
+            &https,
+        )
+        .json["currentUser"]
+            .clone()
+    };
+    assert_eq!(me(&pair)["email"], body["email"]);
+    assert_eq!(
+        me(&pair.replacen("__Host-session=", "session=", 1)),
+        Value::Null
+    );
+}
+
+/// A session unused for `session_idle_seconds` ends on every service; sign-out with
+/// `{"everywhere": true}` ends every session of the user, on every service.
+#[test]
+fn idle_sessions_end_and_signing_out_everywhere_ends_them_all() {
+    let shop = Shop::start_with(ShopOptions {
+        variables: vec![("session_idle_seconds".into(), "2".into())],
+        ..Default::default()
+    });
+    let email = unique_email("idle");
+    let (laptop, _) = shop.signup(&email, "pass");
+    let sell = |cookie: &str| {
+        shop.post(
+            "/api/tickets",
+            Some(cookie),
+            json!({"title": "idle", "price": 5}),
+        )
+        .status
+    };
+    // Used within the timeout, again and again: a session.
+    for _ in 0..3 {
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        assert_eq!(sell(&laptop), 201);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    assert_eq!(sell(&laptop), 401, "idle for longer than the timeout");
+
+    let long = Shop::start();
+    let email = unique_email("everywhere");
+    let (phone, _) = long.signup(&email, "pass");
+    let signin = long.post(
+        "/api/users/signin",
+        None,
+        json!({"email": email, "password": "pass"}),
+    );
+    let desk = signin
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with("session="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let sell = |cookie: &str| {
+        long.post(
+            "/api/tickets",
+            Some(cookie),
+            json!({"title": "x", "price": 5}),
+        )
+        .status
+    };
+    assert_eq!(sell(&desk), 201);
+    let out = long.post(
+        "/api/users/signout",
+        Some(&phone),
+        json!({"everywhere": true}),
+    );
+    assert_eq!(out.status, 200, "{}", out.text);
+    assert_eq!(sell(&phone), 401);
+    assert_eq!(sell(&desk), 401, "the other device's session ended too");
+    let orders = long.get("/api/orders", Some(&desk));
+    assert_eq!(orders.status, 401, "on every service");
 }
 
 #[test]

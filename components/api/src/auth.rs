@@ -20,6 +20,15 @@ operations!("auth":
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "session";
 
+/// How far a sign-out reaches.
+#[derive(Serialize, ToSchema)]
+pub struct SignOutScope {
+    /// `true`: every session of the user ends, on every device (401 without a session).
+    /// Absent or `false`: this session only.
+    #[schema(default = false)]
+    pub everywhere: Option<bool>,
+}
+
 /// An email and a password.
 #[derive(Serialize, ToSchema)]
 pub struct Credentials {
@@ -70,7 +79,7 @@ pub struct CurrentUser {
     request_body = Credentials,
     responses(
         (status = 201, description = "Signed up and in.", body = User,
-            headers(("set-cookie" = String, description = "`session=...; Path=/; HttpOnly; SameSite=Lax` (and `Secure` over HTTPS)"))),
+            headers(("set-cookie" = String, description = "`session=...; Path=/; HttpOnly; SameSite=Lax` (over HTTPS `__Host-session=...; ...; Secure`)"))),
         (status = 400, description = "Invalid email or password, or email in use.", body = Errors),
         (status = 429, description = "Too many sign-ins and sign-ups from this address (100 in 15 minutes); try later.", body = Errors),
         (status = 503, response = Unavailable),
@@ -90,7 +99,7 @@ fn sign_up() {}
     request_body = Credentials,
     responses(
         (status = 200, description = "Signed in.", body = User,
-            headers(("set-cookie" = String, description = "`session=...; Path=/; HttpOnly; SameSite=Lax` (and `Secure` over HTTPS)"))),
+            headers(("set-cookie" = String, description = "`session=...; Path=/; HttpOnly; SameSite=Lax` (over HTTPS `__Host-session=...; ...; Secure`)"))),
         (status = 400, description = "Invalid email, no password, or invalid credentials.", body = Errors),
         (status = 429, description = "Too many attempts: 10 for this email from this address, or 100 from this address, in 15 minutes; try later.", body = Errors),
         (status = 503, response = Unavailable),
@@ -102,14 +111,18 @@ fn sign_in() {}
 /// Sign out
 ///
 /// Clears the cookie and revokes the session's token on the server, so that a copy kept
-/// elsewhere stops working too. Answers `{}` with or without a session.
+/// elsewhere stops working too. Answers `{}` with or without a session. With
+/// `{"everywhere": true}`, every session of the user ends, on every device.
 #[utoipa::path(
     post,
     path = "/api/users/signout",
     impl_for = SignOut,
+    request_body(content = Option<SignOutScope>, description = "Optional; no body is this session only."),
     responses(
         (status = 200, description = "Signed out.", body = Empty,
             headers(("set-cookie" = String, description = "The session cookie, expired."))),
+        (status = 400, description = "`everywhere` is not true or false.", body = Errors),
+        (status = 401, description = "`everywhere` without a session.", body = Errors),
         (status = 503, response = Unavailable),
     ),
     security((), ("session" = [])),

@@ -52,7 +52,7 @@ pub const COMPONENT_EXTENSION: &str = "x-component";
     components(
         schemas(
             schemas::Errors, schemas::FieldError, schemas::Empty,
-            auth::Credentials, auth::User, auth::SessionUser, auth::CurrentUser,
+            auth::Credentials, auth::SignOutScope, auth::User, auth::SessionUser, auth::CurrentUser,
             tickets::TicketInput, tickets::Ticket,
             orders::OrderInput, orders::Order, orders::OrderStatus, orders::OrderTicket,
             payments::PaymentInput, payments::Payment, payments::PaymentPending,

@@ -6,6 +6,7 @@
 
 pub mod password;
 pub mod routes;
+pub mod sessions;
 pub mod storage;
 pub mod throttle;
 pub mod users;

@@ -6,11 +6,11 @@ use std::net::IpAddr;
 use boxoffice_api::auth::{route, Operation};
 use boxoffice_shared::service::Context;
 use boxoffice_shared::session::{self, SessionUser};
-use boxoffice_shared::{http, validate, ApiError, ApiRequest};
+use boxoffice_shared::{http, validate, ApiError, ApiRequest, FieldError};
 use serde_json::json;
 use spin_sdk::http::Response;
 
-use crate::users;
+use crate::{sessions, users};
 
 /// What the routes work with; built per request by the entry point, or by tests.
 pub struct Env {
@@ -68,7 +68,7 @@ fn signed_in(
     status: u16,
     user: &SessionUser,
 ) -> Result<Response, ApiError> {
-    let token = env.ctx.sessions()?.issue(user, env.ctx.now_ms)?;
+    let token = sessions::issue(env.ctx.db.get()?, env.ctx.sessions()?, user, env.ctx.now_ms)?;
     let mut response = http::json(status, &json!({ "id": user.id, "email": user.email }))?;
     response.set_header(
         "set-cookie",
@@ -78,10 +78,36 @@ fn signed_in(
 }
 
 /// Ends the session in the browser and on the server: the token is revoked, so a copy
-/// kept elsewhere stops working too.
+/// kept elsewhere stops working too. With `{"everywhere": true}`, every session of the
+/// user ends, on every device (which needs a session: 401 without one).
 fn sign_out(request: &ApiRequest, env: &Env) -> Result<Response, ApiError> {
-    if let Some(session) = env.ctx.sessions()?.current(request, env.ctx.now_ms)? {
-        env.ctx.sessions()?.revoke(&session)?;
+    let config = env.ctx.sessions()?;
+    let current = config.current(request, env.ctx.now_ms)?;
+    let everywhere = if request.body.iter().all(u8::is_ascii_whitespace) {
+        false
+    } else {
+        let body = request.json_object()?;
+        match body.get("everywhere") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(everywhere)) => *everywhere,
+            Some(_) => {
+                return Err(current.map_or(ApiError::Unauthorized, |_| {
+                    ApiError::Validation(vec![FieldError::new(
+                        "everywhere",
+                        "everywhere must be true or false",
+                    )])
+                }))
+            }
+        }
+    };
+    match current {
+        Some(session) if everywhere => {
+            config.revoke(&session)?;
+            sessions::revoke_all(env.ctx.db.get()?, config, &session.user.id, env.ctx.now_ms)?;
+        }
+        Some(session) => config.revoke(&session)?,
+        None if everywhere => return Err(ApiError::Unauthorized),
+        None => {}
     }
     let mut response = http::json(200, &json!({}))?;
     response.set_header("set-cookie", session::clear_cookie(request.is_https()));
@@ -238,9 +264,64 @@ mod tests {
         assert_eq!(*response.status(), 200);
         assert_eq!(body(&response), json!({}));
         let set_cookie = response.header("set-cookie").unwrap().as_str().unwrap();
-        assert!(set_cookie.starts_with("session=;"));
+        assert!(set_cookie.starts_with("__Host-session=;"), "{set_cookie}");
         assert!(set_cookie.contains("Max-Age=0"));
         assert!(set_cookie.ends_with("; Secure"));
+    }
+
+    #[test]
+    fn signing_out_everywhere_ends_every_session_of_the_user_and_no_other() {
+        let env = env();
+        let laptop = cookie(&signup(&env));
+        let signin = |email: &str| {
+            post(
+                "/api/users/signin",
+                json!({"email": email, "password": "password"}),
+            )
+        };
+        let phone = cookie(&handle(&signin("test@test.com"), &env));
+        let other_user = post(
+            "/api/users/signup",
+            json!({"email": "other@test.com", "password": "password"}),
+        );
+        let other = cookie(&handle(&other_user, &env));
+        let me = |cookie: &str| {
+            let request = ApiRequest::new(Method::Get, "/api/users/currentuser")
+                .with_header("cookie", cookie);
+            body(&handle(&request, &env))["currentUser"].clone()
+        };
+        assert_ne!(me(&phone), Value::Null);
+        let everywhere = |cookie: Option<&str>, body: Value| {
+            let mut request = post("/api/users/signout", body);
+            if let Some(cookie) = cookie {
+                request = request.with_header("cookie", cookie);
+            }
+            handle(&request, &env)
+        };
+        // Without a session there is nothing to end everywhere; a bad flag is named.
+        assert_eq!(*everywhere(None, json!({"everywhere": true})).status(), 401);
+        let bad = everywhere(Some(&laptop), json!({"everywhere": "yes"}));
+        assert_eq!(*bad.status(), 400);
+        assert_eq!(body(&bad)["errors"][0]["field"], "everywhere");
+        assert_ne!(me(&laptop), Value::Null, "a refused request ends nothing");
+        let done = everywhere(Some(&laptop), json!({"everywhere": true}));
+        assert_eq!(*done.status(), 200);
+        assert_eq!(me(&laptop), Value::Null);
+        assert_eq!(
+            me(&phone),
+            Value::Null,
+            "the other device is signed out too"
+        );
+        assert_ne!(me(&other), Value::Null, "another user is not");
+        // A plain sign-out with `{"everywhere": false}` or no body ends one session.
+        let tablet = cookie(&handle(&signin("test@test.com"), &env));
+        let desk = cookie(&handle(&signin("test@test.com"), &env));
+        assert_eq!(
+            *everywhere(Some(&tablet), json!({"everywhere": false})).status(),
+            200
+        );
+        assert_eq!(me(&tablet), Value::Null);
+        assert_ne!(me(&desk), Value::Null);
     }
 
     #[test]

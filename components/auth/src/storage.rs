@@ -14,6 +14,7 @@ pub fn migrations() -> Vec<String> {
             created_at BIGINT NOT NULL)"
             .to_owned(),
         crate::throttle::migration(),
+        crate::sessions::migration(),
     ]
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Request, ServerError, Variables};
 use boxoffice_api::graphql::{route, Operation};
-use boxoffice_shared::session::COOKIE_NAME;
+use boxoffice_shared::session::cookie_name;
 use boxoffice_shared::{http, ApiError, ApiRequest};
 use serde_json::Value;
 use spin_sdk::http::Response;
@@ -122,7 +122,9 @@ fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
 /// session cookie a sign-in, sign-up or sign-out set).
 async fn execute(request: &ApiRequest, env: &Env, graphql: Request) -> Response {
     let services = Services::new(
-        request.cookie(COOKIE_NAME).map(str::to_owned),
+        request
+            .cookie(cookie_name(request.is_https()))
+            .map(str::to_owned),
         request.is_https(),
         request.origin(),
     );
@@ -159,7 +161,9 @@ async fn explore(request: &ApiRequest, env: &Env) -> Response {
     let result = match from_query(request, true) {
         Ok(Some(graphql)) => {
             let services = Services::new(
-                request.cookie(COOKIE_NAME).map(str::to_owned),
+                request
+                    .cookie(cookie_name(request.is_https()))
+                    .map(str::to_owned),
                 request.is_https(),
                 request.origin(),
             );

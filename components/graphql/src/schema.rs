@@ -292,11 +292,21 @@ impl Mutation {
             .await
     }
 
-    /// Signs out (the response clears the session cookie).
-    async fn sign_out(&self, ctx: &Context<'_>) -> Result<bool, Error> {
+    /// Signs out (the response clears the session cookie); with `everywhere: true`, every
+    /// session of the user ends, on every device.
+    async fn sign_out(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] everywhere: bool,
+    ) -> Result<bool, Error> {
         let url = format!("{AUTH}/signout");
         services(ctx)
-            .act(ctx, Method::Post, &url, Some(json!({})))
+            .act(
+                ctx,
+                Method::Post,
+                &url,
+                Some(json!({ "everywhere": everywhere })),
+            )
             .await?;
         Ok(true)
     }

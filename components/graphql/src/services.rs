@@ -12,7 +12,7 @@ use std::task::{Context as TaskContext, Poll};
 use async_graphql::{Context, Error, ErrorExtensions, PathSegment};
 use boxoffice_shared::chain::{self, Failure, FieldError};
 use boxoffice_shared::http::Origin;
-use boxoffice_shared::session::COOKIE_NAME;
+use boxoffice_shared::session::cookie_name;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use spin_sdk::http::{Method, Response};
@@ -72,7 +72,7 @@ impl Services {
             .lock()
             .ok()
             .and_then(|session| session.clone())
-            .map(|value| format!("{COOKIE_NAME}={value}"));
+            .map(|value| format!("{}={value}", cookie_name(self.https)));
         let sent = chain::send(
             "graphql",
             method,
@@ -83,7 +83,8 @@ impl Services {
             body,
         );
         let response = SingleThreaded(Box::pin(sent)).await?;
-        if let Some(header) = chain::set_cookie(&response).filter(|c| c.starts_with(COOKIE_NAME)) {
+        let session = format!("{}=", cookie_name(self.https));
+        if let Some(header) = chain::set_cookie(&response).filter(|c| c.starts_with(&session)) {
             // Later calls of this request act as the new session (or as nobody).
             let value = header
                 .split(';')

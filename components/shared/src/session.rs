@@ -1,15 +1,24 @@
-//! Sessions: an HS256 JWT with `{id, email}`, `iat` and `exp`, carried in the `session`
-//! cookie.
+//! Sessions: an HS256 JWT with `{id, email}`, `iat` and `exp`, carried in the session
+//! cookie: `__Host-session` over HTTPS (`Secure`, `Path=/` and no `Domain`, so that no
+//! other origin, not even a sibling subdomain or a plain-HTTP man in the middle, can set
+//! it), `session` over plain HTTP, so that local runs keep their session. Clients that
+//! replay the cookies they were given, as browsers and the old app's clients do, work with
+//! either name.
 //!
 //! The cookie value is what the old app's cookie-session wrote, base64 (standard) of
 //! `{"jwt":"<token>"}`, so its clients keep working; a bare JWT is accepted too. The
-//! cookie is `HttpOnly; Path=/; SameSite=Lax`, and `Secure` only over HTTPS so that
-//! plain-HTTP local runs keep their session.
+//! cookie is `HttpOnly; Path=/; SameSite=Lax`, and `Secure` only over HTTPS.
 //!
 //! `jwt_key` may list several keys, comma-separated: the first signs, all verify, so a key
 //! rotates without signing anybody out. Sign-out revokes the token on the server: its
 //! digest goes into the key-value store until the token would have expired anyway, and a
 //! revoked token is no session, whoever kept a copy.
+//!
+//! A session also ends when it goes unused for `session_idle_seconds` (30 minutes by
+//! default), whatever its `exp` says: the last use of each token is kept in the key-value
+//! store (written at most once a minute per session, so a busy session costs one read per
+//! request and a write a minute). A token the store has never seen, one made with the key
+//! by other means (the old app's tests forged theirs), is taken as first used now.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -24,12 +33,29 @@ use crate::config::variable;
 use crate::kv::{KeyValue, LazySpinStore};
 use crate::{ApiError, ApiRequest};
 
-/// The name of the session cookie.
+/// The name of the session cookie over plain HTTP.
 pub const COOKIE_NAME: &str = "session";
+/// The name of the session cookie over HTTPS: the `__Host-` prefix makes browsers refuse
+/// it unless it is `Secure`, from a secure origin, with `Path=/` and no `Domain`.
+pub const SECURE_COOKIE_NAME: &str = "__Host-session";
+
+/// The session cookie's name for a request that came over HTTPS or not.
+pub fn cookie_name(https: bool) -> &'static str {
+    if https {
+        SECURE_COOKIE_NAME
+    } else {
+        COOKIE_NAME
+    }
+}
 /// The shortest `jwt_key` accepted (jwt-simple refuses HMAC keys under 96 bits).
 pub const MIN_KEY_BYTES: usize = 12;
 /// Session lifetime when `session_ttl_seconds` is unset or unreadable.
 pub const DEFAULT_TTL_SECONDS: u64 = 86_400;
+/// How long a session may go unused when `session_idle_seconds` is unset or unreadable.
+pub const DEFAULT_IDLE_SECONDS: u64 = 1_800;
+/// A session's last use is written when the one kept is at least this old (or a quarter
+/// of the idle timeout, if that is shorter).
+const SEEN_EVERY_MS: i64 = 60_000;
 
 /// Who a session belongs to: the JWT's custom claims.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,11 +84,22 @@ fn revoked_key(token_digest: &str) -> String {
     format!("session-revoked:{token_digest}")
 }
 
+/// The key-value key under which a token's last use (unix ms) is kept.
+fn seen_key(token_digest: &str) -> String {
+    format!("session-seen:{token_digest}")
+}
+
+/// The name of `token` in the revocation list and the last-use record: its SHA-256, hex.
+pub fn digest(token: &str) -> String {
+    hex(&hmac_sha256::Hash::hash(token.as_bytes()))
+}
+
 /// The signing keys, lifetime and revocation list of sessions.
 #[derive(Clone)]
 pub struct SessionConfig {
     keys: Vec<HS256Key>,
     ttl_seconds: u64,
+    idle_seconds: u64,
     revocations: Option<Rc<dyn KeyValue>>,
 }
 
@@ -83,8 +120,20 @@ impl SessionConfig {
         Ok(Self {
             keys: keys.iter().map(|key| HS256Key::from_bytes(key)).collect(),
             ttl_seconds,
+            idle_seconds: DEFAULT_IDLE_SECONDS,
             revocations: None,
         })
+    }
+
+    /// Ends a session unused for `seconds` (0: never), kept in the revocation store.
+    pub fn with_idle_timeout(mut self, seconds: u64) -> Self {
+        self.idle_seconds = seconds;
+        self
+    }
+
+    /// The lifetime of a session, in seconds.
+    pub fn ttl_seconds(&self) -> u64 {
+        self.ttl_seconds
     }
 
     /// Keeps revoked tokens in `store`, and refuses the tokens found there.
@@ -93,9 +142,10 @@ impl SessionConfig {
         self
     }
 
-    /// From the Spin variables `jwt_key` (required: one key or a comma-separated list) and
-    /// `session_ttl_seconds` (optional, default [`DEFAULT_TTL_SECONDS`]), revoking into the
-    /// `default` key-value store.
+    /// From the Spin variables `jwt_key` (required: one key or a comma-separated list),
+    /// `session_ttl_seconds` (optional, default [`DEFAULT_TTL_SECONDS`]) and
+    /// `session_idle_seconds` (optional, default [`DEFAULT_IDLE_SECONDS`]; 0 for none),
+    /// revoking into the `default` key-value store.
     pub fn from_variables() -> Result<Self, ApiError> {
         let list = variable("jwt_key")?.unwrap_or_default();
         let keys: Vec<&[u8]> = list
@@ -107,16 +157,11 @@ impl SessionConfig {
         if keys.is_empty() {
             return Err(ApiError::internal("the jwt_key variable is not set"));
         }
-        let ttl = match variable("session_ttl_seconds")? {
-            None => DEFAULT_TTL_SECONDS,
-            Some(text) => text.trim().parse().unwrap_or_else(|_| {
-                eprintln!(
-                    "session_ttl_seconds={text:?} is not a number; using {DEFAULT_TTL_SECONDS}"
-                );
-                DEFAULT_TTL_SECONDS
-            }),
-        };
-        Ok(Self::with_keys(&keys, ttl)?.with_revocations(Rc::new(LazySpinStore::new("default"))))
+        let ttl = seconds_variable("session_ttl_seconds", DEFAULT_TTL_SECONDS)?;
+        let idle = seconds_variable("session_idle_seconds", DEFAULT_IDLE_SECONDS)?;
+        Ok(Self::with_keys(&keys, ttl)?
+            .with_idle_timeout(idle)
+            .with_revocations(Rc::new(LazySpinStore::new("default"))))
     }
 
     /// A signed token for `user`, issued at `now_ms` and valid for the configured lifetime.
@@ -131,9 +176,14 @@ impl SessionConfig {
         claims.issued_at = Some(now);
         claims.invalid_before = None;
         claims.expires_at = Some(now + lifetime);
-        self.keys[0]
+        let token = self.keys[0]
             .authenticate(claims)
-            .map_err(|e| ApiError::internal(format!("signing a session: {e}")))
+            .map_err(|e| ApiError::internal(format!("signing a session: {e}")))?;
+        // Its idle time counts from now, not from its first use.
+        if let (Some(store), true) = (&self.revocations, self.idle_seconds > 0) {
+            store.set(&seen_key(&digest(&token)), now_ms.to_string().as_bytes())?;
+        }
+        Ok(token)
     }
 
     /// The session in `token` if it is signed with one of our keys and not expired at
@@ -157,14 +207,16 @@ impl SessionConfig {
             user: claims.custom,
             issued_at: claims.issued_at?.as_secs(),
             expires_at: claims.expires_at?.as_secs(),
-            token_digest: hex(&hmac_sha256::Hash::hash(token.as_bytes())),
+            token_digest: digest(token),
         })
     }
 
-    /// The session of a request: its `session` cookie, verified at `now_ms` and not
-    /// revoked. A revocation list that cannot be read is a 503, never a session.
+    /// The session of a request: its session cookie (by [`cookie_name`]), verified at
+    /// `now_ms`, not revoked and not idle for longer than the idle timeout; its use is
+    /// recorded. A revocation list that cannot be read is a 503, never a session.
     pub fn current(&self, request: &ApiRequest, now_ms: i64) -> Result<Option<Session>, ApiError> {
-        let Some(token) = request.cookie(COOKIE_NAME).and_then(token_from_cookie) else {
+        let name = cookie_name(request.is_https());
+        let Some(token) = request.cookie(name).and_then(token_from_cookie) else {
             return Ok(None);
         };
         let Some(session) = self.verify(&token, now_ms) else {
@@ -174,8 +226,41 @@ impl SessionConfig {
             if store.get(&revoked_key(&session.token_digest))?.is_some() {
                 return Ok(None);
             }
+            if self.idle_seconds > 0 && !self.still_in_use(&**store, &session, now_ms)? {
+                return Ok(None);
+            }
         }
         Ok(Some(session))
+    }
+
+    /// Whether `session` was used within the idle timeout, recording this use when the
+    /// kept one is a minute old or more (a quarter of the timeout under a short one; a
+    /// failed write is logged: the session stands).
+    fn still_in_use(
+        &self,
+        store: &dyn KeyValue,
+        session: &Session,
+        now_ms: i64,
+    ) -> Result<bool, ApiError> {
+        let key = seen_key(&session.token_digest);
+        let seen = store
+            .get(&key)?
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| text.parse::<i64>().ok());
+        let idle_ms = i64::try_from(self.idle_seconds.saturating_mul(1000)).unwrap_or(i64::MAX);
+        if let Some(seen) = seen {
+            if now_ms.saturating_sub(seen) > idle_ms {
+                return Ok(false);
+            }
+            // A minute at most, less under a short timeout, so that use keeps it alive.
+            if now_ms.saturating_sub(seen) < SEEN_EVERY_MS.min(idle_ms / 4) {
+                return Ok(true);
+            }
+        }
+        if let Err(e) = store.set(&key, now_ms.to_string().as_bytes()) {
+            eprintln!("sessions: cannot record a session's use: {e}");
+        }
+        Ok(true)
     }
 
     /// The session of a request, or 401.
@@ -186,16 +271,33 @@ impl SessionConfig {
     /// Revokes `session`'s token: from now on it is no session anywhere. The entry keeps
     /// the token's expiry, after which the token is refused for its age anyway.
     pub fn revoke(&self, session: &Session) -> Result<(), ApiError> {
+        self.revoke_digest(&session.token_digest, session.expires_at)
+    }
+
+    /// Revokes the token whose [`digest`] is `token_digest` and which expires at
+    /// `expires_at` (unix seconds): what sign-out everywhere does for each of a user's.
+    pub fn revoke_digest(&self, token_digest: &str, expires_at: u64) -> Result<(), ApiError> {
         let store = self
             .revocations
             .as_ref()
             .ok_or_else(|| ApiError::internal("sessions have no revocation store"))?;
         store.set(
-            &revoked_key(&session.token_digest),
-            session.expires_at.to_string().as_bytes(),
+            &revoked_key(token_digest),
+            expires_at.to_string().as_bytes(),
         )?;
         Ok(())
     }
+}
+
+/// A number of seconds from the variable `name`, `default` when unset or unreadable.
+fn seconds_variable(name: &str, default: u64) -> Result<u64, ApiError> {
+    Ok(match variable(name)? {
+        None => default,
+        Some(text) => text.trim().parse().unwrap_or_else(|_| {
+            eprintln!("{name}={text:?} is not a number; using {default}");
+            default
+        }),
+    })
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -228,20 +330,23 @@ pub fn token_from_cookie(value: &str) -> Option<String> {
     (value.split('.').count() == 3).then(|| value.to_owned())
 }
 
-/// The `set-cookie` header value that starts a session carrying `token`.
+/// The `set-cookie` header value that starts a session carrying `token` (over HTTPS,
+/// `__Host-session` and `Secure`).
 pub fn set_cookie(token: &str, secure: bool) -> String {
+    let name = cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
     format!(
-        "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
+        "{name}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
         cookie_value(token)
     )
 }
 
 /// The `set-cookie` header value that ends the session: empty and already expired.
 pub fn clear_cookie(secure: bool) -> String {
+    let name = cookie_name(secure);
     let secure = if secure { "; Secure" } else { "" };
     format!(
-        "{COOKIE_NAME}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; \
+        "{name}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; \
          Expires=Thu, 01 Jan 1970 00:00:00 GMT{secure}"
     )
 }
@@ -365,6 +470,78 @@ mod tests {
             SessionConfig::new(b"asdf", 60).err().map(|e| e.status()),
             Some(500)
         );
+    }
+
+    #[test]
+    fn a_session_unused_for_the_idle_timeout_ends_and_a_used_one_lives_on() {
+        let store: Rc<dyn KeyValue> = Rc::new(crate::kv::MemoryKv::default());
+        let config = SessionConfig::new(b"a test signing key", 86_400)
+            .unwrap()
+            .with_idle_timeout(1_800)
+            .with_revocations(store.clone());
+        let request = |token: &str| {
+            ApiRequest::new(Method::Get, "/").with_header("cookie", &format!("session={token}"))
+        };
+        let busy = config.issue(&user(), NOW).unwrap();
+        let idle = config.issue(&user(), NOW).unwrap();
+        const MINUTE: i64 = 60_000;
+        // Used every 20 minutes for two hours: still a session.
+        for n in 1..=6 {
+            let at = NOW + n * 20 * MINUTE;
+            assert!(
+                config.current(&request(&busy), at).unwrap().is_some(),
+                "{n}"
+            );
+        }
+        // Unused since it was issued: over 30 minutes later it is none, and stays none.
+        assert_eq!(config.current(&request(&idle), NOW + 31 * MINUTE), Ok(None));
+        assert_eq!(config.current(&request(&idle), NOW + 32 * MINUTE), Ok(None));
+        // Uses within a minute of the last recorded one write nothing more.
+        let digest = digest(&busy);
+        let recorded = store.get(&seen_key(&digest)).unwrap();
+        config
+            .current(&request(&busy), NOW + 120 * MINUTE + 1000)
+            .unwrap();
+        assert_eq!(store.get(&seen_key(&digest)).unwrap(), recorded);
+        // A token the store never saw (made with the key elsewhere) is first used now.
+        let forged = SessionConfig::new(b"a test signing key", 86_400)
+            .unwrap()
+            .issue(&user(), NOW)
+            .unwrap();
+        assert!(config
+            .current(&request(&forged), NOW + 60 * MINUTE)
+            .unwrap()
+            .is_some());
+        // No idle timeout: only `exp` counts.
+        let patient = config.clone().with_idle_timeout(0);
+        assert!(patient
+            .current(&request(&idle), NOW + 600 * MINUTE)
+            .unwrap()
+            .is_some());
+    }
+
+    #[test]
+    fn over_https_the_cookie_is_host_prefixed_and_only_that_one_is_read() {
+        let config = SessionConfig::new(b"a test signing key", 60).unwrap();
+        let token = config.issue(&user(), NOW).unwrap();
+        let header = set_cookie(&token, true);
+        assert!(header.starts_with("__Host-session="), "{header}");
+        assert!(
+            header.contains("; Path=/;") && !header.contains("Domain"),
+            "{header}"
+        );
+        assert!(clear_cookie(true).starts_with("__Host-session=;"));
+        let value = cookie_value(&token);
+        let https = |cookie: &str| {
+            ApiRequest::new(Method::Get, "/")
+                .with_header("x-forwarded-proto", "https")
+                .with_header("cookie", cookie)
+        };
+        let prefixed = https(&format!("__Host-session={value}"));
+        assert!(config.current(&prefixed, NOW).unwrap().is_some());
+        // A plain `session` cookie over HTTPS may have been set by anyone: not a session.
+        let tossed = https(&format!("session={value}"));
+        assert_eq!(config.current(&tossed, NOW), Ok(None));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use boxoffice_shared::chain::{self, set_cookie};
 pub use boxoffice_shared::chain::{Failure, FieldError};
 use boxoffice_shared::events::OrderStatus;
 use boxoffice_shared::http::Origin;
-use boxoffice_shared::session::COOKIE_NAME;
+use boxoffice_shared::session::cookie_name;
 use boxoffice_shared::{time, ApiRequest};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -376,7 +376,9 @@ impl Api {
     /// The API as the sender of `request` may use it.
     pub fn for_request(request: &ApiRequest) -> Self {
         Self {
-            session: request.cookie(COOKIE_NAME).map(str::to_owned),
+            session: request
+                .cookie(cookie_name(request.is_https()))
+                .map(str::to_owned),
             cart: request.cookie(CART_COOKIE).map(str::to_owned),
             https: request.is_https(),
             origin: request.origin(),
@@ -390,7 +392,8 @@ impl Api {
         body: Option<Value>,
     ) -> Result<Response, Failure> {
         let cart = self.cart.clone().filter(|_| url.starts_with(CART_SERVICE));
-        let cookies: Vec<String> = [(COOKIE_NAME, &self.session), (CART_COOKIE, &cart)]
+        let session = cookie_name(self.https);
+        let cookies: Vec<String> = [(session, &self.session), (CART_COOKIE, &cart)]
             .into_iter()
             .filter_map(|(name, value)| value.as_ref().map(|value| format!("{name}={value}")))
             .collect();

@@ -14,7 +14,7 @@
 //!    it needs no server state or key of its own. It still holds where a proxy strips
 //!    `Origin` and `Referer`.
 
-use boxoffice_shared::session::COOKIE_NAME;
+use boxoffice_shared::session::cookie_name;
 use boxoffice_shared::ApiRequest;
 
 /// The name of the form field that carries the token.
@@ -31,7 +31,7 @@ pub enum Refusal {
 
 /// The token of the session whose cookie `request` carries, if any.
 pub fn token(request: &ApiRequest) -> Option<String> {
-    let session = request.cookie(COOKIE_NAME)?;
+    let session = request.cookie(cookie_name(request.is_https()))?;
     let digest = hmac_sha256::Hash::hash(format!("boxoffice csrf\0{session}").as_bytes());
     Some(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
