@@ -134,7 +134,11 @@ fn start(runtime_config: Option<&str>, variables: &[(&str, &str)]) -> (Runtime, 
 }
 
 fn redis_at(port: u16) -> String {
-    format!("[key_value_store.default]\ntype = \"redis\"\nurl = \"redis://:redis-hunter2@127.0.0.1:{port}/0\"\n")
+    let url = format!("redis://:redis-hunter2@127.0.0.1:{port}");
+    format!(
+        "[key_value_store.default]\ntype = \"redis\"\nurl = \"{url}/0\"\n\n\
+         [key_value_store.cart]\ntype = \"redis\"\nurl = \"{url}/1\"\n"
+    )
 }
 
 fn postgres_at(port: u16) -> String {

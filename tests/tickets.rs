@@ -201,7 +201,8 @@ fn each_change_writes_its_event_to_the_outbox() {
     let refused = shop.put(&path, Some(&cookie), json!({"title": "", "price": 1}));
     assert_eq!(refused.status, 400);
 
-    let db = rusqlite::Connection::open(shop.sqlite_path()).expect("open the state database");
+    let db =
+        rusqlite::Connection::open(shop.sqlite_path("tickets")).expect("open the state database");
     let mut stmt = db
         .prepare(
             "SELECT event_type, data FROM tickets_outbox WHERE entity_id = ?1 \

@@ -8,7 +8,8 @@
 //! It answers what needs no event: sessions, the listing, a ticket, a new ticket (whose
 //! outbox row the shop's tick relays later), and a JSON 404 for anything else.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -28,7 +29,8 @@ use spin_sdk::http::Method;
 /// The shop's files the baseline reads and writes (see the runtime's state dir).
 #[derive(Clone)]
 struct Files {
-    sql: PathBuf,
+    /// The state dir, where each service's SQLite database is `sqlite_<service>.db`.
+    state_dir: PathBuf,
     key_value: PathBuf,
 }
 
@@ -46,8 +48,9 @@ fn open(path: &Path) -> rusqlite::Connection {
 }
 
 thread_local! {
-    /// This worker thread's SQL connection, kept for the thread's life.
-    static SQL: OnceCell<Rc<NativeSqlite>> = const { OnceCell::new() };
+    /// This worker thread's SQL connection to each service's database, kept for the
+    /// thread's life.
+    static SQL: RefCell<HashMap<&'static str, Rc<NativeSqlite>>> = RefCell::new(HashMap::new());
     /// This worker thread's key-value connection.
     static KEY_VALUE: OnceCell<Rc<rusqlite::Connection>> = const { OnceCell::new() };
 }
@@ -159,7 +162,7 @@ pub fn spawn(state_dir: &Path, jwt_key: &str) -> anyhow::Result<NativeProcess> {
 pub fn serve_forever(state_dir: &Path) -> anyhow::Result<()> {
     let key = std::env::var(KEY_VARIABLE)?;
     let files = Files {
-        sql: state_dir.join("sqlite_db.db"),
+        state_dir: state_dir.to_owned(),
         key_value: state_dir.join("sqlite_key_value.db"),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -229,13 +232,17 @@ fn answer(
         })
         .collect();
     request.body = body;
-    let sql = SQL.with(|cell| {
-        cell.get_or_init(|| Rc::new(NativeSqlite::from(open(&files.sql))))
-            .clone()
-    });
     let kv = KEY_VALUE.with(|cell| cell.get_or_init(|| Rc::new(open(&files.key_value))).clone());
     let context = |service: &'static str, migrations: Vec<String>| {
-        let sql = sql.clone();
+        let sql = SQL.with(|map| {
+            map.borrow_mut()
+                .entry(service)
+                .or_insert_with(|| {
+                    let file = files.state_dir.join(format!("sqlite_{service}.db"));
+                    Rc::new(NativeSqlite::from(open(&file)))
+                })
+                .clone()
+        });
         let db = Rc::new(LazyDb::new(
             service,
             move || Ok(Box::new(ThreadDb(sql.clone())) as Box<dyn Db>),

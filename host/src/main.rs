@@ -258,7 +258,17 @@ fn up(options: UpArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create state directory {}", state_dir.display()))?;
     let events_file = options.events.as_deref();
     let subscriptions = load_subscriptions(events_file, &manifest.dir.join("events.toml"))?;
-    let runtime_config = RuntimeConfig::load(&state_dir, options.runtime_config.as_deref())?;
+    let mut runtime_config = RuntimeConfig::load(&state_dir, options.runtime_config.as_deref())?;
+    let components = manifest.components.values();
+    runtime_config
+        .define_granted(
+            components
+                .clone()
+                .flat_map(|c| c.sqlite_databases.iter().map(String::as_str)),
+            components.flat_map(|c| c.key_value_stores.iter().map(String::as_str)),
+            &state_dir,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let rt = runtime()?;
     let queue = rt.block_on(open_queue(&state_dir, &runtime_config, &subscriptions))?;
 

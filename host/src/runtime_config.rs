@@ -35,6 +35,16 @@ use serde::Deserialize;
 pub const DEFAULT_KEY_VALUE_FILE: &str = "sqlite_key_value.db";
 /// The file that holds the `default` SQLite database, inside the state directory.
 pub const DEFAULT_SQLITE_FILE: &str = "sqlite_db.db";
+
+/// The file under the state dir of the SQLite database `label` when no runtime config
+/// names it: `sqlite_orders.db` for `orders`.
+pub fn sqlite_file(label: &str) -> String {
+    if label == "default" {
+        DEFAULT_SQLITE_FILE.to_owned()
+    } else {
+        format!("sqlite_{label}.db")
+    }
+}
 /// The JetStream stream of the events when `[boxoffice.broker]` names none.
 pub const DEFAULT_STREAM: &str = "BOXOFFICE";
 /// The default of `backend_ms`.
@@ -230,6 +240,39 @@ impl RuntimeConfig {
                 message,
             })?;
         Ok(config)
+    }
+
+    /// Defines the labels the app's components are granted and this config does not name,
+    /// so that each service's own database and store work with no runtime config: a SQLite
+    /// database `<state_dir>/sqlite_<label>.db` each, and a key-value store in the same
+    /// place as the embedded `default` one (its table keeps each store's keys apart). A
+    /// key-value label beside a `default` on Redis must be configured: an error names it.
+    pub fn define_granted<'a>(
+        &mut self,
+        sqlite: impl IntoIterator<Item = &'a str>,
+        key_value: impl IntoIterator<Item = &'a str>,
+        state_dir: &Path,
+    ) -> Result<(), String> {
+        for label in sqlite {
+            self.sqlite_databases
+                .entry(label.to_owned())
+                .or_insert_with(|| SqliteLocation::File(state_dir.join(sqlite_file(label))));
+        }
+        for label in key_value {
+            if self.key_value_stores.contains_key(label) {
+                continue;
+            }
+            let backend = match self.key_value_stores.get("default") {
+                Some(KeyValueBackend::Sqlite(location)) => KeyValueBackend::Sqlite(location.clone()),
+                _ => {
+                    return Err(format!(
+                        "the key-value store `{label}` is granted in the manifest but not defined in the runtime config: add a [key_value_store.{label}] table"
+                    ))
+                }
+            };
+            self.key_value_stores.insert(label.to_owned(), backend);
+        }
+        Ok(())
     }
 
     fn apply(&mut self, text: &str, kv_base: &Path, sqlite_base: &Path) -> Result<(), String> {
@@ -513,6 +556,77 @@ backend_ms = 500
             RuntimeConfig::load(Path::new("/s"), Some(&bad)),
             Err(RuntimeConfigError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn each_granted_label_gets_its_own_database_and_store() {
+        let mut embedded = RuntimeConfig::defaults(Path::new("/state"));
+        embedded
+            .define_granted(
+                ["orders", "default"],
+                ["default", "cart"],
+                Path::new("/state"),
+            )
+            .unwrap();
+        assert_eq!(
+            embedded.sqlite_databases["orders"],
+            SqliteLocation::File("/state/sqlite_orders.db".into())
+        );
+        assert_eq!(
+            embedded.sqlite_databases["default"],
+            SqliteLocation::File("/state/sqlite_db.db".into()),
+            "a defined label is left as it is"
+        );
+        assert_eq!(
+            embedded.key_value_stores["cart"], embedded.key_value_stores["default"],
+            "beside the default store, in its own rows"
+        );
+        let mut redis = RuntimeConfig::defaults(Path::new("/state"));
+        redis.key_value_stores.insert(
+            "default".into(),
+            KeyValueBackend::Redis {
+                url: "redis://127.0.0.1:6379".into(),
+            },
+        );
+        let err = redis
+            .define_granted([], ["cart"], Path::new("/state"))
+            .unwrap_err();
+        assert!(err.contains("[key_value_store.cart]"), "{err}");
+    }
+
+    /// Real Spin serves only the `default` labels by itself and refuses an app that is
+    /// granted any other it has no table for: the runtime config the README gives
+    /// `spin up` (and SpinKube's Secret) must define every label spin.toml grants.
+    #[test]
+    fn the_spin_runtime_config_defines_every_label_the_manifest_grants() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let manifest = crate::manifest::Manifest::load(&root.join("spin.toml")).unwrap();
+        let file = root.join("runtime-config/spin.toml");
+        let config = RuntimeConfig::load(Path::new("/state"), Some(&file)).unwrap();
+        for (id, component) in &manifest.components {
+            for label in &component.sqlite_databases {
+                assert!(
+                    config.sqlite_databases.contains_key(label),
+                    "{id}: sqlite {label}"
+                );
+            }
+            for label in &component.key_value_stores {
+                assert!(
+                    config.key_value_stores.contains_key(label),
+                    "{id}: key-value {label}"
+                );
+            }
+        }
+        // And each service's database is its own.
+        let mut labels: Vec<&String> = manifest
+            .components
+            .values()
+            .flat_map(|c| &c.sqlite_databases)
+            .collect();
+        let granted = labels.len();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), granted, "no database is granted twice");
     }
 }
 

@@ -117,14 +117,40 @@ impl Backend {
     /// A connection to the shop's SQL data (every service's tables by their plain names).
     pub fn db(&self, state_dir: &Path) -> TestDb {
         match self {
-            Backend::Embedded => TestDb::Sqlite(
-                rusqlite::Connection::open(state_dir.join("sqlite_db.db"))
-                    .expect("open the embedded database"),
-            ),
+            Backend::Embedded => TestDb::Sqlite(embedded_databases(state_dir)),
             Backend::Real(real) => TestDb::Postgres(Box::new(real.connect())),
             Backend::WasmCloud => panic!("a wasmCloud shop's data is read through Shop::db"),
         }
     }
+}
+
+/// Every service's embedded SQLite database under `state_dir` (`sqlite_<service>.db`, one
+/// per service), attached to one connection: a table's plain name finds it in whichever
+/// database holds it.
+fn embedded_databases(state_dir: &Path) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open_in_memory().expect("an in-memory database");
+    let files = std::fs::read_dir(state_dir).expect("read the state dir");
+    for entry in files.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(service) = name
+            .strip_prefix("sqlite_")
+            .and_then(|n| n.strip_suffix(".db"))
+            // Not `sqlite_db.db`, the `default` label's, which no service is granted: SQLite
+            // attaches at most 10 databases, as many as there are services.
+            .filter(|s| {
+                !["key_value", "db"].contains(s)
+                    && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+            })
+        else {
+            continue;
+        };
+        db.execute(
+            &format!("ATTACH DATABASE ?1 AS {service}"),
+            [entry.path().to_string_lossy()],
+        )
+        .unwrap_or_else(|e| panic!("attach {name}: {e}"));
+    }
+    db
 }
 
 /// One shop's share of the real servers.
@@ -173,7 +199,10 @@ impl RealBackends {
         std::fs::write(
             &config,
             format!(
+                // The cart's own store shares the test's Redis database (there are 16, and
+                // parallel tests take one each): its keys never meet the sessions'.
                 "[key_value_store.default]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n\
+                 [key_value_store.cart]\ntype = \"redis\"\nurl = \"{redis_url}\"\n\n\
                  [boxoffice.sql]\ndatabase_url = \"{database_url}\"\n\n\
                  [boxoffice.broker]\ntype = \"nats\"\nurl = \"{}\"\nstream = \"{stream}\"\n\n\
                  [boxoffice.timeouts]\nbackend_ms = 2000\nrequest_ms = 10000\n",

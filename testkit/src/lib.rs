@@ -758,9 +758,10 @@ impl Shop {
         })
     }
 
-    /// The SQLite database that the embedded default keeps under the state dir.
-    pub fn sqlite_path(&self) -> PathBuf {
-        self.state_dir.join("sqlite_db.db")
+    /// The SQLite database of `service` that the embedded default keeps under the state
+    /// dir.
+    pub fn sqlite_path(&self, service: &str) -> PathBuf {
+        self.state_dir.join(format!("sqlite_{service}.db"))
     }
 
     /// The services' SQL data, on whichever backend the shop runs.

@@ -50,7 +50,7 @@ mod component {
     fn env(ctx: Context) -> Result<Env, ApiError> {
         Ok(Env {
             ctx,
-            kv: Rc::new(LazySpinStore::new("default")),
+            kv: Rc::new(LazySpinStore::new(SERVICE)),
             quotes: Box::new(quotes::ShippingService),
             terms: Terms::from_variables()?,
             tax_basis_points: pricing::tax_basis_points(

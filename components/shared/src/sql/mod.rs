@@ -1,12 +1,14 @@
-//! The SQL layer: the same statements on Spin's SQLite (database `default`, when
-//! `database_url` is empty), on Postgres (when it is a `postgres://` URL), and natively on
-//! rusqlite for tests (feature `native-sqlite`).
+//! The SQL layer: the same statements on Spin's SQLite (the database labelled after the
+//! service, which spin.toml grants to it alone, when `database_url` is empty), on Postgres
+//! (when it is a `postgres://` URL), and natively on rusqlite for tests (feature
+//! `native-sqlite`).
 //!
 //! Statements use `$1, $2` placeholders (rewritten to `?1, ?2` for SQLite) and the
 //! portable subset of SQL: `CREATE TABLE IF NOT EXISTS`, `TEXT`, `BIGINT`, `PRIMARY KEY`,
 //! `UNIQUE`, no `AUTOINCREMENT`/`SERIAL`. Money is integer cents, times unix milliseconds.
-//! Tables are prefixed by their owning service (`auth_users`), as every service shares
-//! the local `default` database. On Postgres each service also gets a schema of its own,
+//! Tables are prefixed by their owning service (`auth_users`), so that no two services'
+//! tables could be confused wherever they are looked at together (an operator's tools, the
+//! tests). On Postgres each service also gets a schema of its own,
 //! named after it (`search_path` is set in the connection's startup options), created
 //! and migrated on first use, under an advisory lock so concurrent instances agree.
 
@@ -372,7 +374,7 @@ pub fn dialect_of(database_url: &str) -> Dialect {
 pub fn open(database_url: &str, service: &str) -> Result<Box<dyn Db>, SqlError> {
     let url = database_url.trim();
     if url.is_empty() {
-        Ok(Box::new(spin::SpinSqlite::open("default")?))
+        Ok(Box::new(spin::SpinSqlite::open(service)?))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Box::new(spin::SpinPostgres::open(&with_service_schema(
             url, service,
