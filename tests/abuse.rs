@@ -215,7 +215,11 @@ fn production_refuses_a_weak_key_at_start() {
         .arg("--state-dir")
         .arg(state.path())
         .env("SPIN_VARIABLE_JWT_KEY", "twelve-bytes")
-        .env("SPIN_VARIABLE_EVENTS_KEY", "f".repeat(64))
+        .envs(
+            support::test_event_variables(false)
+                .into_iter()
+                .map(|(name, value)| (format!("SPIN_VARIABLE_{}", name.to_uppercase()), value)),
+        )
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let out = support::output_within(up.spawn().unwrap(), Duration::from_secs(60), "up");

@@ -72,7 +72,8 @@ mod tests {
             204
         );
         assert_eq!(
-            deliver(db, window_end - 1, "t1", "boxoffice:tick", json!({})),
+            // A second early: ticks closer together than the broker's clock do nothing.
+            deliver(db, window_end - 1000, "t1", "boxoffice:tick", json!({})),
             204
         );
         assert_eq!(published(db), 0);
@@ -82,7 +83,7 @@ mod tests {
         );
         assert_eq!(published(db), 1);
         assert_eq!(
-            deliver(db, window_end + 1, "t3", "boxoffice:tick", json!({})),
+            deliver(db, window_end + 1000, "t3", "boxoffice:tick", json!({})),
             204
         );
         assert_eq!(published(db), 1);

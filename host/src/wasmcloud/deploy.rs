@@ -215,7 +215,11 @@ pub struct Host {
 impl Host {
     /// Connects to the host `id` through the NATS server at `url`.
     pub async fn connect(url: &str, id: &str) -> anyhow::Result<Host> {
-        let client = tokio::time::timeout(Duration::from_secs(10), async_nats::connect(url))
+        // The client's own request deadline (10 s by default) would cut a start short
+        // on a loaded machine, where compiling a workload takes longer: [`START_TIMEOUT`]
+        // bounds each request instead.
+        let options = async_nats::ConnectOptions::new().request_timeout(Some(START_TIMEOUT));
+        let client = tokio::time::timeout(Duration::from_secs(10), options.connect(url))
             .await
             .map_err(|_| anyhow::anyhow!("NATS at {url} did not answer within 10s"))?
             // The client's error repeats its cause in its text: keep one of them.
