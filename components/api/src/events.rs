@@ -53,7 +53,7 @@ pub struct CloudEvent {
     pub subject: Option<String>,
     /// When the event happened (RFC 3339).
     pub time: Option<String>,
-    /// The signature, `v2=<hex>`.
+    /// The signature, `v3=<hex>`, the publisher's Ed25519 signature.
     pub boxofficesig: Option<String>,
     /// The payload (docs/events.md).
     pub data: Option<serde_json::Value>,
