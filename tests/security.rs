@@ -59,10 +59,11 @@ fn order_status(shop: &Shop, buyer: &str, order_id: &str) -> Value {
 
 /// The attack of the issue: made-up `payment:created`, `expiration:complete` and
 /// `order:cancelled` events, sent straight to the public event route and through the
-/// broker, unsigned, signed with a foreign key, or carrying a genuine signature over other
-/// data. None changes anything; those through the broker end up in the dead-letter queue.
-/// The same payment, signed with the shop's key, completes the order: the test can fail.
-fn forged_events_are_refused_dead_lettered_and_change_nothing(backend: Backend) {
+/// broker, unsigned, signed with a foreign key, signed with another service's own key, or
+/// carrying a genuine signature over other data. None changes anything; the broker's
+/// ingress refuses those sent to it, so none is queued or dead-lettered. The same payment,
+/// signed with payments' key, completes the order: the test can fail.
+fn forged_events_are_refused_stored_nowhere_and_change_nothing(backend: Backend) {
     let stripe = FakeStripe::start();
     let shop = Shop::start_with(ShopOptions {
         variables: stripe.variables(),
@@ -226,7 +227,7 @@ fn forged_ticks_expire_nothing_early(backend: Backend) {
 }
 
 boxoffice_testkit::on_both_backends!(
-    forged_events_are_refused_dead_lettered_and_change_nothing,
+    forged_events_are_refused_stored_nowhere_and_change_nothing,
     forged_ticks_expire_nothing_early,
 );
 
