@@ -25,7 +25,7 @@ use boxoffice::runtime::{self, App};
 use boxoffice::runtime_config::{BrokerBackend, RuntimeConfig};
 use boxoffice::secrets;
 use boxoffice_telemetry::logs::LogFormat;
-use boxoffice_wire::signature::{signing_variable, PublicKeys, PUBLISHERS};
+use boxoffice_wire::signature::{PublicKeys, PUBLISHERS};
 
 /// The environment variable that, when set, keeps `up` from pointing `broker_url` at its
 /// own broker.
@@ -377,15 +377,16 @@ fn broker_publishers(state_dir: &std::path::Path) -> anyhow::Result<PublicKeys> 
     if let Ok(list) = std::env::var(&env_name) {
         return PublicKeys::parse(&list).map_err(|e| anyhow::anyhow!("{env_name}: {e}"));
     }
-    let signing = secrets::signing_keys(PUBLISHERS, Some(state_dir), |k| std::env::var(k).ok())?;
-    let public = secrets::public_keys(&signing)?;
+    let signers = secrets::signing_keys(PUBLISHERS, secrets::Unset::Keep(state_dir), |k| {
+        std::env::var(k).ok()
+    })?;
     let file = state_dir.join("app.env");
-    secrets::write_private(&file, &(secrets::env_lines(&signing)? + "\n"))?;
+    secrets::write_private(&file, &(secrets::env_lines(&signers) + "\n"))?;
     tracing::info!(
         "broker: the app's services need their event keys: start them with `set -a; . {}; set +a; spin up ...`",
         file.display()
     );
-    Ok(public)
+    Ok(secrets::public_keys(&signers))
 }
 
 fn broker(args: BrokerArgs) -> anyhow::Result<()> {
@@ -434,18 +435,9 @@ fn events(command: EventsCommand) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match command {
         EventsCommand::Keys => {
-            let signing = PUBLISHERS
-                .iter()
-                .map(|service| {
-                    let name = boxoffice::variables::env_name(&signing_variable(service));
-                    let seed = match std::env::var(&name) {
-                        Ok(seed) => seed,
-                        Err(_) => secrets::random_key()?,
-                    };
-                    Ok((service.to_string(), seed))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            writeln!(stdout, "{}", secrets::env_lines(&signing)?)?;
+            let signers =
+                secrets::signing_keys(PUBLISHERS, secrets::Unset::Make, |k| std::env::var(k).ok())?;
+            writeln!(stdout, "{}", secrets::env_lines(&signers))?;
             Ok(())
         }
         EventsCommand::Stats { queue } => rt.block_on(async {

@@ -221,25 +221,26 @@ pub fn resolve_variables(
         .keys()
         .filter_map(|name| signing_service(name))
         .collect();
-    let signing = secrets::signing_keys(
-        publishers.iter().copied(),
-        (!production).then_some(state_dir),
-        &env,
-    )?;
+    let unset = if production {
+        secrets::Unset::Refuse
+    } else {
+        secrets::Unset::Keep(state_dir)
+    };
+    let signing = secrets::signing_keys(publishers.iter().copied(), unset, &env)?;
     if !production && !signing.is_empty() {
         tracing::info!(
             "event signing keys: those the environment does not set are kept in {} (--production requires them)",
             state_dir.display()
         );
     }
-    for (service, seed) in &signing {
-        fallbacks.insert(signing_variable(service), seed.clone());
+    for signer in &signing {
+        fallbacks.insert(signing_variable(&signer.service), signer.seed.clone());
     }
     let public_env = variables::env_name(secrets::EVENTS_PUBLIC_KEYS);
     if manifest.variables.contains_key(secrets::EVENTS_PUBLIC_KEYS) && env(&public_env).is_none() {
         fallbacks.insert(
             secrets::EVENTS_PUBLIC_KEYS.to_owned(),
-            secrets::public_keys(&signing)?.to_string(),
+            secrets::public_keys(&signing).to_string(),
         );
     }
     // The broker's grant follows its URL unless set: a URL may carry a path (Knative's

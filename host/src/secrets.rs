@@ -50,74 +50,90 @@ pub fn check_production_keys(variable: &str, value: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// What [`signing_keys`] does for a publisher whose key the environment does not set.
+#[derive(Debug, Clone, Copy)]
+pub enum Unset<'a> {
+    /// Use the key kept for it under this state dir (made on first use).
+    Keep(&'a Path),
+    /// Make a fresh one, kept nowhere (`boxoffice events keys`).
+    Make,
+    /// Refuse: `--production` makes no key.
+    Refuse,
+}
+
+/// A publisher's signing key: its service, its seed as the variable holds it, and the key.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    /// The publishing service.
+    pub service: String,
+    /// The seed, 64 hex digits, as `<service>_events_key` holds it.
+    pub seed: String,
+    /// The key of that seed.
+    pub key: SigningKey,
+}
+
 /// The signing key of each of `services` (`<service>_events_key`, by the variable's env
-/// name through `env`), or, when `env` has none and `keep` is set, the key kept for it
-/// under that state dir (made on first use). Each is checked to be a signing key; the
-/// error names the variable, never the key.
+/// name through `env`), or, when `env` has none, what `unset` says. Each is checked to be
+/// a signing key; the error names the variable, never the key.
 pub fn signing_keys<'a>(
     services: impl IntoIterator<Item = &'a str>,
-    keep: Option<&Path>,
+    unset: Unset<'_>,
     env: impl Fn(&str) -> Option<String>,
-) -> anyhow::Result<Vec<(String, String)>> {
-    let mut keys = Vec::new();
+) -> anyhow::Result<Vec<Signer>> {
+    let mut signers = Vec::new();
     for service in services {
         let name = signing_variable(service);
-        let seed = match (env(&crate::variables::env_name(&name)), keep) {
+        let env_name = crate::variables::env_name(&name);
+        let seed = match (env(&env_name), unset) {
             (Some(seed), _) => seed,
-            (None, Some(state_dir)) => state_key(state_dir, &name)?,
-            (None, None) => bail!(
-                "{name} is not set ({}); --production makes no key",
-                crate::variables::env_name(&name)
-            ),
+            (None, Unset::Keep(state_dir)) => state_key(state_dir, &name)?,
+            (None, Unset::Make) => random_key()?,
+            (None, Unset::Refuse) => {
+                bail!("{name} is not set ({env_name}); --production makes no key")
+            }
         };
-        SigningKey::parse(&seed).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        keys.push((service.to_owned(), seed));
+        let key = SigningKey::parse(&seed).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        signers.push(Signer {
+            service: service.to_owned(),
+            seed,
+            key,
+        });
     }
-    Ok(keys)
+    Ok(signers)
 }
 
-/// The public keys of `signing` (service and seed, as [`signing_keys`] gives them).
-pub fn public_keys(signing: &[(String, String)]) -> anyhow::Result<PublicKeys> {
-    let keys = signing
-        .iter()
-        .map(|(service, seed)| {
-            SigningKey::parse(seed)
-                .map(|key| (service.as_str(), key))
-                .map_err(|e| anyhow::anyhow!("{}: {e}", signing_variable(service)))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(PublicKeys::of(keys.iter().map(|(s, k)| (*s, k))))
+/// The public keys of `signers`.
+pub fn public_keys(signers: &[Signer]) -> PublicKeys {
+    PublicKeys::of(signers.iter().map(|s| (s.service.as_str(), &s.key)))
 }
 
-/// The environment lines that give an app `signing` (service and seed each) and the public
-/// keys of them all: `SPIN_VARIABLE_ORDERS_EVENTS_KEY=...`, then
-/// `SPIN_VARIABLE_EVENTS_PUBLIC_KEYS=...`.
-pub fn env_lines(signing: &[(String, String)]) -> anyhow::Result<String> {
-    let mut lines: Vec<String> = signing
+/// The environment lines that give an app `signers` and the public keys of them all:
+/// `SPIN_VARIABLE_ORDERS_EVENTS_KEY=...`, then `SPIN_VARIABLE_EVENTS_PUBLIC_KEYS=...`.
+pub fn env_lines(signers: &[Signer]) -> String {
+    let mut lines: Vec<String> = signers
         .iter()
-        .map(|(service, seed)| {
+        .map(|s| {
             format!(
-                "{}={seed}",
-                crate::variables::env_name(&signing_variable(service))
+                "{}={}",
+                crate::variables::env_name(&signing_variable(&s.service)),
+                s.seed
             )
         })
         .collect();
     lines.push(format!(
         "{}={}",
         crate::variables::env_name(EVENTS_PUBLIC_KEYS),
-        public_keys(signing)?
+        public_keys(signers)
     ));
-    Ok(lines.join("\n"))
+    lines.join("\n")
 }
 
-/// Checks that `public` lists the public key of every one of `signing`: a publisher whose
+/// Checks that `public` lists the public key of every one of `signers`: a publisher whose
 /// key is not listed would have every event refused.
-pub fn check_public_keys(public: &PublicKeys, signing: &[(String, String)]) -> anyhow::Result<()> {
-    for (service, seed) in signing {
-        let key = SigningKey::parse(seed)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", signing_variable(service)))?;
+pub fn check_public_keys(public: &PublicKeys, signers: &[Signer]) -> anyhow::Result<()> {
+    for Signer { service, key, .. } in signers {
         anyhow::ensure!(
-            public.lists(service, &key),
+            public.lists(service, key),
             "{EVENTS_PUBLIC_KEYS} does not list the public key of {} ({service}:{}): \
              every event of {service} would be refused",
             signing_variable(service),
@@ -283,10 +299,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let given = "0f".repeat(32);
         let env = |name: &str| (name == "SPIN_VARIABLE_ORDERS_EVENTS_KEY").then(|| given.clone());
-        let keys = signing_keys(["orders", "payments"], Some(dir.path()), env).unwrap();
+        let keys = signing_keys(["orders", "payments"], Unset::Keep(dir.path()), env).unwrap();
         assert_eq!(
-            keys[0],
-            ("orders".to_owned(), given.clone()),
+            (keys[0].service.as_str(), keys[0].seed.as_str()),
+            ("orders", given.as_str()),
             "the environment's key"
         );
         assert!(
@@ -294,26 +310,30 @@ mod tests {
             "a kept one"
         );
         assert!(!key_file(dir.path(), "orders_events_key").exists());
-        assert_ne!(keys[0].1, keys[1].1);
-        let public = public_keys(&keys).unwrap();
+        assert_ne!(keys[0].seed, keys[1].seed);
+        let public = public_keys(&keys);
         assert!(check_public_keys(&public, &keys).is_ok());
-        let only_orders = public_keys(&keys[..1]).unwrap();
+        let only_orders = public_keys(&keys[..1]);
         let missing = check_public_keys(&only_orders, &keys)
             .unwrap_err()
             .to_string();
         assert!(missing.contains("payments_events_key"), "{missing}");
         // Production: nothing is made, and a key that is not a seed is named, not shown.
-        let none = signing_keys(["orders"], None, |_| None)
+        let none = signing_keys(["orders"], Unset::Refuse, |_| None)
             .unwrap_err()
             .to_string();
         assert!(none.contains("SPIN_VARIABLE_ORDERS_EVENTS_KEY"), "{none}");
         let bad = "not-a-seed-but-a-secret";
-        let weak = signing_keys(["orders"], None, |_| Some(bad.to_owned()))
+        let weak = signing_keys(["orders"], Unset::Refuse, |_| Some(bad.to_owned()))
             .unwrap_err()
             .to_string();
         assert!(
             weak.contains("orders_events_key") && !weak.contains(bad),
             "{weak}"
         );
+        // Made afresh and kept nowhere: `boxoffice events keys`.
+        let made = signing_keys(["orders"], Unset::Make, |_| None).unwrap();
+        assert_eq!(made[0].seed.len(), 64);
+        assert!(!key_file(dir.path(), "orders_events_key").exists());
     }
 }
