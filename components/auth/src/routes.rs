@@ -137,7 +137,7 @@ mod tests {
         let sessions = testing::sessions().with_revocations(Rc::new(MemoryKv::default()));
         let db = testing::memory_db(storage::migrations());
         Env {
-            ctx: Context::new(db, NOW, Ok(sessions), Ok(testing::event_keys())),
+            ctx: Context::new(db, NOW, Ok(sessions), Ok(testing::public_keys())),
             trusted_proxies: Vec::new(),
         }
     }

@@ -288,7 +288,7 @@ mod tests {
                 env.ctx.db.clone(),
                 now_ms,
                 Ok(testing::sessions()),
-                Ok(testing::event_keys()),
+                Ok(testing::public_keys()),
             ),
             kv: env.kv.clone(),
             quotes: Box::new(FixedQuotes),

@@ -42,7 +42,7 @@ pub async fn handle(request: &ApiRequest, env: &Env) -> Response {
 
 async fn receive(request: &ApiRequest, env: &Env) -> Result<(), ApiError> {
     let keys = env.ctx.event_keys()?;
-    let delivery = Inbound::read(request, keys.public())?;
+    let delivery = Inbound::read(request, keys)?;
     listen::receive(env.ctx.db.get()?, &env.stripe, &delivery, env.ctx.now_ms).await
 }
 

@@ -191,7 +191,7 @@ pub fn event_route(
     listen: impl FnOnce(&dyn Db, &Inbound, i64) -> Result<(), ApiError>,
 ) -> Response {
     let received = (|| {
-        let inbound = Inbound::read(request, ctx.event_keys()?.public())?;
+        let inbound = Inbound::read(request, ctx.event_keys()?)?;
         listen(ctx.db.get()?, &inbound, ctx.now_ms)
     })();
     answer(service, received)

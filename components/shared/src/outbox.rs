@@ -20,7 +20,7 @@ use spin_sdk::http::{Method, Response};
 
 use crate::events::{self, Attributes, Event, Inbound};
 use crate::http::{self, OutboundResponse};
-use crate::signature::{EventKeys, SigningKey};
+use crate::signature::{self, SigningKey};
 use crate::sql::{Db, LazyDb, SqlError, Value};
 use crate::{config, ids, time, ApiRequest};
 
@@ -374,13 +374,9 @@ pub async fn relay_after(request: &ApiRequest, response: &Response, db: &LazyDb,
     let Some(scope) = scope_after(request, response, take_written()) else {
         return;
     };
-    let keys = EventKeys::from_variables(service);
-    let signer = keys
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(EventKeys::signer);
+    let signer = signature::signing_key_from_variables(service);
     let outcome = match (config::broker_url(), signer, db.get()) {
-        (Ok(url), Ok(key), Ok(db)) => relay(db, service, &scope, &url, key).await.map(drop),
+        (Ok(url), Ok(key), Ok(db)) => relay(db, service, &scope, &url, &key).await.map(drop),
         (Err(e), _, _) | (_, Err(e), _) => Err(RelayError::Broker {
             event_id: String::new(),
             reason: e.to_string(),

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use spin_sdk::http::{IncomingRequest, Response};
 
 use crate::session::SessionConfig;
-use crate::signature::EventKeys;
+use crate::signature::{self, PublicKeys};
 use crate::sql::{self, LazyDb};
 use crate::{config, outbox, time, ApiError, ApiRequest};
 
@@ -22,7 +22,7 @@ pub struct Context {
     /// The time of the request, unix milliseconds.
     pub now_ms: i64,
     sessions: Result<SessionConfig, ApiError>,
-    event_keys: Result<EventKeys, ApiError>,
+    event_keys: Result<PublicKeys, ApiError>,
 }
 
 impl Context {
@@ -31,7 +31,7 @@ impl Context {
         db: Rc<LazyDb>,
         now_ms: i64,
         sessions: Result<SessionConfig, ApiError>,
-        event_keys: Result<EventKeys, ApiError>,
+        event_keys: Result<PublicKeys, ApiError>,
     ) -> Self {
         Self {
             db,
@@ -46,9 +46,9 @@ impl Context {
         self.sessions.as_ref().map_err(Clone::clone)
     }
 
-    /// The event keys: every publisher's public key (`events_public_keys`) and this
-    /// service's signing key (`<service>_events_key`) if it publishes.
-    pub fn event_keys(&self) -> Result<&EventKeys, ApiError> {
+    /// Every publisher's public key (`events_public_keys`), which the event routes verify
+    /// with; the relay reads the service's own signing key only when it has events to send.
+    pub fn event_keys(&self) -> Result<&PublicKeys, ApiError> {
         self.event_keys.as_ref().map_err(Clone::clone)
     }
 }
@@ -110,7 +110,7 @@ pub async fn serve<E>(
             db.clone(),
             time::now_ms(),
             SessionConfig::from_variables(),
-            EventKeys::from_variables(service.name),
+            signature::public_keys_from_variables(),
         ))?;
         let response = answer(&request, &env).await;
         if service.outbox {

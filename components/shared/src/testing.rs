@@ -12,7 +12,7 @@ use crate::money::Price;
 #[cfg(feature = "native-sqlite")]
 use crate::service::Context;
 use crate::session::{set_cookie, SessionConfig, SessionUser};
-use crate::signature::{EventKeys, PublicKeys, SigningKey, PUBLISHERS};
+use crate::signature::{PublicKeys, SigningKey, PUBLISHERS};
 use crate::sql::Db;
 use crate::{http, time, ApiRequest};
 
@@ -109,7 +109,12 @@ pub fn order_created(id: &str, ticket_id: &str, price_cents: i64) -> OrderCreate
 /// tests' session and event keys, and [`NOW`].
 #[cfg(feature = "native-sqlite")]
 pub fn context(migrations: Vec<String>) -> Context {
-    Context::new(memory_db(migrations), NOW, Ok(sessions()), Ok(event_keys()))
+    Context::new(
+        memory_db(migrations),
+        NOW,
+        Ok(sessions()),
+        Ok(public_keys()),
+    )
 }
 
 /// Sessions signed with the unit tests' key, valid for a minute.
@@ -175,12 +180,6 @@ pub fn public_keys() -> PublicKeys {
         .map(|service| (*service, signing_key(service)))
         .collect();
     PublicKeys::of(keys.iter().map(|(service, key)| (*service, key)))
-}
-
-/// The keys of a service in the unit tests: every publisher's public key, and the
-/// signing key of `test` (a publisher no consumer knows of).
-pub fn event_keys() -> EventKeys {
-    EventKeys::new("test", Some(signing_key("test")), public_keys())
 }
 
 /// A binary-mode CloudEvent of `event_type` (such as `ticket:created`) with id `id` and
